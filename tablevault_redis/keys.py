@@ -1,0 +1,146 @@
+"""Every Redis key and channel name tablevault-redis uses, built in one place.
+
+All keys of one process share the hash tag ``{<ns>:<name>}``, so every Lua script
+that touches one process runs on one Redis Cluster node. Keys that span the whole
+namespace share the tag ``{<ns>}``. Names are validated (see :func:`check_name`)
+so that they cannot break a tag.
+
+Per process ``<name>`` in namespace ``<ns>``:
+
+=============================  ===========  =========================================
+key                            type         holds
+=============================  ===========  =========================================
+``<ns>:{<ns>:<name>}:proc``     hash         the process record: ``name user_id
+                                             execution_type host host_id pid
+                                             pid_started_at started_at ended_at status
+                                             parent_process_name parent_process_index
+                                             interrupt_action interrupt_request
+                                             interrupt_requested_at request_seq
+                                             stopped_by run code_count code_length
+                                             open_code error`` (plain strings; times are
+                                             seconds since the epoch)
+``<ns>:{<ns>:<name>}:code``     stream       code item events: ``event=open`` with
+                                             ``index run text start_position
+                                             started_at``, ``event=close`` with ``index
+                                             status error ended_at``
+``<ns>:{<ns>:<name>}:request``  string       the pending interrupt request, JSON
+                                             ``{"seq", "action", "by", "at"}``; absent
+                                             when none is pending
+``<ns>:{<ns>:<name>}:alive``    string, TTL  heartbeat: ``<host>:<pid>:<run>``; expires
+                                             ``heartbeat_ttl`` seconds after the last beat
+``<ns>:{<ns>:<name>}:runs``     list         JSON snapshots of earlier runs' records
+``<ns>:{<ns>:<name>}:children`` sorted set   names of child processes, by start time
+``<ns>:{<ns>:<name>}:ctl``      channel      notifications: JSON ``{"seq", "action",
+                                             "by"}`` with action ``stop``, ``pause``
+                                             or ``resume``
+=============================  ===========  =========================================
+
+Namespace-wide:
+
+=============================  ===========  =========================================
+``<ns>:{<ns>}:processes``       sorted set   every process name, scored by the start
+                                             time of its latest run
+``<ns>:{<ns>}:operations``      hash         operation id -> JSON of a multi-step
+                                             write in progress
+=============================  ===========  =========================================
+"""
+
+from __future__ import annotations
+
+import re
+
+from .errors import ValidationError
+
+MAX_NAME_LENGTH = 200
+_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f{}]")
+
+
+def check_name(value: object, what: str = "process name") -> str:
+    """Return ``value`` if it is a usable name, else raise ValidationError saying why.
+
+    Braces are refused because they would break the Redis Cluster hash tag; control
+    characters because they make ``redis-cli`` output unreadable.
+    """
+    if not isinstance(value, str):
+        raise ValidationError(f"{what} must be a string, got {type(value).__name__}: {value!r}")
+    if not value or not value.strip():
+        raise ValidationError(f"{what} must not be empty or blank: {value!r}")
+    if len(value) > MAX_NAME_LENGTH:
+        raise ValidationError(
+            f"{what} is {len(value)} characters long, the limit is {MAX_NAME_LENGTH}: "
+            f"{value[:40]!r}..."
+        )
+    bad = _FORBIDDEN.search(value)
+    if bad:
+        raise ValidationError(
+            f"{what} {value!r} contains {bad.group()!r}: control characters and braces "
+            "are not allowed"
+        )
+    return value
+
+
+def check_namespace(namespace: object) -> str:
+    """Validate a namespace: a name without ``:`` or spaces, so keys stay parseable."""
+    ns = check_name(namespace, "namespace")
+    if ":" in ns or " " in ns:
+        raise ValidationError(f"namespace {ns!r} must not contain ':' or spaces")
+    return ns
+
+
+def _proc(ns: str, name: str, suffix: str) -> str:
+    return f"{ns}:{{{ns}:{name}}}:{suffix}"
+
+
+def proc(ns: str, name: str) -> str:
+    """Hash: the process record."""
+    return _proc(ns, name, "proc")
+
+
+def code(ns: str, name: str) -> str:
+    """Stream: code item open/close events."""
+    return _proc(ns, name, "code")
+
+
+def request(ns: str, name: str) -> str:
+    """String (JSON): the pending interrupt request."""
+    return _proc(ns, name, "request")
+
+
+def alive(ns: str, name: str) -> str:
+    """String with TTL: the heartbeat."""
+    return _proc(ns, name, "alive")
+
+
+def runs(ns: str, name: str) -> str:
+    """List: JSON snapshots of earlier runs of this name."""
+    return _proc(ns, name, "runs")
+
+
+def children(ns: str, name: str) -> str:
+    """Sorted set: child process names, scored by start time."""
+    return _proc(ns, name, "children")
+
+
+def channel(ns: str, name: str) -> str:
+    """Pub/sub channel: notifications for this process."""
+    return _proc(ns, name, "ctl")
+
+
+def process_keys(ns: str, name: str) -> list[str]:
+    """The per-process keys in the order the Lua scripts expect them."""
+    return [proc(ns, name), code(ns, name), request(ns, name), alive(ns, name), runs(ns, name)]
+
+
+def processes(ns: str) -> str:
+    """Sorted set: every process name, by latest start time."""
+    return f"{ns}:{{{ns}}}:processes"
+
+
+def operations(ns: str) -> str:
+    """Hash: operation id -> JSON of a multi-step write in progress."""
+    return f"{ns}:{{{ns}}}:operations"
+
+
+def namespace_pattern(ns: str) -> str:
+    """A SCAN pattern matching every key of the namespace (used by ``new_db``)."""
+    return f"{ns}:{{{ns}[:}}]*"
