@@ -1,0 +1,68 @@
+"""Shared fixtures: real Redis servers, unique namespaces, a clean environment.
+
+Add new fixtures in their own section below; keep server handling in servers.py.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # the package is used from the checkout, not installed
+    sys.path.insert(0, str(ROOT))
+
+from servers import RedisClusterServers, RedisServer  # noqa: E402
+
+# --------------------------------------------------------------------------- servers
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """One standalone server for the whole run; tests separate by ``namespace``."""
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """The session server's URL (restarted first if an earlier test ended it)."""
+    if not redis_server.running:
+        redis_server.restart()
+    return redis_server.url
+
+
+@pytest.fixture
+def fresh_redis() -> Iterator[RedisServer]:
+    """A private server for tests that kill, restart or reconfigure it."""
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[RedisClusterServers]:
+    """A 3-master cluster, started only when a test asks for it."""
+    with RedisClusterServers() as cluster:
+        yield cluster
+
+
+# --------------------------------------------------------------------------- isolation
+
+
+@pytest.fixture
+def namespace() -> str:
+    """A namespace no other test uses, so tests can share one server."""
+    return "t" + uuid.uuid4().hex[:10]
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Remove every TABLEVAULT_* variable for this test (restored afterwards)."""
+    for name in list(os.environ):
+        if name.startswith("TABLEVAULT_"):
+            monkeypatch.delenv(name)
