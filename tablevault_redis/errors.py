@@ -35,10 +35,14 @@ class ExecutionStopped(SystemExit):
     was asked for) and IPython aborts the cell but keeps the kernel.
     """
 
-    def __init__(self, requested_by: str = "") -> None:
-        super().__init__(0)
+    def __init__(self, requested_by: str = "", code: int = 0) -> None:
+        super().__init__(code)
         self.requested_by = requested_by
 
     def __str__(self) -> str:
         who = f" by {self.requested_by}" if self.requested_by else ""
         return f"execution stopped{who}"
+
+
+class WaitTimeoutError(TableVaultError, TimeoutError):
+    """A request was made but its target did not act on it within the timeout."""

@@ -1,0 +1,36 @@
+"""tablevault-redis: record and coordinate long-running Python processes through Redis.
+
+``Vault`` registers the running process and lets others stop, pause or resume it at
+its checkpoints; ``VaultClient`` controls and inspects without registering.
+"""
+
+from .client import VaultClient
+from .errors import (
+    ConflictError,
+    DuplicateItemError,
+    ExecutionStopped,
+    NotFoundError,
+    TableVaultError,
+    ValidationError,
+    VaultConnectionError,
+    WaitTimeoutError,
+)
+from .models import CodeItem, ProcessInfo
+from .vault import Vault
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CodeItem",
+    "ConflictError",
+    "DuplicateItemError",
+    "ExecutionStopped",
+    "NotFoundError",
+    "ProcessInfo",
+    "TableVaultError",
+    "ValidationError",
+    "Vault",
+    "VaultClient",
+    "VaultConnectionError",
+    "WaitTimeoutError",
+]

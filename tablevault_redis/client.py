@@ -1,0 +1,213 @@
+"""VaultClient: control and inspect processes without becoming one.
+
+Controllers, dashboards and the command line use this class; :class:`Vault` extends
+it with the process record of its own process. Public methods validate names and
+turn script replies into named errors; the atomic steps are the Lua scripts.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+import time
+from typing import Any
+
+from . import keys
+from .connection import Connection, connect
+from .errors import ConflictError, NotFoundError, ValidationError, WaitTimeoutError
+from .models import FINAL_STATUSES, CodeItem, ProcessInfo, fold_code_events
+
+ACTIONS = ("stop", "pause", "resume")
+
+
+class VaultClient:
+    """Stop, pause, resume and inspect the processes of one namespace."""
+
+    def __init__(
+        self,
+        redis_url: str | None = None,
+        namespace: str = "tv",
+        *,
+        cluster: bool | None = None,
+    ) -> None:
+        self.namespace = keys.check_namespace(namespace)
+        self._conn: Connection = connect(redis_url, cluster=cluster)
+        self.requester = f"client:{getpass.getuser()}@{socket.gethostname()}:{os.getpid()}"
+
+    @property
+    def redis(self) -> Any:
+        """The underlying redis-py client (``redis.Redis`` or ``redis.RedisCluster``)."""
+        return self._conn.client
+
+    @property
+    def redis_url(self) -> str:
+        return self._conn.url
+
+    def close(self) -> None:
+        """Release the connection."""
+        self._conn.close()
+
+    def __enter__(self) -> VaultClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- control -------------------------------------------------------------
+
+    def stop_execution(
+        self, process_name: str, *, wait: bool = False, timeout: float = 30.0
+    ) -> int:
+        """Ask ``process_name`` to stop at its next checkpoint; returns the request's
+        sequence number. With ``wait=True``, return only once it has stopped (or
+        ``timeout`` seconds passed: :class:`WaitTimeoutError`)."""
+        return self._request("stop", process_name, wait, timeout)
+
+    def pause_execution(
+        self, process_name: str, *, wait: bool = False, timeout: float = 30.0
+    ) -> int:
+        """Ask ``process_name`` to wait inside its next checkpoint until resumed."""
+        return self._request("pause", process_name, wait, timeout)
+
+    def resume_execution(
+        self, process_name: str, *, wait: bool = False, timeout: float = 30.0
+    ) -> int:
+        """Let a paused process continue, or cancel a pause not yet reached."""
+        return self._request("resume", process_name, wait, timeout)
+
+    def _request(self, action: str, name: str, wait: bool, timeout: float) -> int:
+        keys.check_name(name)
+        if timeout is None or timeout < 0:
+            raise ValidationError(f"timeout must be a number of seconds >= 0, got {timeout!r}")
+        ns = self.namespace
+        with self._conn.translate():
+            reply = self._conn.scripts.run(
+                "request",
+                [keys.proc(ns, name), keys.request(ns, name), keys.alive(ns, name),
+                 keys.channel(ns, name)],
+                [action, self.requester, repr(time.time()), self._conn.publish_command],
+            )
+        if reply[0] == "err":
+            self._refuse(action, name, reply[1], reply[2], reply[3])
+        seq = int(reply[1])
+        if wait:
+            self._wait_acted(action, name, seq, timeout)
+        return seq
+
+    def _refuse(self, action: str, name: str, reason: str, detail: str, by: str) -> None:
+        where = f"in namespace {self.namespace!r}"
+        if reason == "not_found":
+            raise NotFoundError(f"no process named {name!r} {where}")
+        if reason == "ended":
+            raise ValidationError(
+                f"cannot {action} process {name!r}: it has ended (status {detail})"
+            )
+        if reason == "not_alive":
+            raise ValidationError(
+                f"cannot {action} process {name!r}: it is not alive (its heartbeat expired; "
+                "it crashed or was killed)"
+            )
+        if reason == "conflict":
+            raise ConflictError(
+                f"cannot {action} process {name!r}: a {detail} request from {by!r} "
+                "is already pending"
+            )
+        if reason == "not_paused":
+            raise ValidationError(
+                f"cannot resume process {name!r}: it is {detail}, neither paused nor "
+                "asked to pause"
+            )
+        raise ValidationError(f"cannot {action} process {name!r}: {reason}")
+
+    def _wait_acted(self, action: str, name: str, seq: int, timeout: float) -> None:
+        """Poll the record until the target acted on request ``seq``."""
+        ns = self.namespace
+        deadline = time.monotonic() + timeout
+        delay = 0.002
+        while True:
+            with self._conn.translate():
+                pipe = self._conn.client.pipeline(transaction=False)
+                pipe.hmget(keys.proc(ns, name), "status", "request_seq", "interrupt_action")
+                pipe.exists(keys.alive(ns, name))
+                (status, cur_seq, pending), alive = pipe.execute()
+            cur = int(cur_seq or 0)
+            if status in FINAL_STATUSES or not alive or cur > seq:
+                return
+            if action == "stop" and pending != "stop":
+                return
+            if action == "pause" and status == "paused":
+                return
+            if action == "resume" and status != "paused":
+                return
+            if time.monotonic() >= deadline:
+                raise WaitTimeoutError(
+                    f"process {name!r} has not acted on the {action} request within "
+                    f"{timeout} s (status {status}); the request stays pending"
+                )
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+
+    # -- inspection ----------------------------------------------------------
+
+    def _read_records(self, names: list[str]) -> list[ProcessInfo]:
+        ns = self.namespace
+        with self._conn.translate():
+            pipe = self._conn.client.pipeline(transaction=False)
+            for name in names:
+                pipe.hgetall(keys.proc(ns, name))
+                pipe.exists(keys.alive(ns, name))
+            replies = pipe.execute()
+        out = []
+        for i in range(0, len(replies), 2):
+            if replies[i]:
+                out.append(ProcessInfo.from_record(replies[i], bool(replies[i + 1])))
+        return out
+
+    def list_processes(self, *, include_ended: bool = True) -> list[ProcessInfo]:
+        """Every process of the namespace, oldest first."""
+        with self._conn.translate():
+            names = self._conn.client.zrange(keys.processes(self.namespace), 0, -1)
+        infos = self._read_records(names)
+        return infos if include_ended else [p for p in infos if p.alive]
+
+    def get_process(self, process_name: str) -> ProcessInfo:
+        """The record of one process; :class:`NotFoundError` if there is none."""
+        keys.check_name(process_name)
+        found = self._read_records([process_name])
+        if not found:
+            raise NotFoundError(
+                f"no process named {process_name!r} in namespace {self.namespace!r}"
+            )
+        return found[0]
+
+    def list_children(self, process_name: str) -> list[ProcessInfo]:
+        """The processes started with ``process_name`` as their parent, oldest first."""
+        self.get_process(process_name)
+        with self._conn.translate():
+            names = self._conn.client.zrange(keys.children(self.namespace, process_name), 0, -1)
+        return self._read_records(names)
+
+    def get_code_items(self, process_name: str) -> list[CodeItem]:
+        """The code items of a process, by index (every run of the name)."""
+        self.get_process(process_name)
+        with self._conn.translate():
+            events = self._conn.client.xrange(keys.code(self.namespace, process_name))
+        return fold_code_events(process_name, events)
+
+    def query_item_content(
+        self,
+        item_name: str,
+        index: int | None = None,
+        start_position: int | None = None,
+        end_position: int | None = None,
+    ) -> str:
+        """The code of process ``item_name``: item ``index``, or all of it sliced by
+        ``start_position``/``end_position`` (positions count characters)."""
+        items = self.get_code_items(item_name)
+        if index is not None:
+            for item in items:
+                if item.index == index:
+                    return item.text
+            raise NotFoundError(f"process {item_name!r} has no code item {index}")
+        return "".join(item.text for item in items)[start_position:end_position]

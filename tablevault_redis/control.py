@@ -1,0 +1,78 @@
+"""The cached interrupt request, and what a checkpoint does with it.
+
+``checkpoint_execution()`` reads one attribute, :attr:`ControlState.pending`; only
+when a request is pending does it take the slow path in :meth:`ControlState.act`.
+The listener and the heartbeat write the state; a request only applies when its
+sequence number is newer than the one already applied, so a late or repeated
+notification can never undo a newer request.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+
+from .errors import ExecutionStopped
+
+# (kind, seq, who asked) -> None; must not block: it hands a write to the outbox.
+Reporter = Callable[[str, int, str], None]
+
+
+class ControlState:
+    """What the listener has learned about this process's pending request."""
+
+    def __init__(self, seq: int, report: Reporter, consume_stop: bool) -> None:
+        self.pending: str | None = None  # "stop", "pause" or None: read by checkpoints
+        self.seq = seq
+        self.by = ""
+        self._report = report
+        # In a notebook a stop ends the running cell, not the kernel: the request is
+        # consumed so the next cell runs. In a script every later checkpoint raises.
+        self._consume_stop = consume_stop
+        self._cond = threading.Condition()
+
+    def apply(self, seq: int, action: str | None, by: str = "") -> bool:
+        """Apply request ``seq`` (``resume`` or None clears); ignore older ones."""
+        with self._cond:
+            if seq <= self.seq:
+                return False
+            self.seq = seq
+            self.pending = action if action in ("stop", "pause") else None
+            self.by = by
+            self._cond.notify_all()
+            return True
+
+    def apply_stored(self, seq: int, raw_request: str | None) -> bool:
+        """Apply the state read from Redis: ``request_seq`` and the request key."""
+        if not raw_request:
+            return self.apply(seq, None)
+        try:
+            req = json.loads(raw_request)
+            return self.apply(max(seq, int(req["seq"])), req["action"], str(req.get("by", "")))
+        except (ValueError, KeyError, TypeError):
+            return False
+
+    def apply_message(self, data: str) -> bool:
+        """Apply a pub/sub notification ``{"seq", "action", "by"}``."""
+        try:
+            msg = json.loads(data)
+            return self.apply(int(msg["seq"]), msg["action"], str(msg.get("by", "")))
+        except (ValueError, KeyError, TypeError):
+            return False
+
+    def act(self) -> None:
+        """The slow path of a checkpoint: wait while paused, raise on stop."""
+        with self._cond:
+            if self.pending == "pause":
+                self._report("paused", self.seq, self.by)
+                while self.pending == "pause":
+                    self._cond.wait(1.0)
+                if self.pending is None:
+                    self._report("running", self.seq, self.by)
+            if self.pending == "stop":
+                by = self.by
+                self._report("stop", self.seq, by)
+                if self._consume_stop:
+                    self.pending = None
+                raise ExecutionStopped(by)

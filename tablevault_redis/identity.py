@@ -1,0 +1,69 @@
+"""Who and where this process is: host, PID, the PID's start time, execution type."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from functools import cache
+
+import psutil
+
+
+@cache
+def host_id() -> str:
+    """Boot id plus PID namespace: two processes with the same host_id can compare PIDs.
+
+    A hostname alone is not enough: a container or ``unshare --pid`` has its own PID
+    numbers, and a PID from there means nothing here.
+    """
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            boot = f.read().strip()
+    except OSError:
+        boot = socket.gethostname()
+    try:
+        pidns = str(os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:
+        pidns = ""
+    return f"{boot}:{pidns}"
+
+
+def pid_start_time(pid: int) -> float | None:
+    """The start time of ``pid`` in seconds since the epoch, or None if it is gone."""
+    try:
+        return psutil.Process(pid).create_time()
+    except (psutil.NoSuchProcess, psutil.AccessDenied, ProcessLookupError):
+        return None
+
+
+def holder_is_dead(holder_host_id: str, pid: int, started_at: float) -> bool:
+    """True only when we can be sure: same host and PID namespace, and that PID is gone
+    or now belongs to a process that started at another time."""
+    if holder_host_id != host_id():
+        return False
+    now_start = pid_start_time(pid)
+    return now_start is None or abs(now_start - started_at) > 1.0
+
+
+def execution_type() -> str:
+    """``notebook`` inside IPython (Jupyter kernel or terminal IPython), else ``script``."""
+    ipython = sys.modules.get("IPython")
+    if ipython is not None:
+        try:
+            if ipython.get_ipython() is not None:
+                return "notebook"
+        except Exception:  # a half-imported IPython is not a notebook
+            pass
+    return "script"
+
+
+def describe() -> dict[str, str]:
+    """The identity fields of the process record."""
+    pid = os.getpid()
+    return {
+        "host": socket.gethostname(),
+        "host_id": host_id(),
+        "pid": str(pid),
+        "pid_started_at": repr(pid_start_time(pid) or 0.0),
+    }

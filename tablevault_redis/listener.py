@@ -1,0 +1,112 @@
+"""The listener thread: the one owner of this process's pub/sub connection.
+
+It subscribes to the process's control channel, applies each notification to the
+:class:`ControlState` at once (the message carries the request's sequence number),
+and re-reads the request key after every (re)subscribe, so a notification missed
+while disconnected is never lost. The pub/sub connection has no socket timeout; a
+short ``get_message`` poll keeps shutdown prompt and health-check PINGs find dead
+connections. Any failure closes the connection and retries with backoff.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import redis.exceptions
+
+from .connection import Connection
+from .control import ControlState
+
+_POLL = 0.5  # seconds per get_message wait; bounds how long close() waits
+_BACKOFF_START = 0.05
+_BACKOFF_MAX = 1.0
+_FAILURES = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
+
+
+class Listener(threading.Thread):
+    """Subscribes to ``channel`` and keeps ``state`` current."""
+
+    def __init__(
+        self,
+        conn: Connection,
+        channel: str,
+        state: ControlState,
+        resync: Callable[[], None],
+        health_check_interval: float,
+    ) -> None:
+        super().__init__(name="tablevault-listener", daemon=True)
+        self._conn = conn
+        self._channel = channel
+        self._state = state
+        self._resync = resync
+        self._health = health_check_interval
+        self._stop = threading.Event()
+        self.subscribed = threading.Event()
+        self.last_seen = 0.0  # time.time() of the loop's last sign of life
+        self.reconnects = 0
+        self._client: Any = None
+        self._pubsub: Any = None
+
+    def _open(self) -> None:
+        self._client = self._conn.pubsub_client(self._channel, self._health)
+        self._pubsub = self._client.pubsub()
+        if self._conn.sharded_pubsub:
+            self._pubsub.ssubscribe(self._channel)
+        else:
+            self._pubsub.subscribe(self._channel)
+
+    def _close_connection(self) -> None:
+        for thing in (self._pubsub, self._client):
+            if thing is not None:
+                try:
+                    thing.close()
+                except Exception:  # already broken; nothing more to release
+                    pass
+        self._pubsub = self._client = None
+
+    def _handle(self, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        if kind in ("subscribe", "ssubscribe"):
+            # (Re)subscribed: notifications from before this moment may be lost, so
+            # the request key, not the channel, says what is pending.
+            self._resync()
+            self.subscribed.set()
+        elif kind in ("message", "smessage"):
+            data = message.get("data")
+            if isinstance(data, bytes):
+                data = data.decode("utf-8", "replace")
+            if not self._state.apply_message(str(data)):
+                self._resync()
+
+    def run(self) -> None:
+        backoff = _BACKOFF_START
+        while not self._stop.is_set():
+            try:
+                if self._pubsub is None:
+                    self._open()
+                message = self._pubsub.get_message(timeout=_POLL)
+                self.last_seen = time.time()
+                if message is not None:
+                    self._handle(message)
+                backoff = _BACKOFF_START
+            except _FAILURES:
+                self._close_connection()
+                self.subscribed.clear()
+                self.reconnects += 1
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, _BACKOFF_MAX)
+            except Exception:  # never let the thread die silently: reconnect instead
+                self._close_connection()
+                self.subscribed.clear()
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, _BACKOFF_MAX)
+        self._close_connection()
+
+    def close(self, timeout: float = 2.0) -> None:
+        """Ordered shutdown: stop the loop, then close the connection, then join."""
+        self._stop.set()
+        if self.is_alive() and threading.current_thread() is not self:
+            self.join(timeout)

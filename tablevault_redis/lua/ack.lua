@@ -1,0 +1,35 @@
+-- The target reports that it acted on a request: it is now paused, running again,
+-- or it consumed a stop that ended a notebook cell (the kernel lives on).
+-- KEYS[1] proc hash   KEYS[2] request key
+-- ARGV[1] kind: paused | running | stop_consumed   ARGV[2] request seq acted on
+-- ARGV[3] now (epoch s)   ARGV[4] who asked (stop_consumed only)
+-- Returns the status after the step.
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return '' end
+local kind = ARGV[1]
+local raw = redis.call('GET', KEYS[2])
+local cur = nil
+if raw then cur = cjson.decode(raw) end
+if kind == 'paused' then
+  if status == 'running' and cur and cur['action'] == 'pause'
+      and tostring(cur['seq']) == ARGV[2] then
+    redis.call('HSET', KEYS[1], 'status', 'paused', 'paused_at', ARGV[3])
+    return 'paused'
+  end
+elseif kind == 'running' then
+  if status == 'paused' then
+    redis.call('HSET', KEYS[1], 'status', 'running', 'paused_at', '')
+    return 'running'
+  end
+elseif kind == 'stop_consumed' then
+  if cur and cur['action'] == 'stop' and tostring(cur['seq']) == ARGV[2] then
+    redis.call('DEL', KEYS[2])
+    redis.call('HSET', KEYS[1], 'interrupt_action', '', 'interrupt_request', '',
+      'interrupt_requested_at', '', 'stopped_by', ARGV[4], 'stopped_at', ARGV[3])
+    if status == 'paused' then redis.call('HSET', KEYS[1], 'status', 'running') end
+    return redis.call('HGET', KEYS[1], 'status')
+  end
+else
+  return redis.error_reply('unknown ack ' .. kind)
+end
+return status

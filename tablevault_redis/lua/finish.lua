@@ -1,0 +1,29 @@
+-- Write a final status by compare-and-set: a final status is never overwritten.
+-- Closes the open code item, clears the request, drops this run's heartbeat.
+-- KEYS[1] proc hash   KEYS[2] request key   KEYS[3] alive key   KEYS[4] code stream
+-- ARGV[1] status: stopped | completed | failed | crashed   ARGV[2] now (epoch s)
+-- ARGV[3] error text   ARGV[4] stopped_by   ARGV[5] heartbeat token of the run ending,
+-- or "" when a cleaner ends a dead process   ARGV[6] "1": only if the heartbeat expired
+-- ARGV[7] status of the open code item, ARGV[8] its error text
+-- Returns {"set", status} or {"kept", status already there} or {"alive", status}.
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return {'missing', ''} end
+local final = {stopped = true, completed = true, failed = true, crashed = true}
+if final[status] then return {'kept', status} end
+local holder = redis.call('GET', KEYS[3])
+if ARGV[6] == '1' and holder then return {'alive', status} end
+if ARGV[5] ~= '' and holder and holder ~= ARGV[5] then
+  -- Another run took the name over after this one was given up as dead.
+  return {'kept', status}
+end
+local open = redis.call('HGET', KEYS[1], 'open_code')
+if open and open ~= '' then
+  redis.call('XADD', KEYS[4], '*', 'event', 'close', 'index', open, 'status', ARGV[7],
+    'error', ARGV[8], 'ended_at', ARGV[2])
+end
+redis.call('HSET', KEYS[1], 'status', ARGV[1], 'ended_at', ARGV[2], 'error', ARGV[3],
+  'stopped_by', ARGV[4], 'open_code', '', 'interrupt_action', '',
+  'interrupt_request', '', 'interrupt_requested_at', '', 'paused_at', '')
+redis.call('DEL', KEYS[2])
+if holder and (ARGV[5] == '' or holder == ARGV[5]) then redis.call('DEL', KEYS[3]) end
+return {'set', ARGV[1]}

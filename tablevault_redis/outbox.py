@@ -1,0 +1,133 @@
+"""The writer thread: ordered, retried writes and the heartbeat.
+
+Code items and status reports are queued here rather than written by the caller's
+thread, so neither a checkpoint nor a notebook cell ever waits on Redis, and a
+Redis outage loses nothing: each job is an idempotent Lua script that stays at the
+head of the queue, retried with backoff, until the server is back.
+"""
+
+from __future__ import annotations
+
+import collections
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import redis.exceptions
+
+from .connection import Connection
+
+_RETRYABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
+_BACKOFF_START = 0.05  # seconds
+_BACKOFF_MAX = 1.0  # seconds
+
+
+@dataclass
+class Job:
+    """One script call: ``scripts.run(script, keys, args)``."""
+
+    script: str
+    keys: list[str]
+    args: list[Any]
+
+
+class Outbox(threading.Thread):
+    """Runs queued jobs in order and beats every ``interval`` seconds."""
+
+    def __init__(
+        self,
+        conn: Connection,
+        beat: Callable[[], None],
+        interval: float,
+        name: str = "tablevault-outbox",
+    ) -> None:
+        super().__init__(name=name, daemon=True)
+        self._conn = conn
+        self._beat = beat
+        self._interval = interval
+        self._queue: collections.deque[Job] = collections.deque()
+        self._cond = threading.Condition()
+        self._stopping = False
+        self.connected = True
+        self.last_error: str = ""
+
+    def submit(self, script: str, keys: list[str], args: list[Any]) -> None:
+        """Queue a script call; never blocks on the network."""
+        with self._cond:
+            self._queue.append(Job(script, keys, args))
+            self._cond.notify_all()
+
+    def pending(self) -> int:
+        with self._cond:
+            return len(self._queue)
+
+    def flush(self, timeout: float) -> bool:
+        """Wait until every queued job is written; False if ``timeout`` s passed first."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._queue:
+                left = deadline - time.monotonic()
+                if left <= 0 or not self.is_alive():
+                    return False
+                self._cond.wait(min(left, 0.1))
+        return True
+
+    def stop(self, timeout: float) -> bool:
+        """Flush for up to ``timeout`` seconds, then end the thread. True if all written."""
+        done = self.flush(timeout)
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        if self.is_alive() and threading.current_thread() is not self:
+            self.join(timeout=max(1.0, timeout))
+        if not done and self._queue:
+            print(
+                f"tablevault-redis: {len(self._queue)} record write(s) could not reach "
+                f"Redis before exit ({self.last_error})",
+                file=sys.stderr,
+            )
+        return done
+
+    def run(self) -> None:
+        next_beat = time.monotonic() + self._interval
+        backoff = _BACKOFF_START
+        while True:
+            with self._cond:
+                while not self._queue and not self._stopping:
+                    left = next_beat - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._cond.wait(left)
+                if self._stopping:
+                    return
+                job = self._queue[0] if self._queue else None
+            try:
+                if job is not None:
+                    self._conn.scripts.run(job.script, job.keys, job.args)
+                    with self._cond:
+                        self._queue.popleft()
+                        self._cond.notify_all()
+                if time.monotonic() >= next_beat:
+                    next_beat = time.monotonic() + self._interval
+                    self._beat()
+                self.connected = True
+                backoff = _BACKOFF_START
+            except _RETRYABLE as e:
+                self.connected = False
+                self.last_error = str(e)
+                with self._cond:
+                    if not self._stopping:
+                        self._cond.wait(backoff)
+                backoff = min(backoff * 2, _BACKOFF_MAX)
+            except redis.exceptions.RedisError as e:
+                # A script error is a bug or a server that refuses the write: retrying
+                # would block every later write behind it, so report and drop it.
+                self.last_error = str(e)
+                print(f"tablevault-redis: dropped write {job}: {e}", file=sys.stderr)
+                with self._cond:
+                    if job is not None and self._queue and self._queue[0] is job:
+                        self._queue.popleft()
+                        self._cond.notify_all()

@@ -1,0 +1,177 @@
+"""Code capture: a script's whole ``__main__`` source, or each notebook cell.
+
+Recorders only observe and hand writes to the outbox through :class:`Hooks`; they
+never talk to Redis themselves, so a slow or absent server never delays a cell.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import signal
+import sys
+import traceback
+from collections.abc import Callable
+from types import FrameType, TracebackType
+from typing import Any, Protocol
+
+from .errors import ExecutionStopped
+
+
+class Hooks(Protocol):
+    """What a recorder needs from its Vault."""
+
+    def open_item(self, text: str) -> int: ...
+    def close_item(self, index: int, status: str, error: str) -> None: ...
+    def finish(self, status: str, error: str, stopped_by: str) -> None: ...
+    def note_stop(self, by: str) -> None: ...
+    @property
+    def stopped_by(self) -> str: ...
+
+
+def main_source() -> str:
+    """The source of ``__main__``: its file, or the code of ``python -c``."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if path:
+        try:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                return f.read()
+        except OSError:
+            pass
+    argv = getattr(sys, "orig_argv", [])
+    if "-c" in argv and argv.index("-c") + 1 < len(argv):
+        return argv[argv.index("-c") + 1]
+    return ""
+
+
+def format_error(exc: BaseException) -> str:
+    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+
+
+def outcome_of(exc: BaseException | None, stopped_by: str) -> tuple[str, str, str]:
+    """(status, error text, stopped_by) for a run that ended with ``exc`` (or None)."""
+    if isinstance(exc, ExecutionStopped):
+        return "stopped", "", exc.requested_by or stopped_by
+    if isinstance(exc, KeyboardInterrupt):
+        return "stopped", format_error(exc), "KeyboardInterrupt"
+    if exc is not None and not isinstance(exc, SystemExit):
+        return "failed", format_error(exc), ""
+    if stopped_by:
+        return "stopped", "", stopped_by
+    return "completed", "", ""
+
+
+class ScriptRecorder:
+    """One code item for the whole script, closed at exit with its outcome.
+
+    SIGTERM (``docker stop``, Kubernetes) becomes :class:`ExecutionStopped` so that
+    ``finally`` blocks and ``atexit`` handlers run, unless the program installed its
+    own handler, which is then left alone.
+    """
+
+    def __init__(self, hooks: Hooks) -> None:
+        self._hooks = hooks
+        self._error: BaseException | None = None
+        self._prev_hook: Callable[..., Any] | None = None
+        self._prev_term: Any = None
+        self._done = False
+
+    def start(self) -> None:
+        self._hooks.open_item(main_source())
+        self._prev_hook = sys.excepthook
+        sys.excepthook = self._excepthook
+        try:
+            if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+                self._prev_term = signal.signal(signal.SIGTERM, self._on_sigterm)
+        except ValueError:  # not the main thread: signals cannot be handled here
+            pass
+        atexit.register(self._at_exit)
+
+    def _excepthook(
+        self, kind: type[BaseException], exc: BaseException, tb: TracebackType | None
+    ) -> None:
+        self._error = exc
+        if self._prev_hook is not None:
+            self._prev_hook(kind, exc, tb)
+
+    def _on_sigterm(self, signum: int, frame: FrameType | None) -> None:
+        self._hooks.note_stop("SIGTERM")
+        raise ExecutionStopped("SIGTERM", code=128 + signum)
+
+    def _at_exit(self) -> None:
+        self.end(None)
+
+    def end(self, exc: BaseException | None) -> None:
+        """Write the outcome once: at exit, or when the Vault is closed."""
+        if self._done:
+            return
+        self._done = True
+        status, error, by = outcome_of(exc or self._error, self._hooks.stopped_by)
+        self._hooks.finish(status, error, by)
+
+    def uninstall(self) -> None:
+        if sys.excepthook == self._excepthook and self._prev_hook is not None:
+            sys.excepthook = self._prev_hook
+        if self._prev_term is not None:
+            try:
+                if signal.getsignal(signal.SIGTERM) == self._on_sigterm:
+                    signal.signal(signal.SIGTERM, self._prev_term)
+            except ValueError:
+                pass
+        atexit.unregister(self._at_exit)
+
+
+class NotebookRecorder:
+    """One code item per cell run after the Vault was created.
+
+    IPython catches every exception in a cell (``SystemExit`` included) and does not
+    call ``sys.excepthook``, so outcomes are read from ``post_run_cell``'s result.
+    The callbacks accept extra arguments: IPython changed their signature in 8.16.
+    """
+
+    def __init__(self, hooks: Hooks, shell: Any) -> None:
+        self._hooks = hooks
+        self._shell = shell
+        self._open: int | None = None
+        self._done = False
+
+    def start(self) -> None:
+        self._shell.events.register("pre_run_cell", self._pre_run_cell)
+        self._shell.events.register("post_run_cell", self._post_run_cell)
+        atexit.register(self._at_exit)
+
+    def _pre_run_cell(self, info: Any = None, *args: Any, **kwargs: Any) -> None:
+        text = getattr(info, "raw_cell", None) or ""
+        self._open = self._hooks.open_item(text)
+
+    def _post_run_cell(self, result: Any = None, *args: Any, **kwargs: Any) -> None:
+        if self._open is None:
+            return  # the cell that created the Vault was not opened as an item
+        exc = getattr(result, "error_before_exec", None) or getattr(
+            result, "error_in_exec", None
+        )
+        status, error, _by = outcome_of(exc, "")
+        self._hooks.close_item(self._open, status, error)
+        self._open = None
+
+    def _at_exit(self) -> None:
+        self.end(None)
+
+    def end(self, exc: BaseException | None) -> None:
+        if self._done:
+            return
+        self._done = True
+        status, error, by = outcome_of(exc, "")
+        if status == "stopped" and by == "":
+            status = "completed"
+        self._hooks.finish(status, error, by)
+
+    def uninstall(self) -> None:
+        for event, cb in (
+            ("pre_run_cell", self._pre_run_cell),
+            ("post_run_cell", self._post_run_cell),
+        ):
+            with contextlib.suppress(ValueError):
+                self._shell.events.unregister(event, cb)
+        atexit.unregister(self._at_exit)

@@ -1,0 +1,392 @@
+"""Vault: the API of TableVault's process management page, on Redis.
+
+Creating a Vault registers this process (a record, a heartbeat, its code), starts
+the listener and the outbox threads, and makes ``checkpoint_execution()`` able to
+stop or pause it. Everything that controls or inspects other processes is inherited
+from :class:`VaultClient`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+import uuid
+from typing import Any
+
+from . import identity, keys
+from .client import VaultClient
+from .control import ControlState
+from .errors import DuplicateItemError, ValidationError
+from .listener import Listener
+from .outbox import Outbox
+from .recording import NotebookRecorder, ScriptRecorder
+
+ENV_PARENT_NAME = "TABLEVAULT_PARENT_PROCESS_NAME"
+ENV_PARENT_INDEX = "TABLEVAULT_PARENT_PROCESS_INDEX"
+ENV_PARENT_NAMESPACE = "TABLEVAULT_PARENT_NAMESPACE"
+ENV_HEARTBEAT_INTERVAL = "TABLEVAULT_HEARTBEAT_INTERVAL"
+ENV_HEARTBEAT_TTL = "TABLEVAULT_HEARTBEAT_TTL"
+DEFAULT_HEARTBEAT_INTERVAL = 3.0  # seconds
+DEFAULT_HEARTBEAT_TTL = 10.0  # seconds: a dead process is seen as crashed within this
+_EXIT_FLUSH_TIMEOUT = 10.0  # seconds to keep trying to write the outcome at exit
+_SUBSCRIBE_TIMEOUT = 10.0
+
+_lock = threading.RLock()
+_current: Vault | None = None
+
+
+def _seconds(value: Any, what: str, env: str) -> float:
+    if value is None:
+        raw = os.environ.get(env, "").strip()
+        if not raw:
+            return -1.0
+        value, what = raw, f"{env}={raw!r}"
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise ValidationError(f"{what} must be a number of seconds, got {value!r}") from None
+    if not seconds > 0 or seconds != seconds or seconds == float("inf"):
+        raise ValidationError(f"{what} must be a positive number of seconds, got {value!r}")
+    return seconds
+
+
+def _parent_from_env(namespace: str) -> tuple[str, int]:
+    name = os.environ.get(ENV_PARENT_NAME, "")
+    if not name or os.environ.get(ENV_PARENT_NAMESPACE, namespace) != namespace:
+        return "", 0
+    try:
+        return name, int(os.environ.get(ENV_PARENT_INDEX, "0"))
+    except ValueError:
+        return name, 0
+
+
+class Vault(VaultClient):
+    """This process's record, code and checkpoints, plus control of other processes.
+
+    One Vault per Python process: calling ``Vault(...)`` again with the same
+    arguments returns the same object; other arguments raise ValidationError until
+    :meth:`close` ends the first one.
+    """
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Vault:
+        with _lock:
+            cur = _current
+            if cur is not None and cur._pid == os.getpid() and not cur._closed:
+                wanted = cls._identity(*args, **kwargs)
+                if wanted != cur._ident:
+                    raise ValidationError(
+                        f"this process already has a Vault ({cur._describe_ident()}); one "
+                        "Vault per process: close() it before creating another"
+                    )
+                return cur
+            return super().__new__(cls)
+
+    @staticmethod
+    def _identity(
+        user_id: str,
+        process_name: str,
+        parent_process_name: str = "",
+        parent_process_index: int = 0,
+        *,
+        redis_url: str | None = None,
+        namespace: str = "tv",
+        **_: Any,
+    ) -> tuple[Any, ...]:
+        return (user_id, process_name, parent_process_name, parent_process_index, redis_url,
+                namespace)
+
+    def _describe_ident(self) -> str:
+        return f"process {self.process_name!r} of user {self.user_id!r}"
+
+    def __init__(
+        self,
+        user_id: str,
+        process_name: str,
+        parent_process_name: str = "",
+        parent_process_index: int = 0,
+        *,
+        redis_url: str | None = None,
+        namespace: str = "tv",
+        new_db: bool = False,
+        new_arango_db: bool | None = None,
+        heartbeat_interval: float | None = None,
+        heartbeat_ttl: float | None = None,
+        cluster: bool | None = None,
+    ) -> None:
+        if getattr(self, "_initialized", False):
+            return
+        global _current
+        self._ident = self._identity(user_id, process_name, parent_process_name,
+                                     parent_process_index, redis_url=redis_url,
+                                     namespace=namespace)
+        self._pid = os.getpid()
+        self._closed = True
+        keys.check_name(user_id, "user_id")
+        keys.check_name(process_name, "process name")
+        ns = keys.check_namespace(namespace)
+        if parent_process_name:
+            keys.check_name(parent_process_name, "parent process name")
+        elif parent_process_name != "" and parent_process_name is not None:
+            raise ValidationError(f"parent process name must be a string: {parent_process_name!r}")
+        if not isinstance(parent_process_index, int) or isinstance(parent_process_index, bool) \
+                or parent_process_index < 0:
+            raise ValidationError(
+                f"parent_process_index must be an integer >= 0, got {parent_process_index!r}"
+            )
+        interval = _seconds(heartbeat_interval, "heartbeat_interval", ENV_HEARTBEAT_INTERVAL)
+        ttl = _seconds(heartbeat_ttl, "heartbeat_ttl", ENV_HEARTBEAT_TTL)
+        ttl = ttl if ttl > 0 else max(DEFAULT_HEARTBEAT_TTL, interval * 3)
+        interval = interval if interval > 0 else min(DEFAULT_HEARTBEAT_INTERVAL, ttl / 3)
+        if ttl <= interval:
+            raise ValidationError(
+                f"heartbeat_ttl ({ttl} s) must be longer than heartbeat_interval "
+                f"({interval} s), or every process would look dead between beats"
+            )
+        if not parent_process_name:
+            parent_process_name, parent_process_index = _parent_from_env(ns)
+        if new_arango_db is not None:
+            new_db = bool(new_arango_db) or new_db
+
+        with _lock:
+            super().__init__(redis_url, ns, cluster=cluster)
+            self.user_id = user_id
+            self.process_name = process_name
+            self.parent_process_name = parent_process_name
+            self.parent_process_index = parent_process_index
+            self.heartbeat_interval = interval
+            self.heartbeat_ttl = ttl
+            self.requester = process_name
+            self.execution_type = identity.execution_type()
+            self._stopped_by = ""
+            self._token = f"{identity.describe()['host']}:{self._pid}:{uuid.uuid4().hex[:12]}"
+            if new_db:
+                self._delete_namespace()
+            try:
+                self._register()
+                self._start_threads()
+                self._start_recording()
+            except BaseException:
+                self._conn.close()
+                raise
+            self._closed = False
+            self._initialized = True
+            _current = self
+
+    # -- registration ------------------------------------------------------------
+
+    def _delete_namespace(self) -> None:
+        """``new_db=True``: remove every key of this namespace (and nothing else)."""
+        client = self._conn.client
+        with self._conn.translate():
+            batch: list[str] = []
+            for key in client.scan_iter(match=keys.namespace_pattern(self.namespace), count=1000):
+                batch.append(key)
+                if len(batch) >= 500:
+                    self._unlink(batch)
+                    batch = []
+            if batch:
+                self._unlink(batch)
+
+    def _unlink(self, names: list[str]) -> None:
+        if self._conn.cluster:
+            for name in names:  # keys of many slots: one command each
+                self._conn.client.unlink(name)
+        else:
+            self._conn.client.unlink(*names)
+
+    def _record_fields(self) -> dict[str, str]:
+        ident = identity.describe()
+        return {
+            "name": self.process_name,
+            "user_id": self.user_id,
+            "execution_type": self.execution_type,
+            **ident,
+            "started_at": repr(time.time()),
+            "parent_process_name": self.parent_process_name,
+            "parent_process_index": str(self.parent_process_index),
+            "heartbeat_token": self._token,
+            "heartbeat_interval": repr(self.heartbeat_interval),
+            "heartbeat_ttl": repr(self.heartbeat_ttl),
+        }
+
+    def _register(self) -> None:
+        ns, name = self.namespace, self.process_name
+        client = self._conn.client
+        fields = self._record_fields()
+        started = float(fields["started_at"])
+        args_tail: list[str] = []
+        for k, v in fields.items():
+            args_tail += [k, v]
+        ttl_ms = str(int(self.heartbeat_ttl * 1000))
+        proc_keys = [keys.proc(ns, name), keys.alive(ns, name), keys.request(ns, name),
+                     keys.runs(ns, name), keys.code(ns, name)]
+        with self._conn.translate():
+            # The index first: an entry whose record never got written is harmless.
+            client.zadd(keys.processes(ns), {name: started})
+            dead_holder = ""
+            for _attempt in range(2):
+                reply = self._conn.scripts.run(
+                    "register", proc_keys, [self._token, ttl_ms, dead_holder,
+                                            repr(started), *args_tail])
+                if reply[0] == "ok":
+                    break
+                holder = reply[1]
+                host, host_id, pid, pid_start = client.hmget(
+                    keys.proc(ns, name), "host", "host_id", "pid", "pid_started_at")
+                if identity.holder_is_dead(host_id or "", int(pid or 0), float(pid_start or 0)):
+                    dead_holder = holder
+                    continue
+                raise DuplicateItemError(
+                    f"process name {name!r} is held by a live process on host {host} "
+                    f"(PID {pid}); choose another name or stop that process first"
+                )
+            else:
+                raise DuplicateItemError(f"process name {name!r} is held by another process")
+            _, run, code_count, code_length, request_seq = reply
+            if self.parent_process_name:
+                client.zadd(keys.children(ns, self.parent_process_name), {name: started})
+        self.run = int(run)
+        self._code_count = int(code_count)
+        self._code_length = int(code_length)
+        self._request_seq = int(request_seq)
+
+    def _start_threads(self) -> None:
+        ns, name = self.namespace, self.process_name
+        self._control = ControlState(
+            self._request_seq, self._report, consume_stop=self.execution_type == "notebook"
+        )
+        self._outbox = Outbox(self._conn, self._heartbeat, self.heartbeat_interval)
+        self._listener = Listener(
+            self._conn, keys.channel(ns, name), self._control, self._resync,
+            health_check_interval=self.heartbeat_interval,
+        )
+        self._outbox.start()
+        self._listener.start()
+        # Subscribe and read the request key before the program starts its work, so
+        # a request made during start-up is not lost.
+        if not self._listener.subscribed.wait(_SUBSCRIBE_TIMEOUT):
+            print(
+                f"tablevault-redis: could not subscribe to {keys.channel(ns, name)} within "
+                f"{_SUBSCRIBE_TIMEOUT} s; requests will be seen at the next heartbeat",
+                file=sys.stderr,
+            )
+
+    def _start_recording(self) -> None:
+        self._recorder: ScriptRecorder | NotebookRecorder
+        if self.execution_type == "notebook":
+            import IPython
+
+            self._recorder = NotebookRecorder(self, IPython.get_ipython())
+        else:
+            self._recorder = ScriptRecorder(self)
+        os.environ[ENV_PARENT_NAME] = self.process_name
+        os.environ[ENV_PARENT_NAMESPACE] = self.namespace
+        os.environ[ENV_PARENT_INDEX] = str(self._code_count)
+        self._recorder.start()
+
+    # -- threads' callbacks ------------------------------------------------------
+
+    def _proc_keys(self) -> tuple[str, str, str, str, str]:
+        ns, name = self.namespace, self.process_name
+        return (keys.proc(ns, name), keys.request(ns, name), keys.alive(ns, name),
+                keys.code(ns, name), keys.channel(ns, name))
+
+    def _resync(self) -> None:
+        """Read ``request_seq`` and the request key together and apply them."""
+        proc, request, *_ = self._proc_keys()
+        pipe = self._conn.client.pipeline(transaction=not self._conn.cluster)
+        pipe.hget(proc, "request_seq")
+        pipe.get(request)
+        seq, raw = pipe.execute()
+        self._control.apply_stored(int(seq or 0), raw)
+
+    def _heartbeat(self) -> None:
+        proc, request, alive, *_ = self._proc_keys()
+        beat, seq, raw = self._conn.scripts.run(
+            "heartbeat", [alive, proc, request],
+            [self._token, str(int(self.heartbeat_ttl * 1000)), repr(time.time()),
+             repr(self._listener.last_seen)])
+        self._control.apply_stored(int(seq), raw or None)
+        if not int(beat) and not getattr(self, "_lost_warned", False):
+            self._lost_warned = True
+            print(
+                f"tablevault-redis: process record {self.process_name!r} has ended or was "
+                "taken over by another run; this process no longer heartbeats",
+                file=sys.stderr,
+            )
+
+    def _report(self, kind: str, seq: int, by: str) -> None:
+        """Called by a checkpoint (main thread) when it acts on a request."""
+        proc, request, *_ = self._proc_keys()
+        now = repr(time.time())
+        if kind == "stop":
+            self._stopped_by = by
+            if self.execution_type == "notebook":
+                self._outbox.submit("ack", [proc, request], ["stop_consumed", seq, now, by])
+            return
+        self._outbox.submit("ack", [proc, request], [kind, seq, now, by])
+
+    # -- Hooks for the recorders -------------------------------------------------
+
+    @property
+    def stopped_by(self) -> str:
+        return self._stopped_by
+
+    def note_stop(self, by: str) -> None:
+        self._stopped_by = by
+
+    def open_item(self, text: str) -> int:
+        proc, _request, _alive, code, _ch = self._proc_keys()
+        index = self._code_count
+        start = self._code_length
+        self._code_count += 1
+        self._code_length += len(text)
+        os.environ[ENV_PARENT_INDEX] = str(index)
+        self._outbox.submit("open_code", [proc, code],
+                            [index, self.run, text, start, self._code_length, repr(time.time())])
+        return index
+
+    def close_item(self, index: int, status: str, error: str) -> None:
+        proc, _request, _alive, code, _ch = self._proc_keys()
+        self._outbox.submit("close_code", [proc, code], [index, status, error, repr(time.time())])
+
+    def finish(self, status: str, error: str, stopped_by: str) -> None:
+        """Write the final status (compare-and-set) and stop the threads."""
+        proc, request, alive, code, _ch = self._proc_keys()
+        self._outbox.submit(
+            "finish", [proc, request, alive, code],
+            [status, repr(time.time()), error, stopped_by, self._token, "0", status, error])
+        self._outbox.stop(_EXIT_FLUSH_TIMEOUT)
+        self._listener.close()
+
+    # -- public API ----------------------------------------------------------------
+
+    def checkpoint_execution(self) -> None:
+        """A safe point to stop or pause: with nothing pending, one attribute read."""
+        if self._control.pending is not None:
+            self._control.act()
+
+    def close(self) -> None:
+        """End this process's record as ``completed`` (or ``stopped`` if a stop was
+        acted on), stop the threads and release the connection."""
+        global _current
+        with _lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._recorder.uninstall()
+            self._recorder.end(None)
+            super().close()
+            if _current is self:
+                _current = None
+
+    def __enter__(self) -> Vault:
+        return self
+
+    def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> None:
+        if not self._closed:
+            self._recorder.uninstall()
+            self._recorder.end(exc)
+        self.close()
