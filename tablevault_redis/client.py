@@ -84,8 +84,12 @@ class VaultClient:
         with self._conn.translate():
             reply = self._conn.scripts.run(
                 "request",
-                [keys.proc(ns, name), keys.request(ns, name), keys.alive(ns, name),
-                 keys.channel(ns, name)],
+                [
+                    keys.proc(ns, name),
+                    keys.request(ns, name),
+                    keys.alive(ns, name),
+                    keys.channel(ns, name),
+                ],
                 [action, self.requester, repr(time.time()), self._conn.publish_command],
             )
         if reply[0] == "err":
@@ -115,8 +119,7 @@ class VaultClient:
             )
         if reason == "not_paused":
             raise ValidationError(
-                f"cannot resume process {name!r}: it is {detail}, neither paused nor "
-                "asked to pause"
+                f"cannot resume process {name!r}: it is {detail}, neither paused nor asked to pause"
             )
         raise ValidationError(f"cannot {action} process {name!r}: {reason}")
 

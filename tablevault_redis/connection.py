@@ -8,6 +8,7 @@ a raw client traceback for an unreachable server.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -120,10 +121,9 @@ class Connection:
         return redis.Redis(connection_pool=new_pool)
 
     def close(self) -> None:
-        try:
+        # Closing a broken client must not mask the caller's error.
+        with contextlib.suppress(Exception):
             self.client.close()
-        except Exception:  # closing a broken client must not mask the caller's error
-            pass
 
 
 def _parse_version(text: str) -> tuple[int, ...]:
@@ -162,5 +162,6 @@ def connect(redis_url: str | None = None, *, cluster: bool | None = None) -> Con
         else:
             client = redis.Redis.from_url(url, health_check_interval=30, **options)
         client.ping()
-    return Connection(url=url, client=client, cluster=bool(cluster), version=version,
-                      scripts=Scripts(client))
+    return Connection(
+        url=url, client=client, cluster=bool(cluster), version=version, scripts=Scripts(client)
+    )

@@ -372,8 +372,7 @@ def _start_locked(p: EmbeddedPaths, deadline: float) -> None:
         )
     if not _wait_until_up(p, deadline):
         raise VaultConnectionError(
-            f"{binary} did not answer on {p.socket} in time; log {p.log_file}:\n"
-            f"{_log_tail(p)}"
+            f"{binary} did not answer on {p.socket} in time; log {p.log_file}:\n{_log_tail(p)}"
         )
 
 

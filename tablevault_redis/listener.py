@@ -10,6 +10,7 @@ connections. Any failure closes the connection and retries with backoff.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -61,10 +62,8 @@ class Listener(threading.Thread):
     def _close_connection(self) -> None:
         for thing in (self._pubsub, self._client):
             if thing is not None:
-                try:
+                with contextlib.suppress(Exception):  # already broken: nothing to release
                     thing.close()
-                except Exception:  # already broken; nothing more to release
-                    pass
         self._pubsub = self._client = None
 
     def _handle(self, message: dict[str, Any]) -> None:

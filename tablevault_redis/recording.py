@@ -148,9 +148,7 @@ class NotebookRecorder:
     def _post_run_cell(self, result: Any = None, *args: Any, **kwargs: Any) -> None:
         if self._open is None:
             return  # the cell that created the Vault was not opened as an item
-        exc = getattr(result, "error_before_exec", None) or getattr(
-            result, "error_in_exec", None
-        )
+        exc = getattr(result, "error_before_exec", None) or getattr(result, "error_in_exec", None)
         status, error, _by = outcome_of(exc, "")
         self._hooks.close_item(self._open, status, error)
         self._open = None

@@ -94,8 +94,14 @@ class Vault(VaultClient):
         namespace: str = "tv",
         **_: Any,
     ) -> tuple[Any, ...]:
-        return (user_id, process_name, parent_process_name, parent_process_index, redis_url,
-                namespace)
+        return (
+            user_id,
+            process_name,
+            parent_process_name,
+            parent_process_index,
+            redis_url,
+            namespace,
+        )
 
     def _describe_ident(self) -> str:
         return f"process {self.process_name!r} of user {self.user_id!r}"
@@ -118,9 +124,14 @@ class Vault(VaultClient):
         if getattr(self, "_initialized", False):
             return
         global _current
-        self._ident = self._identity(user_id, process_name, parent_process_name,
-                                     parent_process_index, redis_url=redis_url,
-                                     namespace=namespace)
+        self._ident = self._identity(
+            user_id,
+            process_name,
+            parent_process_name,
+            parent_process_index,
+            redis_url=redis_url,
+            namespace=namespace,
+        )
         self._pid = os.getpid()
         self._closed = True
         keys.check_name(user_id, "user_id")
@@ -130,8 +141,11 @@ class Vault(VaultClient):
             keys.check_name(parent_process_name, "parent process name")
         elif parent_process_name != "" and parent_process_name is not None:
             raise ValidationError(f"parent process name must be a string: {parent_process_name!r}")
-        if not isinstance(parent_process_index, int) or isinstance(parent_process_index, bool) \
-                or parent_process_index < 0:
+        if (
+            not isinstance(parent_process_index, int)
+            or isinstance(parent_process_index, bool)
+            or parent_process_index < 0
+        ):
             raise ValidationError(
                 f"parent_process_index must be an integer >= 0, got {parent_process_index!r}"
             )
@@ -220,21 +234,29 @@ class Vault(VaultClient):
         for k, v in fields.items():
             args_tail += [k, v]
         ttl_ms = str(int(self.heartbeat_ttl * 1000))
-        proc_keys = [keys.proc(ns, name), keys.alive(ns, name), keys.request(ns, name),
-                     keys.runs(ns, name), keys.code(ns, name)]
+        proc_keys = [
+            keys.proc(ns, name),
+            keys.alive(ns, name),
+            keys.request(ns, name),
+            keys.runs(ns, name),
+            keys.code(ns, name),
+        ]
         with self._conn.translate():
             # The index first: an entry whose record never got written is harmless.
             client.zadd(keys.processes(ns), {name: started})
             dead_holder = ""
             for _attempt in range(2):
                 reply = self._conn.scripts.run(
-                    "register", proc_keys, [self._token, ttl_ms, dead_holder,
-                                            repr(started), *args_tail])
+                    "register",
+                    proc_keys,
+                    [self._token, ttl_ms, dead_holder, repr(started), *args_tail],
+                )
                 if reply[0] == "ok":
                     break
                 holder = reply[1]
                 host, host_id, pid, pid_start = client.hmget(
-                    keys.proc(ns, name), "host", "host_id", "pid", "pid_started_at")
+                    keys.proc(ns, name), "host", "host_id", "pid", "pid_started_at"
+                )
                 if identity.holder_is_dead(host_id or "", int(pid or 0), float(pid_start or 0)):
                     dead_holder = holder
                     continue
@@ -259,7 +281,10 @@ class Vault(VaultClient):
         )
         self._outbox = Outbox(self._conn, self._heartbeat, self.heartbeat_interval)
         self._listener = Listener(
-            self._conn, keys.channel(ns, name), self._control, self._resync,
+            self._conn,
+            keys.channel(ns, name),
+            self._control,
+            self._resync,
             health_check_interval=self.heartbeat_interval,
         )
         self._outbox.start()
@@ -290,8 +315,13 @@ class Vault(VaultClient):
 
     def _proc_keys(self) -> tuple[str, str, str, str, str]:
         ns, name = self.namespace, self.process_name
-        return (keys.proc(ns, name), keys.request(ns, name), keys.alive(ns, name),
-                keys.code(ns, name), keys.channel(ns, name))
+        return (
+            keys.proc(ns, name),
+            keys.request(ns, name),
+            keys.alive(ns, name),
+            keys.code(ns, name),
+            keys.channel(ns, name),
+        )
 
     def _resync(self) -> None:
         """Read ``request_seq`` and the request key together and apply them."""
@@ -305,9 +335,15 @@ class Vault(VaultClient):
     def _heartbeat(self) -> None:
         proc, request, alive, *_ = self._proc_keys()
         beat, seq, raw = self._conn.scripts.run(
-            "heartbeat", [alive, proc, request],
-            [self._token, str(int(self.heartbeat_ttl * 1000)), repr(time.time()),
-             repr(self._listener.last_seen)])
+            "heartbeat",
+            [alive, proc, request],
+            [
+                self._token,
+                str(int(self.heartbeat_ttl * 1000)),
+                repr(time.time()),
+                repr(self._listener.last_seen),
+            ],
+        )
         self._control.apply_stored(int(seq), raw or None)
         if not int(beat) and not getattr(self, "_lost_warned", False):
             self._lost_warned = True
@@ -344,8 +380,11 @@ class Vault(VaultClient):
         self._code_count += 1
         self._code_length += len(text)
         os.environ[ENV_PARENT_INDEX] = str(index)
-        self._outbox.submit("open_code", [proc, code],
-                            [index, self.run, text, start, self._code_length, repr(time.time())])
+        self._outbox.submit(
+            "open_code",
+            [proc, code],
+            [index, self.run, text, start, self._code_length, repr(time.time())],
+        )
         return index
 
     def close_item(self, index: int, status: str, error: str) -> None:
@@ -356,8 +395,10 @@ class Vault(VaultClient):
         """Write the final status (compare-and-set) and stop the threads."""
         proc, request, alive, code, _ch = self._proc_keys()
         self._outbox.submit(
-            "finish", [proc, request, alive, code],
-            [status, repr(time.time()), error, stopped_by, self._token, "0", status, error])
+            "finish",
+            [proc, request, alive, code],
+            [status, repr(time.time()), error, stopped_by, self._token, "0", status, error],
+        )
         self._outbox.stop(_EXIT_FLUSH_TIMEOUT)
         self._listener.close()
 
