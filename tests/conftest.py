@@ -17,7 +17,10 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # the package is used from the checkout, not installed
     sys.path.insert(0, str(ROOT))
 
+from helpers import Spawner  # noqa: E402
 from servers import RedisClusterServers, RedisServer  # noqa: E402
+
+from tablevault_redis import VaultClient  # noqa: E402
 
 # --------------------------------------------------------------------------- servers
 
@@ -66,3 +69,22 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("TABLEVAULT_"):
             monkeypatch.delenv(name)
+
+
+# --------------------------------------------------------------------------- processes
+
+
+@pytest.fixture
+def spawner(tmp_path: Path) -> Iterator[Spawner]:
+    """Starts worker subprocesses and kills any left at the end of the test."""
+    s = Spawner(tmp_path)
+    yield s
+    s.cleanup()
+
+
+@pytest.fixture
+def client(redis_url: str, namespace: str) -> Iterator[VaultClient]:
+    """A non-registering client on the session server, in this test's namespace."""
+    c = VaultClient(redis_url, namespace)
+    yield c
+    c.close()

@@ -1,0 +1,220 @@
+"""Stop, pause and resume of real worker processes (SPEC 2 and 4)."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import threading
+
+import pytest
+from helpers import child_env, wait_until
+
+from tablevault_redis import (
+    ConflictError,
+    NotFoundError,
+    ValidationError,
+    VaultClient,
+    WaitTimeoutError,
+)
+
+FAST_HB = ("--heartbeat", "0.2", "0.8")
+
+
+def test_pause_freezes_resume_continues_stop_ends(spawner, client, redis_url, namespace):
+    w = spawner.worker(redis_url, namespace, "w", *FAST_HB).wait_ready()
+    w.advancing()
+    client.pause_execution("w", wait=True, timeout=5)
+    info = client.get_process("w")
+    assert info.status == "paused" and info.alive
+    assert info.interrupt_action == "pause" and info.interrupt_request == client.requester
+    frozen = w.progress()
+    # Several heartbeat intervals pass: the worker stays put and stays alive.
+    ttl_before = client.redis.pttl(f"{namespace}:{{{namespace}:w}}:alive")
+    wait_until(
+        lambda: client.redis.pttl(f"{namespace}:{{{namespace}:w}}:alive") > ttl_before,
+        what="a heartbeat while paused",
+    )
+    assert w.progress() == frozen
+    assert client.get_process("w").alive
+
+    client.resume_execution("w", wait=True, timeout=5)
+    assert client.get_process("w").status == "running"
+    w.advancing()
+
+    client.stop_execution("w", wait=True, timeout=5)
+    assert w.wait_exit() == 0
+    info = client.get_process("w")
+    assert info.status == "stopped" and not info.alive
+    assert info.stopped_by == client.requester
+    assert info.ended_at and info.ended_at >= info.started_at
+    assert w.markers() == ["ready", "finally", "atexit"]
+    items = client.get_code_items("w")
+    assert [(i.index, i.status) for i in items] == [(0, "stopped")]
+    assert "checkpoint_execution" in items[0].text
+
+
+def test_stop_while_paused_runs_finally_and_atexit(spawner, client, redis_url, namespace):
+    w = spawner.worker(redis_url, namespace, "w").wait_ready()
+    client.pause_execution("w", wait=True, timeout=5)
+    client.stop_execution("w", wait=True, timeout=5)  # stop overrides a pause
+    assert w.wait_exit() == 0
+    assert client.get_process("w").status == "stopped"
+    assert "swallowed" not in w.markers()
+    assert w.markers()[-2:] == ["finally", "atexit"]
+
+
+def test_completed_and_failed_scripts(spawner, client, redis_url, namespace):
+    ok = spawner.worker(redis_url, namespace, "ok", "--iterations", "3")
+    bad = spawner.worker(redis_url, namespace, "bad", "--fail-after", "2")
+    assert ok.wait_exit() == 0
+    assert bad.wait_exit() == 1
+    assert client.get_process("ok").status == "completed"
+    info = client.get_process("bad")
+    assert info.status == "failed"
+    assert "RuntimeError: boom at iteration 2" in (info.error or "")
+    (item,) = client.get_code_items("bad")
+    assert item.status == "failed" and "Traceback" in item.error
+
+
+def test_sigterm_is_recorded_as_stopped(spawner, client, redis_url, namespace):
+    w = spawner.worker(redis_url, namespace, "w").wait_ready()
+    w.advancing()
+    w.signal(signal.SIGTERM)
+    assert w.wait_exit() == 128 + signal.SIGTERM
+    info = client.get_process("w")
+    assert info.status == "stopped" and info.stopped_by == "SIGTERM"
+    assert w.markers()[-2:] == ["finally", "atexit"]
+
+
+def test_own_sigterm_handler_is_left_alone(spawner, client, redis_url, namespace):
+    w = spawner.worker(redis_url, namespace, "w", "--own-sigterm").wait_ready()
+    w.signal(signal.SIGTERM)
+    assert w.wait_exit() == 7
+    assert "own-handler" in w.markers()
+    assert client.get_process("w").status == "completed"
+
+
+def test_kill_9_is_seen_as_crashed_once_ttl_passes(spawner, client, redis_url, namespace):
+    w = spawner.worker(redis_url, namespace, "w", *FAST_HB).wait_ready()
+    assert client.get_process("w").alive
+    w.kill()
+    info = wait_until(
+        lambda: (p := client.get_process("w")).status == "crashed" and p,
+        timeout=5,
+        what="the heartbeat to expire",
+    )
+    assert not info.alive
+    with pytest.raises(ValidationError, match="not alive"):
+        client.stop_execution("w")
+
+
+def test_request_rules(spawner, client, redis_url, namespace):
+    with pytest.raises(NotFoundError, match="nobody"):
+        client.stop_execution("nobody")
+    w = spawner.worker(redis_url, namespace, "w", "--hold").wait_ready()
+    with pytest.raises(ValidationError, match="neither paused nor asked to pause"):
+        client.resume_execution("w")
+    other = VaultClient(redis_url, namespace)
+    other.requester = "controller-two"
+    try:
+        client.pause_execution("w")
+        with pytest.raises(ConflictError, match=client.requester):
+            other.pause_execution("w")
+        # Resuming before the worker reached a checkpoint cancels the pause.
+        other.resume_execution("w")
+        info = client.get_process("w")
+        assert info.interrupt_action is None and info.status == "running"
+        w.release()
+        w.advancing()
+        assert client.get_process("w").status == "running"
+        # A pending stop blocks another stop and a resume; stop overrides a pause.
+        client.pause_execution("w", wait=True, timeout=5)
+        other.stop_execution("w")
+        with pytest.raises(ConflictError, match="controller-two"):
+            client.stop_execution("w")
+        with pytest.raises(ConflictError, match="stop"):
+            client.resume_execution("w")
+        assert w.wait_exit() == 0
+        info = client.get_process("w")
+        assert info.status == "stopped" and info.stopped_by == "controller-two"
+        with pytest.raises(ValidationError, match="has ended"):
+            client.pause_execution("w")
+    finally:
+        other.close()
+
+
+def test_wait_times_out_when_no_checkpoint_comes(spawner, client, redis_url, namespace):
+    w = spawner.worker(redis_url, namespace, "w", "--hold").wait_ready()
+    with pytest.raises(WaitTimeoutError, match="'w'"):
+        client.pause_execution("w", wait=True, timeout=0.2)
+    assert client.get_process("w").interrupt_action == "pause"
+    w.release()
+    wait_until(lambda: client.get_process("w").status == "paused", what="the pause")
+
+
+def test_eight_racing_controllers_one_wins(spawner, client, redis_url, namespace, tmp_path):
+    spawner.worker(redis_url, namespace, "w", "--hold").wait_ready()
+    go = tmp_path / "race-go"
+    code = (
+        "import os, sys, time\n"
+        "from tablevault_redis import VaultClient, ConflictError\n"
+        "c = VaultClient(namespace=os.environ['TEST_NAMESPACE'])\n"
+        f"while not os.path.exists({str(go)!r}): time.sleep(0.001)\n"
+        "try:\n"
+        "    c.pause_execution('w'); print('WON')\n"
+        "except ConflictError as e: print('LOST', e)\n"
+    )
+    procs = [
+        spawner.run([sys.executable, "-c", code], env=child_env(redis_url, namespace))
+        for _ in range(8)
+    ]
+    go.write_text("go")
+    outputs = [p.communicate(timeout=30)[0] for p in procs]
+    assert sum(o.startswith("WON") for o in outputs) == 1, outputs
+    assert sum(o.startswith("LOST") for o in outputs) == 7, outputs
+    assert client.redis.hget(f"{namespace}:{{{namespace}:w}}:proc", "request_seq") == "1"
+
+
+def test_checkpoint_wakes_paused_worker_in_another_pid_namespace(
+    spawner, client, redis_url, namespace
+):
+    probe = subprocess.run(
+        ["unshare", "--pid", "--fork", "--uts", "--mount-proc", "true"], capture_output=True
+    )
+    if probe.returncode != 0:
+        pytest.skip(f"unshare is not permitted here: {probe.stderr!r}")
+    prefix = ["unshare", "--pid", "--fork", "--uts", "--mount-proc"]
+    w = spawner.worker(redis_url, namespace, "w", prefix=prefix).wait_ready()
+    info = client.get_process("w")
+    assert info.pid != w.pid  # its own PID namespace: PID 1 or close to it
+    w.advancing()
+    client.pause_execution("w", wait=True, timeout=5)
+    frozen = w.progress()
+    client.resume_execution("w", wait=True, timeout=5)
+    wait_until(lambda: w.progress() > frozen, what="progress after resume")
+    client.stop_execution("w", wait=True, timeout=5)
+    assert w.wait_exit() == 0
+    assert client.get_process("w").status == "stopped"
+
+
+def test_requests_from_threads_of_one_controller(spawner, client, redis_url, namespace):
+    """Requests are safe from many threads; exactly one pause wins here too."""
+    spawner.worker(redis_url, namespace, "w", "--hold").wait_ready()
+    results: list[str] = []
+    barrier = threading.Barrier(6)
+
+    def attempt() -> None:
+        barrier.wait()
+        try:
+            client.pause_execution("w")
+            results.append("won")
+        except ConflictError:
+            results.append("lost")
+
+    threads = [threading.Thread(target=attempt) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert sorted(results) == ["lost"] * 5 + ["won"]
