@@ -47,6 +47,13 @@ def fresh_redis() -> Iterator[RedisServer]:
         yield server
 
 
+@pytest.fixture
+def durable_redis() -> Iterator[RedisServer]:
+    """A private server that fsyncs every write, so kill -9 and restart lose nothing."""
+    with RedisServer({"appendonly": "yes", "appendfsync": "always"}) as server:
+        yield server
+
+
 @pytest.fixture(scope="session")
 def redis_cluster() -> Iterator[RedisClusterServers]:
     """A 3-master cluster, started only when a test asks for it."""

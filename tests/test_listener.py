@@ -1,0 +1,88 @@
+"""The listener thread survives dropped connections and server restarts (SPEC 4)."""
+
+from __future__ import annotations
+
+import signal
+
+from helpers import wait_until
+
+from tablevault_redis import VaultClient
+
+FAST_HB = ("--heartbeat", "0.2", "3")
+
+
+def test_listener_recovers_after_client_kill(spawner, fresh_redis, namespace):
+    w = spawner.worker(fresh_redis.url, namespace, "w", *FAST_HB).wait_ready()
+    admin = fresh_redis.client()
+    killed = admin.client_kill_filter(_type="pubsub") + admin.client_kill_filter(
+        _type="normal", skipme=True
+    )
+    assert killed >= 2
+    # The listener resubscribes; a request sent afterwards takes effect.
+    wait_until(
+        lambda: admin.pubsub_numsub(f"{namespace}:{{{namespace}:w}}:ctl")[0][1] == 1,
+        what="the listener to resubscribe",
+    )
+    w.advancing()
+    with VaultClient(fresh_redis.url, namespace) as c:
+        c.pause_execution("w", wait=True, timeout=5)
+        frozen = w.progress()
+        c.resume_execution("w", wait=True, timeout=5)
+        wait_until(lambda: w.progress() > frozen, what="progress after resume")
+        c.stop_execution("w", wait=True, timeout=5)
+    assert w.wait_exit() == 0
+    admin.close()
+
+
+def test_listener_recovers_after_server_restart(spawner, durable_redis, namespace):
+    fresh_redis = durable_redis
+    w = spawner.worker(fresh_redis.url, namespace, "w", *FAST_HB).wait_ready()
+    fresh_redis.kill()
+    # The worker's loop keeps running while Redis is down.
+    w.advancing()
+    w.advancing()
+    fresh_redis.restart()
+    with VaultClient(fresh_redis.url, namespace) as c:
+        wait_until(lambda: c.get_process("w").alive, what="the heartbeat to come back")
+        c.stop_execution("w", wait=True, timeout=10)
+        assert w.wait_exit() == 0
+        assert c.get_process("w").status == "stopped"
+
+
+def test_request_missed_while_disconnected_is_not_lost(spawner, fresh_redis, namespace):
+    """A request written while the listener is cut off arrives through the resync."""
+    w = spawner.worker(fresh_redis.url, namespace, "w", *FAST_HB).wait_ready()
+    admin = fresh_redis.client()
+    channel = f"{namespace}:{{{namespace}:w}}:ctl"
+    # Write the request key and seq directly, without publishing: only a re-read finds it.
+    proc = f"{namespace}:{{{namespace}:w}}:proc"
+    seq = admin.hincrby(proc, "request_seq", 1)
+    admin.set(
+        f"{namespace}:{{{namespace}:w}}:request",
+        f'{{"seq": {seq}, "action": "stop", "by": "silent"}}',
+    )
+    admin.client_kill_filter(_type="pubsub")
+    assert w.wait_exit(timeout=10) == 0
+    with VaultClient(fresh_redis.url, namespace) as c:
+        info = c.get_process("w")
+        assert info.status == "stopped" and info.stopped_by == "silent"
+    assert admin.pubsub_numsub(channel)[0][1] == 0
+    admin.close()
+
+
+def test_code_written_during_outage_lands_afterwards(spawner, durable_redis, namespace):
+    fresh_redis = durable_redis
+    """The outbox keeps the final write and retries it until the server is back."""
+    w = spawner.worker(fresh_redis.url, namespace, "w", "--hold", *FAST_HB).wait_ready()
+    fresh_redis.kill()
+    w.release()
+    w.advancing()
+    # The worker is told to stop through SIGTERM while Redis is down, then Redis
+    # comes back within the exit flush window: the outcome still lands.
+    w.signal(signal.SIGTERM)
+    fresh_redis.restart()
+    assert w.wait_exit(timeout=20) == 128 + signal.SIGTERM
+    with VaultClient(fresh_redis.url, namespace) as c:
+        info = c.get_process("w")
+        assert info.status == "stopped"
+        assert [i.status for i in c.get_code_items("w")] == ["stopped"]
