@@ -44,7 +44,7 @@ class Listener(threading.Thread):
         self._state = state
         self._resync = resync
         self._health = health_check_interval
-        self._stop = threading.Event()
+        self._halt = threading.Event()
         self.subscribed = threading.Event()
         self.last_seen = 0.0  # time.time() of the loop's last sign of life
         self.reconnects = 0
@@ -82,7 +82,7 @@ class Listener(threading.Thread):
 
     def run(self) -> None:
         backoff = _BACKOFF_START
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             try:
                 if self._pubsub is None:
                     self._open()
@@ -95,17 +95,17 @@ class Listener(threading.Thread):
                 self._close_connection()
                 self.subscribed.clear()
                 self.reconnects += 1
-                self._stop.wait(backoff)
+                self._halt.wait(backoff)
                 backoff = min(backoff * 2, _BACKOFF_MAX)
             except Exception:  # never let the thread die silently: reconnect instead
                 self._close_connection()
                 self.subscribed.clear()
-                self._stop.wait(backoff)
+                self._halt.wait(backoff)
                 backoff = min(backoff * 2, _BACKOFF_MAX)
         self._close_connection()
 
     def close(self, timeout: float = 2.0) -> None:
         """Ordered shutdown: stop the loop, then close the connection, then join."""
-        self._stop.set()
+        self._halt.set()
         if self.is_alive() and threading.current_thread() is not self:
             self.join(timeout)
