@@ -1,0 +1,114 @@
+"""Notebook processes in a real Jupyter kernel (nbclient): one code item per cell."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import nbformat
+import pytest
+from helpers import ROOT, wait_until
+from nbclient import NotebookClient
+
+LOOP = """\
+import time
+for step in range(100_000):
+    time.sleep(0.005)
+    vault.checkpoint_execution()
+"""
+
+
+def make_notebook(*cells: str) -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
+    return nb
+
+
+@pytest.fixture
+def kernel_env(monkeypatch, redis_url, namespace):
+    """The kernel inherits this environment: server, namespace, the checkout."""
+    for name in list(os.environ):
+        if name.startswith("TABLEVAULT_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("TABLEVAULT_REDIS_URL", redis_url)
+    monkeypatch.setenv("TEST_NAMESPACE", namespace)
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+
+
+def run_in_thread(nb: nbformat.NotebookNode) -> tuple[threading.Thread, list[BaseException]]:
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            NotebookClient(nb, timeout=60, kernel_name="python3", allow_errors=True).execute()
+        except BaseException as e:  # reported to the test thread
+            errors.append(e)
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t, errors
+
+
+def test_cells_are_items_and_stop_aborts_only_the_running_cell(kernel_env, client):
+    nb = make_notebook(
+        "import os\nfrom tablevault_redis import Vault\n"
+        "vault = Vault('nb-user', 'notebook', namespace=os.environ['TEST_NAMESPACE'])",
+        "x = 1 + 1",
+        "raise ValueError('bad cell')",
+        LOOP,
+        "after = 'next cell ran'\nprint(after)",
+    )
+    thread, errors = run_in_thread(nb)
+    wait_until(
+        lambda: (
+            len(client.redis.keys("*:code"))
+            and any(i.index == 2 and i.status == "open" for i in client.get_code_items("notebook"))
+        ),
+        timeout=60,
+        what="the loop cell to start",
+    )
+    info = client.get_process("notebook")
+    assert info.execution_type == "notebook" and info.status == "running"
+
+    client.pause_execution("notebook", wait=True, timeout=10)
+    assert client.get_process("notebook").status == "paused"
+    client.resume_execution("notebook", wait=True, timeout=10)
+    client.stop_execution("notebook", wait=True, timeout=10)
+    thread.join(60)
+    assert not thread.is_alive() and not errors, errors
+
+    items = client.get_code_items("notebook")
+    assert [(i.index, i.status) for i in items] == [
+        (0, "completed"),
+        (1, "failed"),
+        (2, "stopped"),
+        (3, "completed"),
+    ]
+    assert items[0].text == "x = 1 + 1"
+    assert "ValueError: bad cell" in items[1].error
+    assert items[3].start_position == sum(len(i.text) for i in items[:3])
+    # The kernel lived on: the next cell ran and printed.
+    outputs = nb.cells[4].outputs
+    assert any("next cell ran" in o.get("text", "") for o in outputs)
+    assert any("ExecutionStopped" in str(o) for o in nb.cells[3].outputs)
+    # The kernel was shut down at the end: the process ended normally.
+    info = wait_until(
+        lambda: (p := client.get_process("notebook")).status != "running" and p,
+        timeout=15,
+        what="the kernel to finish",
+    )
+    assert info.status == "completed"
+    assert info.stopped_by == client.requester
+
+
+def test_failed_cell_before_any_vault_cell_is_not_recorded(kernel_env, client):
+    nb = make_notebook(
+        "y = 3",
+        "import os\nfrom tablevault_redis import Vault\n"
+        "vault = Vault('nb-user', 'nb2', namespace=os.environ['TEST_NAMESPACE'])",
+        "1/0",
+    )
+    NotebookClient(nb, timeout=60, kernel_name="python3", allow_errors=True).execute()
+    items = client.get_code_items("nb2")
+    assert [(i.index, i.text, i.status) for i in items] == [(0, "1/0", "failed")]
+    assert "ZeroDivisionError" in items[0].error
