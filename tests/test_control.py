@@ -129,17 +129,21 @@ def test_request_rules(spawner, client, redis_url, namespace):
         w.advancing()
         assert client.get_process("w").status == "running"
         # A pending stop blocks another stop and a resume; stop overrides a pause.
-        client.pause_execution("w", wait=True, timeout=5)
-        other.stop_execution("w")
+        # (w2 holds before its first checkpoint, so the requests stay pending.)
+        w2 = spawner.worker(redis_url, namespace, "w2", "--hold").wait_ready()
+        client.pause_execution("w2")
+        other.stop_execution("w2")
         with pytest.raises(ConflictError, match="controller-two"):
-            client.stop_execution("w")
+            client.stop_execution("w2")
         with pytest.raises(ConflictError, match="stop"):
-            client.resume_execution("w")
-        assert w.wait_exit() == 0
-        info = client.get_process("w")
+            client.resume_execution("w2")
+        w2.release()
+        assert w2.wait_exit() == 0
+        info = client.get_process("w2")
         assert info.status == "stopped" and info.stopped_by == "controller-two"
         with pytest.raises(ValidationError, match="has ended"):
-            client.pause_execution("w")
+            client.pause_execution("w2")
+        client.stop_execution("w", wait=True, timeout=5)
     finally:
         other.close()
 
