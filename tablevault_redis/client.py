@@ -16,13 +16,17 @@ from typing import Any
 from . import keys
 from .connection import Connection, connect
 from .errors import ConflictError, NotFoundError, ValidationError, WaitTimeoutError
+from .items import ItemsMixin
 from .models import FINAL_STATUSES, CodeItem, ProcessInfo, fold_code_events
+from .operations import OperationsMixin
+from .query import QueryMixin
 
 ACTIONS = ("stop", "pause", "resume")
 
 
-class VaultClient:
-    """Stop, pause, resume and inspect the processes of one namespace."""
+class VaultClient(ItemsMixin, QueryMixin, OperationsMixin):
+    """Stop, pause, resume and inspect the processes of one namespace; read and write
+    record lists and descriptions, query, list operations and clean up (mixins)."""
 
     def __init__(
         self,
@@ -197,20 +201,3 @@ class VaultClient:
         with self._conn.translate():
             events = self._conn.client.xrange(keys.code(self.namespace, process_name))
         return fold_code_events(process_name, events)
-
-    def query_item_content(
-        self,
-        item_name: str,
-        index: int | None = None,
-        start_position: int | None = None,
-        end_position: int | None = None,
-    ) -> str:
-        """The code of process ``item_name``: item ``index``, or all of it sliced by
-        ``start_position``/``end_position`` (positions count characters)."""
-        items = self.get_code_items(item_name)
-        if index is not None:
-            for item in items:
-                if item.index == index:
-                    return item.text
-            raise NotFoundError(f"process {item_name!r} has no code item {index}")
-        return "".join(item.text for item in items)[start_position:end_position]

@@ -35,13 +35,34 @@ key                            type         holds
                                              or ``resume``
 =============================  ===========  =========================================
 
-Namespace-wide:
+Namespace-wide (all share the tag ``{<ns>}``, so the word indexes can be
+intersected with one SINTER and a record list is created and appended to by one
+script even on Redis Cluster; the price is that these keys live on one node):
 
 =============================  ===========  =========================================
 ``<ns>:{<ns>}:processes``       sorted set   every process name, scored by the start
                                              time of its latest run
 ``<ns>:{<ns>}:operations``      hash         operation id -> JSON of a multi-step
-                                             write in progress
+                                             write in progress: ``{"id", "kind",
+                                             "process", "token", "args", "undo",
+                                             "started_at", "updated_at"}``; the id is
+                                             nanoseconds since the epoch (see
+                                             :mod:`operations`)
+``<ns>:{<ns>}:cword:<word>``    set          word index of code items: members
+                                             ``<process>\\x1f<index>\\x1f<start_position>``
+                                             of every code item whose text has the
+                                             word (lower-cased ``\\w+`` token)
+``<ns>:{<ns>}:dword:<word>``    set          word index of descriptions: members
+                                             ``<item>\\x1f<description name>``
+``<ns>:{<ns>}:desc:<item>``     hash         descriptions of a process or record list:
+                                             description name -> JSON ``{"text",
+                                             "embedding", "created_at"}``
+``<ns>:{<ns>}:record_lists``    sorted set   every record list name, by creation time
+``<ns>:{<ns>}:listmeta:<name>`` hash         a record list: ``columns`` (JSON list, in
+                                             creation order), ``column_set`` (sorted
+                                             JSON list), ``created_at``
+``<ns>:{<ns>}:records:<name>``  list         the records of a list, JSON objects, in
+                                             append order (index = position)
 =============================  ===========  =========================================
 """
 
@@ -139,6 +160,36 @@ def processes(ns: str) -> str:
 def operations(ns: str) -> str:
     """Hash: operation id -> JSON of a multi-step write in progress."""
     return f"{ns}:{{{ns}}}:operations"
+
+
+def code_word(ns: str, word: str) -> str:
+    """Set: code items (``process\\x1findex\\x1fstart_position``) whose text has ``word``."""
+    return f"{ns}:{{{ns}}}:cword:{word}"
+
+
+def description_word(ns: str, word: str) -> str:
+    """Set: descriptions (``item\\x1fdescription_name``) whose text has ``word``."""
+    return f"{ns}:{{{ns}}}:dword:{word}"
+
+
+def descriptions(ns: str, item: str) -> str:
+    """Hash: description name -> JSON of the descriptions of one item."""
+    return f"{ns}:{{{ns}}}:desc:{item}"
+
+
+def record_lists(ns: str) -> str:
+    """Sorted set: every record list name, by creation time."""
+    return f"{ns}:{{{ns}}}:record_lists"
+
+
+def record_list_meta(ns: str, name: str) -> str:
+    """Hash: a record list's columns and creation time."""
+    return f"{ns}:{{{ns}}}:listmeta:{name}"
+
+
+def records(ns: str, name: str) -> str:
+    """List: a record list's records (JSON objects) in append order."""
+    return f"{ns}:{{{ns}}}:records:{name}"
 
 
 def namespace_pattern(ns: str) -> str:

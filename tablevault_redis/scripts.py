@@ -14,7 +14,20 @@ from typing import Any
 
 from redis.commands.core import Script
 
-NAMES = ("register", "request", "ack", "finish", "open_code", "close_code", "heartbeat")
+NAMES = (
+    "register",
+    "request",
+    "ack",
+    "finish",
+    "open_code",
+    "close_code",
+    "heartbeat",
+    "op_begin",
+    "op_end",
+    "clear_request",
+    "record_append",
+    "describe",
+)
 
 
 @cache

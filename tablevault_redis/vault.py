@@ -15,7 +15,7 @@ import time
 import uuid
 from typing import Any
 
-from . import identity, keys
+from . import identity, keys, operations
 from .client import VaultClient
 from .control import ControlState
 from .errors import DuplicateItemError, ValidationError
@@ -174,6 +174,7 @@ class Vault(VaultClient):
             self.requester = process_name
             self.execution_type = identity.execution_type()
             self._stopped_by = ""
+            self._item_ops: dict[int, str] = {}  # open code item index -> operation id
             self._token = f"{identity.describe()['host']}:{self._pid}:{uuid.uuid4().hex[:12]}"
             if new_db:
                 self._delete_namespace()
@@ -242,6 +243,14 @@ class Vault(VaultClient):
             keys.code(ns, name),
         ]
         with self._conn.translate():
+            op_id = operations.begin(
+                self._conn,
+                ns,
+                operations.REGISTER,
+                name,
+                self._token,
+                {"parent_process_name": self.parent_process_name, "started_at": started},
+            )
             # The index first: an entry whose record never got written is harmless.
             client.zadd(keys.processes(ns), {name: started})
             dead_holder = ""
@@ -269,6 +278,7 @@ class Vault(VaultClient):
             _, run, code_count, code_length, request_seq = reply
             if self.parent_process_name:
                 client.zadd(keys.children(ns, self.parent_process_name), {name: started})
+            operations.end(self._conn, ns, op_id)
         self.run = int(run)
         self._code_count = int(code_count)
         self._code_length = int(code_length)
@@ -380,6 +390,13 @@ class Vault(VaultClient):
         self._code_count += 1
         self._code_length += len(text)
         os.environ[ENV_PARENT_INDEX] = str(index)
+        # Index the item's words with its operation first: the operation stays until
+        # the item closes, so cleanup can finish or undo it if this process dies.
+        op_id, op_keys, op_args = operations.code_item_job(
+            self.namespace, self.process_name, self._token, index, self.run, start, text
+        )
+        self._item_ops[index] = op_id
+        self._outbox.submit("op_begin", op_keys, op_args)
         self._outbox.submit(
             "open_code",
             [proc, code],
@@ -390,6 +407,12 @@ class Vault(VaultClient):
     def close_item(self, index: int, status: str, error: str) -> None:
         proc, _request, _alive, code, _ch = self._proc_keys()
         self._outbox.submit("close_code", [proc, code], [index, status, error, repr(time.time())])
+        self._end_item_op(index)
+
+    def _end_item_op(self, index: int) -> None:
+        op_id = self._item_ops.pop(index, None)
+        if op_id is not None:
+            self._outbox.submit("op_end", *operations.end_job(self.namespace, op_id))
 
     def finish(self, status: str, error: str, stopped_by: str) -> None:
         """Write the final status (compare-and-set) and stop the threads."""
@@ -399,6 +422,8 @@ class Vault(VaultClient):
             [proc, request, alive, code],
             [status, repr(time.time()), error, stopped_by, self._token, "0", status, error],
         )
+        for index in list(self._item_ops):  # finish closed them
+            self._end_item_op(index)
         self._outbox.stop(_EXIT_FLUSH_TIMEOUT)
         self._listener.close()
 

@@ -1,0 +1,183 @@
+"""``query_process_list``: find code items by their words, their parent's code and
+their descriptions, through word indexes kept by the writes.
+
+Each code item's words are added to ``cword:<word>`` sets when it opens (with its
+operation, in one atomic step); each description's to ``dword:<word>`` sets when it
+is written. A text filter is then one ``SINTER`` over the sets of its words, so a
+query costs what it matches, not the number of processes on the server. All index
+sets share the namespace's hash tag, so ``SINTER`` works on Redis Cluster too.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any, NamedTuple
+
+from . import keys
+from .connection import Connection
+from .errors import ValidationError
+from .models import fold_code_events
+
+_WORD = re.compile(r"\w+")
+MAX_WORD_LENGTH = 100  # characters; longer tokens are cut, in texts and queries alike
+
+
+def words(text: str) -> list[str]:
+    """The distinct words of ``text``: case-folded ``\\w+`` tokens, in first-seen order."""
+    seen: dict[str, None] = {}
+    for token in _WORD.findall(text.casefold()):
+        seen.setdefault(token[:MAX_WORD_LENGTH], None)
+    return list(seen)
+
+
+class ProcessMatch(NamedTuple):
+    """One matching code item; unpacks as the original's
+    ``[name, index, start_position, matched_descriptions, matched_processes]``."""
+
+    name: str
+    index: int
+    start_position: int
+    matched_descriptions: list[str]
+    matched_processes: list[list[Any]]
+
+
+def _query_words(text: str | None, what: str) -> list[str] | None:
+    if text is None:
+        return None
+    if not isinstance(text, str):
+        raise ValidationError(f"{what} must be a string, got {type(text).__name__}")
+    found = words(text)
+    if not found:
+        raise ValidationError(f"{what} {text!r} has no words to search for")
+    return found
+
+
+def _split_code_member(member: str) -> tuple[str, int, int] | None:
+    parts = member.split("\x1f")
+    if len(parts) != 3:
+        return None
+    try:
+        return parts[0], int(parts[1]), int(parts[2])
+    except ValueError:
+        return None
+
+
+class QueryMixin:
+    """``query_process_list`` for :class:`VaultClient`."""
+
+    _conn: Connection
+    namespace: str
+
+    def _sinter(self, index_keys: list[str]) -> set[str]:
+        with self._conn.translate():
+            if len(index_keys) == 1:
+                return set(self._conn.client.smembers(index_keys[0]))
+            return set(self._conn.client.sinter(index_keys))
+
+    def _code_hits(self, query: list[str]) -> list[tuple[str, int, int]]:
+        members = self._sinter([keys.code_word(self.namespace, w) for w in query])
+        return [hit for m in members if (hit := _split_code_member(m)) is not None]
+
+    def query_process_list(
+        self,
+        code_text: str | None = None,
+        parent_code_text: str | None = None,
+        description_text: str | None = None,
+        filtered: Iterable[str] | None = None,
+    ) -> list[ProcessMatch]:
+        """Code items matching every given filter, sorted by process name and index.
+
+        A text filter matches when every word of it occurs in the text
+        (case-insensitive; words are ``\\w+`` tokens). ``code_text`` looks at the code
+        item itself; ``parent_code_text`` at the code item of the parent that spawned
+        the item's process (``matched_processes`` lists those ``[parent, index]``);
+        ``description_text`` at the process's descriptions (``matched_descriptions``
+        lists their names); ``filtered`` keeps only the named processes. With no
+        filter at all, every code item is returned.
+        """
+        code_q = _query_words(code_text, "code_text")
+        parent_q = _query_words(parent_code_text, "parent_code_text")
+        desc_q = _query_words(description_text, "description_text")
+        allowed: set[str] | None = None
+        if filtered is not None:
+            if isinstance(filtered, str):
+                raise ValidationError("filtered must be a list of process names, not a string")
+            allowed = {keys.check_name(n, "process name in filtered") for n in filtered}
+        ns = self.namespace
+        described: dict[str, list[str]] = {}
+        if desc_q is not None:
+            for member in self._sinter([keys.description_word(ns, w) for w in desc_q]):
+                item, _sep, dname = member.partition("\x1f")
+                described.setdefault(item, []).append(dname)
+            allowed = set(described) if allowed is None else allowed & set(described)
+        spawned: dict[str, list[list[Any]]] = {}
+        if parent_q is not None and (allowed is None or allowed):
+            spawned = self._spawned_by(parent_q)
+            allowed = set(spawned) if allowed is None else allowed & set(spawned)
+        if allowed is not None and not allowed:
+            return []
+        if code_q is not None:
+            hits = [h for h in self._code_hits(code_q) if allowed is None or h[0] in allowed]
+        else:
+            hits = self._all_items(allowed)
+        hits.sort(key=lambda h: (h[0], h[1]))
+        return [
+            ProcessMatch(
+                name,
+                index,
+                start,
+                sorted(described.get(name, [])),
+                [list(p) for p in spawned.get(name, [])],
+            )
+            for name, index, start in hits
+        ]
+
+    def _spawned_by(self, parent_q: list[str]) -> dict[str, list[list[Any]]]:
+        """Processes whose parent's code item at their ``parent_process_index``
+        matches ``parent_q``: child name -> ``[[parent, index]]``."""
+        ns = self.namespace
+        by_parent: dict[str, set[int]] = defaultdict(set)
+        for parent, index, _start in self._code_hits(parent_q):
+            by_parent[parent].add(index)
+        if not by_parent:
+            return {}
+        parents = sorted(by_parent)
+        with self._conn.translate():
+            pipe = self._conn.client.pipeline(transaction=False)
+            for parent in parents:
+                pipe.zrange(keys.children(ns, parent), 0, -1)
+            child_lists = pipe.execute()
+            pairs = [(p, c) for p, cs in zip(parents, child_lists, strict=True) for c in cs]
+            pipe = self._conn.client.pipeline(transaction=False)
+            for _p, child in pairs:
+                pipe.hmget(keys.proc(ns, child), "parent_process_name", "parent_process_index")
+            links = pipe.execute() if pairs else []
+        out: dict[str, list[list[Any]]] = {}
+        for (parent, child), (pname, pindex) in zip(pairs, links, strict=True):
+            try:
+                index = int(pindex or -1)
+            except ValueError:
+                continue
+            if pname == parent and index in by_parent[parent]:
+                out.setdefault(child, []).append([parent, index])
+        return out
+
+    def _all_items(self, allowed: set[str] | None) -> list[tuple[str, int, int]]:
+        """Every opened code item of the allowed processes (all when None)."""
+        ns = self.namespace
+        with self._conn.translate():
+            if allowed is None:
+                names = self._conn.client.zrange(keys.processes(ns), 0, -1)
+            else:
+                names = sorted(allowed)
+            pipe = self._conn.client.pipeline(transaction=False)
+            for name in names:
+                pipe.xrange(keys.code(ns, name))
+            streams = pipe.execute() if names else []
+        hits = []
+        for name, events in zip(names, streams, strict=True):
+            for item in fold_code_events(name, events):
+                hits.append((name, item.index, item.start_position))
+        return hits
