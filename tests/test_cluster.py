@@ -1,0 +1,41 @@
+"""The control plane on a real Redis Cluster of several redis-server processes (SPEC 11)."""
+
+from __future__ import annotations
+
+from helpers import wait_until
+
+from tablevault_redis import VaultClient, keys
+
+
+def test_stop_pause_resume_on_a_cluster(spawner, redis_cluster, namespace):
+    # Enter through the last node: the client must find its way to every slot.
+    url = redis_cluster.urls[-1]
+    workers = [spawner.worker(url, namespace, f"w{i}").wait_ready() for i in range(3)]
+    with VaultClient(url, namespace) as c:
+        assert c._conn.cluster
+        assert sorted(p.name for p in c.list_processes()) == ["w0", "w1", "w2"]
+        for w in workers:
+            w.advancing()
+            c.pause_execution(w.name, wait=True, timeout=5)
+            frozen = w.progress()
+            assert c.get_process(w.name).status == "paused"
+            c.resume_execution(w.name, wait=True, timeout=5)
+            wait_until(lambda w=w, f=frozen: w.progress() > f, what="progress after resume")
+            c.stop_execution(w.name, wait=True, timeout=5)
+            assert w.wait_exit() == 0
+            assert c.get_process(w.name).status == "stopped"
+            assert [i.status for i in c.get_code_items(w.name)] == ["stopped"]
+        # Every key of one process lives in one slot.
+        names = [
+            *keys.process_keys(namespace, "w0"),
+            keys.channel(namespace, "w0"),
+            keys.children(namespace, "w0"),
+        ]
+        assert all(c.redis.exists(k) for k in keys.process_keys(namespace, "w0")[:2])
+        assert len({c.redis.keyslot(k) for k in names}) == 1
+
+
+def test_cluster_detected_and_forced(redis_cluster, namespace):
+    with VaultClient(redis_cluster.url, namespace, cluster=True) as c:
+        assert c._conn.cluster
+        assert c._conn.sharded_pubsub == (c._conn.version >= (7, 0))
