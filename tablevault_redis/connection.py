@@ -113,10 +113,11 @@ class Connection:
         kwargs = dict(pool.connection_kwargs)
         kwargs.update(
             socket_timeout=None,
-            socket_keepalive=True,
             health_check_interval=health_check_interval,
             retry_on_timeout=False,
         )
+        if not issubclass(pool.connection_class, redis.UnixDomainSocketConnection):
+            kwargs["socket_keepalive"] = True  # TCP only: finds peers that vanished
         new_pool = redis.ConnectionPool(connection_class=pool.connection_class, **kwargs)
         return redis.Redis(connection_pool=new_pool)
 

@@ -11,6 +11,7 @@ connections. Any failure closes the connection and retries with backoff.
 from __future__ import annotations
 
 import contextlib
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -48,6 +49,7 @@ class Listener(threading.Thread):
         self.subscribed = threading.Event()
         self.last_seen = 0.0  # time.time() of the loop's last sign of life
         self.reconnects = 0
+        self.last_error = ""
         self._client: Any = None
         self._pubsub: Any = None
 
@@ -97,7 +99,10 @@ class Listener(threading.Thread):
                 self.reconnects += 1
                 self._halt.wait(backoff)
                 backoff = min(backoff * 2, _BACKOFF_MAX)
-            except Exception:  # never let the thread die silently: reconnect instead
+            except Exception as e:  # never let the thread die silently: reconnect instead
+                if repr(e) != self.last_error:
+                    self.last_error = repr(e)
+                    print(f"tablevault-redis: listener error, reconnecting: {e!r}", file=sys.stderr)
                 self._close_connection()
                 self.subscribed.clear()
                 self._halt.wait(backoff)

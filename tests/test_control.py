@@ -222,3 +222,19 @@ def test_requests_from_threads_of_one_controller(spawner, client, redis_url, nam
     for t in threads:
         t.join(10)
     assert sorted(results) == ["lost"] * 5 + ["won"]
+
+
+def test_control_over_a_unix_socket(spawner, tmp_path, namespace):
+    from servers import RedisServer
+
+    sock = tmp_path / "r.sock"
+    with RedisServer({"unixsocket": str(sock), "unixsocketperm": "700"}) as server:
+        url = f"unix://{sock}"
+        w = spawner.worker(url, namespace, "w").wait_ready()
+        with VaultClient(url, namespace) as c:
+            c.pause_execution("w", wait=True, timeout=5)
+            c.resume_execution("w", wait=True, timeout=5)
+            c.stop_execution("w", wait=True, timeout=5)
+            assert w.wait_exit() == 0
+            assert c.get_process("w").status == "stopped"
+        assert server.running

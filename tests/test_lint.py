@@ -1,0 +1,23 @@
+"""The code base stays ruff clean (lint and format), as part of the test suite."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+from helpers import ROOT
+
+
+def _ruff() -> list[str]:
+    exe = shutil.which("ruff") or str(ROOT / ".venv" / "bin" / "ruff")
+    if not shutil.which(exe):
+        return [sys.executable, "-m", "ruff"]
+    return [exe]
+
+
+@pytest.mark.parametrize("args", [["check", "."], ["format", "--check", "."]])
+def test_ruff(args):
+    r = subprocess.run([*_ruff(), *args], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
