@@ -93,6 +93,17 @@ def _refusals() -> Iterator[None]:
 
 
 @contextmanager
+def _server_refusals() -> Iterator[None]:
+    """Like :func:`_refusals`, plus file-system errors: the server commands create
+    directories and sockets, and a permission problem deserves one line, not a trace."""
+    with _refusals():
+        try:
+            yield
+        except OSError as exc:
+            _fail(f"embedded server: {exc}")
+
+
+@contextmanager
 def _session(url: str | None, namespace: str) -> Iterator[VaultClient]:
     """A connected client whose refusals become exit code 1."""
     with _refusals():
@@ -293,7 +304,7 @@ def tree(
     name: Annotated[
         str | None,
         typer.Argument(
-            metavar="[NAME]", help="Show only this process and its descendants.", show_default=False
+            metavar="NAME", help="Show only this process and its descendants.", show_default=False
         ),
     ] = None,
     all_: Annotated[bool, typer.Option("--all", "-a", help="Include ended processes.")] = False,
@@ -610,6 +621,12 @@ def resume(
 # --------------------------------------------------------------------------- operations
 
 
+def _clip(text: str, limit: int = 80) -> str:
+    """Arguments can hold a whole script; a table cell shows the start (--json has all)."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _generic_table(rows: list[dict[str, Any]]) -> Table:
     """A table whose columns are the rows' keys; ``*_at`` floats shown as times."""
     columns: list[str] = []
@@ -626,7 +643,7 @@ def _generic_table(rows: list[dict[str, Any]]) -> Table:
             if column.endswith("_at") and isinstance(value, int | float):
                 cells.append(_cell(_when(float(value), now)))
             elif isinstance(value, dict):
-                cells.append(_cell(json.dumps(value)))
+                cells.append(_cell(_clip(json.dumps(value))))
             else:
                 cells.append(_cell(value))
         table.add_row(*cells)
@@ -641,7 +658,7 @@ def ops(
 ) -> None:
     """List the multi-step writes in progress (open code items included)."""
     with _session(url, namespace) as client:
-        rows = [_as_dict(op) for op in client.get_current_operations()]  # type: ignore[attr-defined]
+        rows = [_as_dict(op) for op in client.get_current_operations()]
     if json_:
         _print_json(rows)
         return
@@ -657,13 +674,24 @@ def cleanup(
         float,
         typer.Option("--interval", min=0, help="Only operations older than this many seconds."),
     ] = 60.0,
+    operation: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--operation",
+            metavar="ID",
+            help="Clean up only this operation id (repeat for several; see `ops`); "
+            "--interval is then ignored.",
+        ),
+    ] = None,
     json_: JsonOpt = False,
     url: UrlOpt = None,
     namespace: NamespaceOpt = "tv",
 ) -> None:
     """Finish or roll back stale operations, mark dead processes crashed, clear their requests."""
     with _session(url, namespace) as client:
-        report = _as_dict(client.vault_cleanup(interval=interval))  # type: ignore[attr-defined]
+        report = _as_dict(
+            client.vault_cleanup(interval=interval, selected_timestamps=operation or None)
+        )
     if json_:
         _print_json(report)
         return
@@ -708,7 +736,7 @@ def query(
 ) -> None:
     """Find code items by text (every word must occur; filters combine with AND)."""
     with _session(url, namespace) as client:
-        matches = client.query_process_list(  # type: ignore[attr-defined]
+        matches = client.query_process_list(
             code_text=code_text,
             parent_code_text=parent_code_text,
             description_text=description_text,
@@ -735,7 +763,7 @@ def server_start(
     json_: JsonOpt = False,
 ) -> None:
     """Start the embedded server unless it runs; print its URL."""
-    with _refusals():
+    with _server_refusals():
         was_running = bool(embedded.server_status().get("running"))
         url = embedded.ensure_server(timeout=timeout)
     if json_:
@@ -753,7 +781,7 @@ def server_stop(
     json_: JsonOpt = False,
 ) -> None:
     """Shut the embedded server down (its data stays on disk)."""
-    with _refusals():
+    with _server_refusals():
         stopped = embedded.stop_server(timeout=timeout)
     if json_:
         _print_json({"stopped": stopped})
@@ -764,7 +792,7 @@ def server_stop(
 @server_app.command("status")
 def server_status(json_: JsonOpt = False) -> None:
     """Describe the embedded server without starting it."""
-    with _refusals():
+    with _server_refusals():
         status = embedded.server_status()
     if json_:
         _print_json(status)
@@ -796,7 +824,7 @@ def server_url(
     ``redis-cli -u`` takes only redis:// and rediss:// URLs, so for the unix socket
     use ``redis-cli $(tablevault-redis server url --cli)``.
     """
-    with _refusals():
+    with _server_refusals():
         url = embedded.server_url()
         running = bool(embedded.server_status().get("running"))
     if cli:

@@ -1,0 +1,471 @@
+"""The command line against real servers and real worker processes (SPEC 10).
+
+Every command runs as ``python -m tablevault_redis`` in a subprocess, so exit codes,
+stdout/stderr separation and the entry point are what a user gets.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+from helpers import Spawner, child_env, wait_until
+from servers import free_port
+
+from tablevault_redis import VaultClient, embedded
+
+FAST_HB = ("--heartbeat", "0.2", "0.8")
+CLI_TIMEOUT = 60.0  # seconds for one CLI call; they normally take well under one
+
+
+def cli_env(url: str | None, **extra: str) -> dict[str, str]:
+    """The child environment: no TABLEVAULT_* but ``url``; wide, so tables do not wrap."""
+    env = child_env(url or "unused")
+    if url is None:
+        env.pop("TABLEVAULT_REDIS_URL")
+    env["COLUMNS"] = "250"
+    env.update(extra)
+    return env
+
+
+def run_cli(
+    *args: str, url: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tablevault_redis", *args],
+        env=env if env is not None else cli_env(url),
+        capture_output=True,
+        text=True,
+        timeout=CLI_TIMEOUT,
+        check=False,
+    )
+
+
+class Cli:
+    """Runs the CLI on the test server in the test namespace (``--url``/``--namespace``)."""
+
+    def __init__(self, url: str, namespace: str) -> None:
+        self.url = url
+        self.namespace = namespace
+
+    def __call__(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return run_cli(*args, "--url", self.url, "--namespace", self.namespace, url=self.url)
+
+    def ok(self, *args: str) -> str:
+        result = self(*args)
+        assert result.returncode == 0, f"{args}: {result.returncode}\n{result.stderr}"
+        return result.stdout
+
+    def json(self, *args: str) -> Any:
+        return json.loads(self.ok(*args, "--json"))
+
+
+@pytest.fixture
+def cli(redis_url: str, namespace: str) -> Cli:
+    return Cli(redis_url, namespace)
+
+
+def refused(result: subprocess.CompletedProcess[str]) -> str:
+    """Assert exit 1 with a one-line message and no traceback; return the message."""
+    assert result.returncode == 1, (result.returncode, result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("tablevault-redis: error: "), result.stderr
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
+class LineReader:
+    """Collects a subprocess's stdout lines on a thread, so tests poll without blocking."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.proc = proc
+        self.lines: list[str] = []
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def wait_for(self, text: str, timeout: float = 15.0) -> int:
+        """Index of the first line containing ``text``."""
+
+        def find() -> int | None:
+            for i, line in enumerate(self.lines):
+                if text in line:
+                    return i + 1  # truthy even for the first line
+            if self.proc.poll() is not None and not self._thread.is_alive():
+                raise AssertionError(f"exited {self.proc.returncode}:\n" + "\n".join(self.lines))
+            return None
+
+        return wait_until(find, timeout, what=f"{text!r} in {self.lines[-5:]}") - 1
+
+
+# --------------------------------------------------------------------------- inspection
+
+
+def test_ps_tree_show_tables_and_json(spawner: Spawner, cli: Cli, redis_url: str, namespace: str):
+    parent = spawner.worker(redis_url, namespace, "parent").wait_ready()
+    spawner.worker(redis_url, namespace, "child", "--parent", "parent", "0").wait_ready()
+
+    procs = cli.json("ps")
+    assert [p["name"] for p in procs] == ["parent", "child"]
+    child = procs[1]
+    assert child["status"] == "running" and child["alive"] is True
+    assert child["parent_process_name"] == "parent" and child["parent_process_index"] == 0
+    assert isinstance(child["started_at"], float) and child["pid"] > 0
+    table = cli.ok("ps")
+    for word in ("NAME", "STATUS", "ALIVE", "parent", "child", "running", "ago"):
+        assert word in table
+
+    forest = cli.json("tree")
+    assert [(n["name"], [c["name"] for c in n["children"]]) for n in forest] == [
+        ("parent", ["child"])
+    ]
+    drawn = cli.ok("tree").splitlines()
+    row = next(i for i, line in enumerate(drawn) if "parent" in line and "child" not in line)
+    assert "child" in drawn[row + 1] and "from code item #0" in drawn[row + 1]
+    assert [n["name"] for n in cli.json("tree", "child")] == ["child"]
+
+    shown = cli.json("show", "child")
+    assert shown["process"]["name"] == "child"
+    assert [(i["index"], i["status"]) for i in shown["code_items"]] == [(0, "open")]
+    assert "checkpoint_execution" in shown["code_items"][0]["text"]
+    text = cli.ok("show", "child")
+    assert "code items" in text and "open" in text and "parent_process_name" in text
+
+    # Ended processes leave the default listing, stay in --all.
+    cli.ok("stop", "parent", "--wait", "--timeout", "10")
+    assert parent.wait_exit() == 0
+    assert [p["name"] for p in cli.json("ps")] == ["child"]
+    everything = {p["name"]: p for p in cli.json("ps", "--all")}
+    assert everything["parent"]["status"] == "stopped" and everything["parent"]["alive"] is False
+    assert isinstance(everything["parent"]["ended_at"], float)
+    # The live child keeps its ended parent in the tree.
+    assert [(n["name"], n["status"]) for n in cli.json("tree")] == [("parent", "stopped")]
+
+
+def test_environment_gives_url_and_namespace(spawner: Spawner, redis_url: str, namespace: str):
+    spawner.worker(redis_url, namespace, "w").wait_ready()
+    env = cli_env(redis_url, TABLEVAULT_NAMESPACE=namespace)
+    result = run_cli("ps", "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    assert [p["name"] for p in json.loads(result.stdout)] == ["w"]
+    # Another namespace on the same server sees nothing.
+    other = run_cli("ps", "--json", "--namespace", namespace + "x", env=env)
+    assert other.returncode == 0 and json.loads(other.stdout) == []
+
+
+# --------------------------------------------------------------------------- control
+
+
+def test_pause_resume_stop_with_wait(
+    spawner: Spawner, cli: Cli, client: VaultClient, redis_url: str, namespace: str
+):
+    w = spawner.worker(redis_url, namespace, "w", *FAST_HB).wait_ready()
+    w.advancing()
+
+    out = cli.json("pause", "w", "--wait", "--timeout", "10")
+    assert out["action"] == "pause" and out["status"] == "paused" and out["waited"] is True
+    assert client.get_process("w").status == "paused"
+    frozen = w.progress()
+    assert cli.json("ps")[0]["status"] == "paused"
+    assert w.progress() == frozen
+
+    text = cli.ok("resume", "w", "--wait", "--timeout", "10")
+    assert "running" in text
+    assert client.get_process("w").status == "running"
+    w.advancing()
+
+    out = cli.json("stop", "w", "--wait", "--timeout", "10")
+    assert out["status"] == "stopped" and out["alive"] is False
+    assert isinstance(out["request_seq"], int) and out["request_seq"] >= 3
+    assert w.wait_exit() == 0
+    info = client.get_process("w")
+    assert info.status == "stopped" and info.stopped_by and info.stopped_by.startswith("client:")
+
+
+def test_request_without_wait_returns_at_once(
+    spawner: Spawner, cli: Cli, client: VaultClient, redis_url: str, namespace: str
+):
+    w = spawner.worker(redis_url, namespace, "w", "--hold").wait_ready()
+    text = cli.ok("pause", "w")  # the worker holds before its first checkpoint
+    assert "pause requested" in text and "running" in text
+    assert client.get_process("w").interrupt_action == "pause"
+    assert "pause by client:" in cli.ok("ps")
+    w.release()
+    wait_until(lambda: client.get_process("w").status == "paused", what="the pause")
+    cli.ok("stop", "w")
+    assert w.wait_exit() == 0
+
+
+def test_exit_codes(spawner: Spawner, cli: Cli, redis_url: str, namespace: str):
+    spawner.worker(redis_url, namespace, "w").wait_ready()
+    # 1: refused by the vault, message on stderr in one line.
+    assert "no process named 'nope'" in refused(cli("stop", "nope"))
+    assert "'nope'" in refused(cli("show", "nope"))
+    assert "'nope'" in refused(cli("logs", "nope"))
+    assert "neither paused nor asked to pause" in refused(cli("resume", "w"))
+    port = free_port()
+    down = run_cli("ps", "--url", f"redis://127.0.0.1:{port}/0", url=redis_url)
+    assert f"127.0.0.1:{port}" in refused(down)
+    # 2: usage, including malformed names and namespaces (checked before connecting).
+    for args in (
+        ("ps", "--bogus"),
+        ("frobnicate",),
+        ("stop",),
+        ("stop", ""),
+        ("stop", "a{b}"),
+        ("pause", "w", "--timeout", "soon"),
+        ("pause", "w", "--timeout", "-1"),
+        ("query", "--filtered", "x}"),
+    ):
+        result = cli(*args)
+        assert result.returncode == 2, (args, result.stdout, result.stderr)
+        assert "Traceback" not in result.stderr
+    assert run_cli("ps", "--namespace", "a:b", url=redis_url).returncode == 2
+    assert run_cli(url=redis_url).returncode == 2  # no command: help, as a usage error
+    assert run_cli("--help", url=redis_url).returncode == 0
+    # The worker was never touched by any of this.
+    assert cli.json("ps")[0]["status"] == "running"
+
+
+def test_wait_timeout_is_refused(spawner: Spawner, cli: Cli, redis_url: str, namespace: str):
+    w = spawner.worker(redis_url, namespace, "w", "--hold").wait_ready()
+    message = refused(cli("pause", "w", "--wait", "--timeout", "0.2"))
+    assert "within 0.2" in message and "pending" in message
+    w.release()
+    cli.ok("stop", "w", "--wait", "--timeout", "10")
+    assert w.wait_exit() == 0
+
+
+# --------------------------------------------------------------------------- logs
+
+
+def test_logs_and_follow(spawner: Spawner, cli: Cli, redis_url: str, namespace: str):
+    first = spawner.worker(redis_url, namespace, "w").wait_ready()
+    follow = spawner.run(
+        [
+            sys.executable,
+            "-m",
+            "tablevault_redis",
+            "logs",
+            "w",
+            "-f",
+            "--url",
+            redis_url,
+            "--namespace",
+            namespace,
+        ],
+        env=cli_env(redis_url),
+    )
+    reader = LineReader(follow)
+    reader.wait_for("code item 0 (run 1) · open")
+    reader.wait_for("vault.checkpoint_execution()")
+
+    # Closed after the follow started: shown live.
+    cli.ok("stop", "w", "--wait", "--timeout", "10")
+    assert first.wait_exit() == 0
+    reader.wait_for("code item 0 closed · stopped")
+    # A new run of the name opens code item 1: shown live too.
+    second = spawner.worker(redis_url, namespace, "w").wait_ready()
+    header = reader.wait_for("code item 1 (run 2) · open")
+    assert header > reader.wait_for("code item 0 closed")
+
+    follow.send_signal(signal.SIGINT)  # Ctrl-C ends a follow cleanly
+    assert follow.wait(15) == 0
+
+    items = cli.json("logs", "w")
+    assert [(i["index"], i["run"], i["status"]) for i in items] == [
+        (0, 1, "stopped"),
+        (1, 2, "open"),
+    ]
+    assert items[1]["start_position"] == len(items[0]["text"])
+    printed = cli.ok("logs", "w")
+    assert printed.count("from tablevault_redis import Vault") == 2
+    second.kill()
+
+
+def test_follow_json_lines(spawner: Spawner, cli: Cli, redis_url: str, namespace: str):
+    w = spawner.worker(redis_url, namespace, "w").wait_ready()
+    follow = spawner.run(
+        [sys.executable, "-m", "tablevault_redis", "logs", "w", "-f", "--json"]
+        + ["--url", redis_url, "--namespace", namespace],
+        env=cli_env(redis_url),
+    )
+    reader = LineReader(follow)
+    reader.wait_for('"event": "item"')
+    cli.ok("stop", "w", "--wait", "--timeout", "10")
+    assert w.wait_exit() == 0
+    reader.wait_for('"event": "close"')
+    follow.send_signal(signal.SIGINT)
+    assert follow.wait(15) == 0
+    events = [json.loads(line) for line in reader.lines]
+    assert events[0]["event"] == "item" and events[0]["status"] == "open"
+    close = events[-1]
+    assert close["event"] == "close" and close["index"] == 0 and close["status"] == "stopped"
+    assert isinstance(close["ended_at"], float)
+
+
+# --------------------------------------------------------------------------- operations
+# These three need VaultClient.get_current_operations / vault_cleanup /
+# query_process_list from the operations and query work; until those land on
+# VaultClient the tests are skipped (not failed) and say so.
+
+needs_ops = pytest.mark.skipif(
+    not hasattr(VaultClient, "get_current_operations"),
+    reason="PENDING: VaultClient.get_current_operations/vault_cleanup not merged yet",
+)
+needs_query = pytest.mark.skipif(
+    not hasattr(VaultClient, "query_process_list"),
+    reason="PENDING: VaultClient.query_process_list not merged yet",
+)
+
+
+@needs_ops
+def test_ops_lists_open_code_items(spawner: Spawner, cli: Cli, redis_url: str, namespace: str):
+    spawner.worker(redis_url, namespace, "w").wait_ready()
+    ops = wait_until(lambda: cli.json("ops"), what="an operation for the open code item")
+    assert any(op["process_name"] == "w" for op in ops)
+    assert all(isinstance(op["started_at"], float) for op in ops)
+    table = cli.ok("ops")
+    assert "KIND" in table and " w " in f" {table} "
+
+
+@needs_ops
+def test_cleanup_marks_killed_worker_crashed(
+    spawner: Spawner, cli: Cli, client: VaultClient, redis_url: str, namespace: str
+):
+    w = spawner.worker(redis_url, namespace, "w", *FAST_HB).wait_ready()
+    w.kill()
+    wait_until(lambda: not client.get_process("w").alive, what="the heartbeat to expire")
+    report = cli.json("cleanup", "--interval", "0")
+    assert "w" in report["crashed"]
+    shown = cli.json("show", "w")
+    assert shown["process"]["status"] == "crashed"
+    assert [i["status"] for i in shown["code_items"]] == ["crashed"]
+    again = cli.ok("cleanup", "--interval", "0")  # nothing left to do, still exit 0
+    assert "crashed" in again
+
+
+@needs_query
+def test_query_by_code_and_parent_code(spawner: Spawner, cli: Cli, redis_url: str, namespace: str):
+    spawner.worker(redis_url, namespace, "parent").wait_ready()
+    spawner.worker(redis_url, namespace, "child", "--parent", "parent", "0").wait_ready()
+
+    def names(*args: str) -> set[str]:
+        return {m["name"] for m in cli.json("query", *args)}
+
+    found = wait_until(lambda: names("--code-text", "checkpoint_execution"), what="indexing")
+    assert found == {"parent", "child"}
+    assert names("--code-text", "checkpoint_execution", "--filtered", "child") == {"child"}
+    assert names("--parent-code-text", "checkpoint_execution") == {"child"}
+    assert names("--code-text", "no-such-word-anywhere") == set()
+    match = cli.json("query", "--code-text", "vault", "--filtered", "parent")[0]
+    assert set(match) >= {
+        "name",
+        "index",
+        "start_position",
+        "matched_descriptions",
+        "matched_processes",
+    }
+    assert "parent" in cli.ok("query", "--code-text", "vault")
+
+
+# --------------------------------------------------------------------------- server
+
+
+@pytest.fixture
+def private_home(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """A CLI environment whose embedded server lives in tmp dirs; stopped afterwards."""
+    runtime = Path(tempfile.mkdtemp(prefix="tvr-cli-"))  # short: socket paths are limited
+    runtime.chmod(0o700)
+    env = cli_env(
+        None,
+        HOME=str(tmp_path / "home"),
+        XDG_STATE_HOME=str(tmp_path / "state"),
+        XDG_RUNTIME_DIR=str(runtime),
+    )
+    try:
+        yield env
+    finally:
+        run_cli("server", "stop", env=env)
+        state_dir = (tmp_path / "state").resolve()
+        for proc in psutil.process_iter(["name", "cwd"]):  # last resort: never leak one
+            with contextlib.suppress(psutil.Error):
+                cwd = proc.info["cwd"]
+                ours = cwd and Path(cwd).resolve().is_relative_to(state_dir)
+                if ours and "redis-server" in (proc.info["name"] or ""):
+                    proc.kill()
+                    proc.wait(10)
+        shutil.rmtree(runtime, ignore_errors=True)
+
+
+def test_server_commands(private_home: dict[str, str]):
+    env = private_home
+
+    def ok(*args: str) -> subprocess.CompletedProcess[str]:
+        result = run_cli(*args, env=env)
+        assert result.returncode == 0, (args, result.stdout, result.stderr)
+        return result
+
+    status = json.loads(ok("server", "status", "--json").stdout)
+    assert status["running"] is False
+    socket_path = Path(env["XDG_RUNTIME_DIR"]) / "tablevault-redis" / "redis.sock"
+    assert status["socket"] == str(socket_path)
+
+    url = ok("server", "url")
+    assert url.stdout == f"unix://{socket_path}\n"
+    assert "not running" in url.stderr
+    assert ok("server", "url", "--cli").stdout == f"-s {socket_path}\n"
+
+    started = ok("server", "start")
+    assert started.stdout == f"unix://{socket_path}\n" and "started" in started.stderr
+    assert json.loads(ok("server", "start", "--json").stdout) == {
+        "url": f"unix://{socket_path}",
+        "started": False,
+    }
+    status = json.loads(ok("server", "status", "--json").stdout)
+    assert status["running"] is True and status["pid"] and status["redis_version"]
+    assert "running" in ok("server", "status").stdout
+    assert ok("server", "url").stderr == ""
+
+    # redis-cli reaches it with the printed arguments (`redis-cli -u` has no unix://).
+    cli_args = ok("server", "url", "--cli").stdout.split()
+    pong = subprocess.run(
+        [embedded.find_redis_binary("redis-cli"), *cli_args, "PING"],
+        capture_output=True,
+        text=True,
+        timeout=CLI_TIMEOUT,
+        check=False,
+    )
+    assert pong.stdout.strip() == "PONG", pong.stderr
+
+    # With no --url and no TABLEVAULT_REDIS_URL, commands use the embedded server.
+    assert json.loads(ok("ps", "--json").stdout) == []
+    assert "TABLEVAULT_REDIS_URL" not in env
+
+    assert ok("server", "stop").stdout == "stopped\n"
+    assert ok("server", "stop").stdout == "not running\n"
+    assert json.loads(ok("server", "status", "--json").stdout)["running"] is False
+
+
+def test_server_filesystem_error_exits_1(private_home: dict[str, str]):
+    # A file where the socket directory should be: an OSError, reported in one line.
+    blocker = Path(private_home["XDG_RUNTIME_DIR"]) / "tablevault-redis"
+    blocker.write_text("not a directory")
+    message = refused(run_cli("server", "start", "--timeout", "5", env=private_home))
+    assert "tablevault-redis" in message
+    blocker.unlink()
