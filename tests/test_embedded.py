@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import shutil
-import signal
 import socket
 import stat
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 import pytest
 import redis
+from conftest import servers_in as _servers_in
 
 from tablevault_redis import embedded
 from tablevault_redis.embedded import (
@@ -33,43 +30,6 @@ from tablevault_redis.embedded import (
 from tablevault_redis.errors import VaultConnectionError
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _servers_in(state_dir: Path) -> list[psutil.Process]:
-    """redis-server processes working in ``state_dir`` (the embedded one chdirs there)."""
-    found = []
-    for proc in psutil.process_iter(["name", "cwd"]):
-        with contextlib.suppress(psutil.Error):
-            if (
-                "redis-server" in (proc.info["name"] or "")
-                and proc.info["cwd"]
-                and (Path(proc.info["cwd"]).resolve() == state_dir.resolve())
-            ):
-                found.append(proc)
-    return found
-
-
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[EmbeddedPaths]:
-    """A private HOME / XDG_STATE_HOME / XDG_RUNTIME_DIR; the server is ended after."""
-    runtime = Path(tempfile.mkdtemp(prefix="tvr-run-"))  # short: socket paths are limited
-    runtime.chmod(0o700)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
-    monkeypatch.delenv("TABLEVAULT_REDIS_URL", raising=False)
-    p = paths()
-    try:
-        yield p
-    finally:
-        current = paths()  # a test may have changed the environment
-        with contextlib.suppress(VaultConnectionError):
-            stop_server()
-        for proc in _servers_in(current.state_dir) + _servers_in(p.state_dir):
-            with contextlib.suppress(psutil.Error):
-                proc.send_signal(signal.SIGKILL)
-                proc.wait(10)
-        shutil.rmtree(runtime, ignore_errors=True)
 
 
 def _client(url: str) -> redis.Redis:
