@@ -116,8 +116,11 @@ class RedisServer:
         cluster_bus: bool = False,
         startup_timeout: float = 10.0,
         start: bool = True,
+        tls: Mapping[str, str] | None = None,
     ) -> None:
         self.options: dict[str, OptionValue] = {**self.DEFAULTS, **(options or {})}
+        # TLS only (no plain port): {"cert": path, "key": path, "ca": path}.
+        self.tls = dict(tls) if tls else None
         requirepass = self.options.get("requirepass")
         self.username = username
         self.password = (
@@ -150,6 +153,8 @@ class RedisServer:
             auth = f"{self.username or ''}:{self.password}@"
         elif self.username:
             auth = f"{self.username}@"
+        if self.tls:
+            return f"rediss://{auth}{self.host}:{self.port}/0?ssl_ca_certs={self.tls['ca']}"
         return f"redis://{auth}{self.host}:{self.port}/0"
 
     @property
@@ -178,6 +183,8 @@ class RedisServer:
             "decode_responses": True,
             "socket_timeout": 10.0,
         }
+        if self.tls:
+            params.update(ssl=True, ssl_ca_certs=self.tls["ca"])
         params.update(kwargs)
         return redis.Redis(**params)
 
@@ -193,6 +200,15 @@ class RedisServer:
     def _write_config(self) -> Path:
         """Write redis.conf; a file (not argv) so values with spaces stay intact."""
         lines = [f"port {self.port}", "bind 127.0.0.1", f"dir {_quote(str(self.dir))}"]
+        if self.tls:
+            lines[0] = "port 0"
+            lines += [
+                f"tls-port {self.port}",
+                f"tls-cert-file {_quote(self.tls['cert'])}",
+                f"tls-key-file {_quote(self.tls['key'])}",
+                f"tls-ca-cert-file {_quote(self.tls['ca'])}",
+                "tls-auth-clients no",
+            ]
         for name, value in self.options.items():
             if value is None:
                 continue

@@ -1,0 +1,121 @@
+"""Connection forms: ACL users, TLS, URL resolution order (SPEC 1)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from servers import RedisServer
+
+from tablevault_redis import VaultClient, VaultConnectionError
+from tablevault_redis.connection import redact, resolve_url
+
+
+def test_url_argument_beats_environment(monkeypatch):
+    monkeypatch.setenv("TABLEVAULT_REDIS_URL", "redis://from-env:1/0")
+    assert resolve_url("redis://arg:2/0") == "redis://arg:2/0"
+    assert resolve_url(None) == "redis://from-env:1/0"
+
+
+def test_unsupported_scheme_is_refused(clean_env):
+    with pytest.raises(Exception, match="use redis://, rediss:// or unix://"):
+        VaultClient("http://127.0.0.1:6379")
+
+
+def test_redact_hides_only_the_password():
+    assert redact("redis://bob:pw@h:1/0") == "redis://bob:***@h:1/0"
+    assert redact("redis://h:1/0") == "redis://h:1/0"
+
+
+def test_acl_user_with_password(spawner, namespace):
+    acl = ["default off", "bob on >s3cret ~* &* +@all"]
+    with RedisServer({"user": acl}, username="bob", password="s3cret") as server:
+        url = f"redis://bob:s3cret@127.0.0.1:{server.port}/0"
+        w = spawner.worker(url, namespace, "w").wait_ready()
+        with VaultClient(url, namespace) as c:
+            c.pause_execution("w", wait=True, timeout=5)
+            c.stop_execution("w", wait=True, timeout=5)
+        assert w.wait_exit() == 0
+        bad = f"redis://bob:wrong@127.0.0.1:{server.port}/0"
+        with pytest.raises(VaultConnectionError) as info:
+            VaultClient(bad, namespace)
+        assert "bob:***@" in str(info.value) and "wrong" not in str(info.value)
+
+
+def _make_certs(d: Path) -> None:
+    def run(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
+
+    run(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=test-ca",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+    )
+    run(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+    )
+    (d / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
+    run(
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        "ext.cnf",
+        "-out",
+        "server.crt",
+    )
+
+
+def test_tls(spawner, tmp_path, namespace):
+    if not shutil.which("openssl"):
+        pytest.skip("openssl is needed to make test certificates")
+    _make_certs(tmp_path)
+    tls = {
+        k: str(tmp_path / f)
+        for k, f in (("cert", "server.crt"), ("key", "server.key"), ("ca", "ca.crt"))
+    }
+    try:
+        server = RedisServer(tls=tls)
+    except RuntimeError as e:
+        if "tls" in str(e).lower():
+            pytest.skip(f"this redis-server has no TLS support: {e}")
+        raise
+    with server:
+        url = server.url
+        assert url.startswith("rediss://")
+        w = spawner.worker(url, namespace, "w").wait_ready()
+        with VaultClient(url, namespace) as c:
+            c.pause_execution("w", wait=True, timeout=5)
+            c.resume_execution("w", wait=True, timeout=5)
+            c.stop_execution("w", wait=True, timeout=5)
+            assert c.get_process("w").status == "stopped"
+        assert w.wait_exit() == 0
