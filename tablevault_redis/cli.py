@@ -41,11 +41,12 @@ from rich.tree import Tree
 from . import embedded, keys
 from .client import VaultClient
 from .connection import translate
-from .errors import TableVaultError, ValidationError
+from .errors import TableVaultError, ValidationError, VaultConnectionError
 from .models import CodeItem, ProcessInfo, fold_code_events
 
 PROG = "tablevault-redis"
 _FOLLOW_BLOCK_MS = 1000  # XREAD BLOCK per round: short, so Ctrl-C and outages show fast
+_FOLLOW_MAX_BACKOFF = 2.0  # seconds between reconnection attempts while following
 
 app = typer.Typer(
     name=PROG,
@@ -169,6 +170,13 @@ def _status(status: str) -> Text:
     return Text(status or "-", style=_STATUS_STYLE.get(status, ""))
 
 
+def _pair(value: Any) -> str:
+    """``[name, index]`` (a query's matched parent code item) as ``name#index``."""
+    if isinstance(value, list | tuple) and len(value) == 2 and isinstance(value[1], int):
+        return f"{value[0]}#{value[1]}"
+    return str(value)
+
+
 def _cell(value: Any) -> Text:
     """Cells as Text, never markup: process names may contain ``[`` and ``]``."""
     if value is None or value == "":
@@ -176,7 +184,7 @@ def _cell(value: Any) -> Text:
     if isinstance(value, bool):
         return Text("yes" if value else "no")
     if isinstance(value, list | tuple):
-        return Text(", ".join(str(v) for v in value) or "-")
+        return Text(", ".join(_pair(v) for v in value) or "-")
     return Text(str(value))
 
 
@@ -541,14 +549,34 @@ def logs(
         # XRANGE and the first XREAD is missed.
         last_id = events[-1][0] if events else "0-0"
         try:
-            while True:
-                with translate(client.redis_url):
-                    reply = client.redis.xread({stream: last_id}, block=_FOLLOW_BLOCK_MS, count=100)
-                for entry_id, fields in _stream_entries(reply):
-                    last_id = entry_id
-                    _print_event(name, entry_id, fields, json_)
+            _follow(client, name, stream, last_id, json_)
         except KeyboardInterrupt:
             return  # Ctrl-C is how a follow is meant to end
+
+
+def _follow(client: VaultClient, name: str, stream: str, last_id: str, json_: bool) -> None:
+    """XREAD BLOCK from ``last_id`` until interrupted.
+
+    Like ``tail -F``, a lost connection is retried (with backoff, noted on stderr)
+    rather than ending the follow; resuming from the last id read loses nothing.
+    """
+    backoff = 0.0
+    while True:
+        try:
+            with translate(client.redis_url):
+                reply = client.redis.xread({stream: last_id}, block=_FOLLOW_BLOCK_MS, count=100)
+        except VaultConnectionError as exc:
+            if not backoff:
+                print(f"{PROG}: {exc}; retrying (Ctrl-C to end)", file=sys.stderr, flush=True)
+            backoff = min(max(backoff * 2, 0.05), _FOLLOW_MAX_BACKOFF)
+            time.sleep(backoff)
+            continue
+        if backoff:
+            print(f"{PROG}: reconnected", file=sys.stderr, flush=True)
+            backoff = 0.0
+        for entry_id, fields in _stream_entries(reply):
+            last_id = entry_id
+            _print_event(name, entry_id, fields, json_)
 
 
 # --------------------------------------------------------------------------- control

@@ -16,12 +16,12 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import psutil
 import pytest
 from helpers import Spawner, child_env, wait_until
-from servers import free_port
+from servers import RedisServer, free_port
 
 from tablevault_redis import VaultClient, embedded
 
@@ -88,15 +88,16 @@ def refused(result: subprocess.CompletedProcess[str]) -> str:
 class LineReader:
     """Collects a subprocess's stdout lines on a thread, so tests poll without blocking."""
 
-    def __init__(self, proc: subprocess.Popen[str]) -> None:
+    def __init__(self, proc: subprocess.Popen[str], stream: IO[str] | None = None) -> None:
         self.proc = proc
+        self.stream = stream or proc.stdout
         self.lines: list[str] = []
         self._thread = threading.Thread(target=self._read, daemon=True)
         self._thread.start()
 
     def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
+        assert self.stream is not None
+        for line in self.stream:
             self.lines.append(line.rstrip("\n"))
 
     def wait_for(self, text: str, timeout: float = 15.0) -> int:
@@ -218,6 +219,7 @@ def test_exit_codes(spawner: Spawner, cli: Cli, redis_url: str, namespace: str):
     assert "'nope'" in refused(cli("show", "nope"))
     assert "'nope'" in refused(cli("logs", "nope"))
     assert "neither paused nor asked to pause" in refused(cli("resume", "w"))
+    assert "'nope'" in refused(cli("tree", "nope"))
     port = free_port()
     down = run_cli("ps", "--url", f"redis://127.0.0.1:{port}/0", url=redis_url)
     assert f"127.0.0.1:{port}" in refused(down)
@@ -242,6 +244,25 @@ def test_exit_codes(spawner: Spawner, cli: Cli, redis_url: str, namespace: str):
     assert cli.json("ps")[0]["status"] == "running"
 
 
+def test_console_script_and_empty_namespace(redis_url: str, namespace: str):
+    script = Path(sys.executable).parent / "tablevault-redis"
+    if not script.exists():
+        pytest.skip("the tablevault-redis console script is not installed in this venv")
+    args = ["--url", redis_url, "--namespace", namespace]
+    listed = subprocess.run(
+        [str(script), "ps", "--json", *args],
+        env=cli_env(redis_url),
+        capture_output=True,
+        text=True,
+        timeout=CLI_TIMEOUT,
+        check=False,
+    )
+    assert listed.returncode == 0 and json.loads(listed.stdout) == [], listed.stderr
+    empty = run_cli("ps", *args, url=redis_url)
+    assert empty.returncode == 0 and empty.stdout == "" and "no live processes" in empty.stderr
+    assert run_cli("tree", "--json", *args, url=redis_url).stdout.strip() == "[]"
+
+
 def test_wait_timeout_is_refused(spawner: Spawner, cli: Cli, redis_url: str, namespace: str):
     w = spawner.worker(redis_url, namespace, "w", "--hold").wait_ready()
     message = refused(cli("pause", "w", "--wait", "--timeout", "0.2"))
@@ -254,23 +275,23 @@ def test_wait_timeout_is_refused(spawner: Spawner, cli: Cli, redis_url: str, nam
 # --------------------------------------------------------------------------- logs
 
 
+def start_follow(spawner: Spawner, url: str, namespace: str, *args: str) -> subprocess.Popen[str]:
+    """``logs ... -f`` with stdout and stderr apart; the spawner kills it at teardown."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tablevault_redis", "logs", *args, "-f"]
+        + ["--url", url, "--namespace", namespace],
+        env=cli_env(url),
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    spawner.procs.append(proc)
+    return proc
+
+
 def test_logs_and_follow(spawner: Spawner, cli: Cli, redis_url: str, namespace: str):
     first = spawner.worker(redis_url, namespace, "w").wait_ready()
-    follow = spawner.run(
-        [
-            sys.executable,
-            "-m",
-            "tablevault_redis",
-            "logs",
-            "w",
-            "-f",
-            "--url",
-            redis_url,
-            "--namespace",
-            namespace,
-        ],
-        env=cli_env(redis_url),
-    )
+    follow = start_follow(spawner, redis_url, namespace, "w")
     reader = LineReader(follow)
     reader.wait_for("code item 0 (run 1) · open")
     reader.wait_for("vault.checkpoint_execution()")
@@ -300,11 +321,7 @@ def test_logs_and_follow(spawner: Spawner, cli: Cli, redis_url: str, namespace: 
 
 def test_follow_json_lines(spawner: Spawner, cli: Cli, redis_url: str, namespace: str):
     w = spawner.worker(redis_url, namespace, "w").wait_ready()
-    follow = spawner.run(
-        [sys.executable, "-m", "tablevault_redis", "logs", "w", "-f", "--json"]
-        + ["--url", redis_url, "--namespace", namespace],
-        env=cli_env(redis_url),
-    )
+    follow = start_follow(spawner, redis_url, namespace, "w", "--json")
     reader = LineReader(follow)
     reader.wait_for('"event": "item"')
     cli.ok("stop", "w", "--wait", "--timeout", "10")
@@ -317,6 +334,26 @@ def test_follow_json_lines(spawner: Spawner, cli: Cli, redis_url: str, namespace
     close = events[-1]
     assert close["event"] == "close" and close["index"] == 0 and close["status"] == "stopped"
     assert isinstance(close["ended_at"], float)
+
+
+def test_follow_survives_a_server_restart(spawner: Spawner, tmp_path: Path):
+    namespace = "tfollow"
+    with RedisServer({"appendonly": "yes", "appendfsync": "always"}) as server:
+        cli = Cli(server.url, namespace)
+        w = spawner.worker(server.url, namespace, "w").wait_ready()
+        follow = start_follow(spawner, server.url, namespace, "w")
+        notes = LineReader(follow, follow.stderr)  # the retry notes
+        lines = LineReader(follow)
+        lines.wait_for("code item 0 (run 1) · open")
+
+        server.restart()  # same port, data back from the append-only file
+        notes.wait_for("retrying")
+        notes.wait_for("reconnected")
+        cli.ok("stop", "w", "--wait", "--timeout", "20")
+        assert w.wait_exit(20) == 0
+        lines.wait_for("code item 0 closed · stopped")
+        follow.send_signal(signal.SIGINT)
+        assert follow.wait(15) == 0
 
 
 # --------------------------------------------------------------------------- operations
