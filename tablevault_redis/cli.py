@@ -217,6 +217,10 @@ def _check_name(value: str) -> str:
         raise typer.BadParameter(str(exc)) from None
 
 
+def _check_optional_name(value: str | None) -> str | None:
+    return None if value is None else _check_name(value)
+
+
 def _check_names(values: list[str] | None) -> list[str] | None:
     return [_check_name(v) for v in values] if values else values
 
@@ -312,7 +316,10 @@ def tree(
     name: Annotated[
         str | None,
         typer.Argument(
-            metavar="NAME", help="Show only this process and its descendants.", show_default=False
+            metavar="NAME",
+            help="Show only this process and its descendants.",
+            show_default=False,
+            callback=_check_optional_name,
         ),
     ] = None,
     all_: Annotated[bool, typer.Option("--all", "-a", help="Include ended processes.")] = False,
@@ -325,8 +332,6 @@ def tree(
     Without --all, ended processes are shown only where a live one descends from
     them, so the live processes keep their place in the tree.
     """
-    if name is not None:
-        _check_name(name)
     with _session(url, namespace) as client:
         procs = client.list_processes(include_ended=True)
         if name is not None and not any(p.name == name for p in procs):
@@ -354,10 +359,10 @@ def tree(
         roots = [
             p
             for p in procs
-            if p.parent_process_name not in by_name or p.name in (p.parent_process_name,)
+            if p.parent_process_name not in by_name or p.parent_process_name == p.name
         ]
 
-    seen: set[str] = set()  # a renamed/re-run parent could form a cycle
+    seen: set[str] = set()  # re-runs can make a cycle (a's parent b, b's parent a)
 
     def node(p: ProcessInfo) -> dict[str, Any]:
         seen.add(p.name)
@@ -365,6 +370,8 @@ def tree(
         return {**p.to_dict(), "children": [node(c) for c in children]}
 
     forest = [node(r) for r in roots if r.name in keep and r.name not in seen]
+    if name is None:  # whatever only a cycle reaches becomes a root of its own
+        forest += [node(p) for p in procs if p.name in keep and p.name not in seen]
     if json_:
         _print_json(forest)
         return

@@ -158,6 +158,21 @@ def test_ps_tree_show_tables_and_json(spawner: Spawner, cli: Cli, redis_url: str
     assert [(n["name"], n["status"]) for n in cli.json("tree")] == [("parent", "stopped")]
 
 
+def test_tree_shows_a_parent_cycle(spawner: Spawner, cli: Cli, redis_url: str, namespace: str):
+    # Re-runs can make a's parent b and b's parent a; neither is a root, both show.
+    first = spawner.worker(redis_url, namespace, "a").wait_ready()
+    cli.ok("stop", "a", "--wait", "--timeout", "10")
+    assert first.wait_exit() == 0
+    spawner.worker(redis_url, namespace, "b", "--parent", "a", "0").wait_ready()
+    spawner.worker(redis_url, namespace, "a", "--parent", "b", "0").wait_ready()
+    forest = cli.json("tree")
+    assert len(forest) == 1
+    root = forest[0]
+    assert {root["name"], root["children"][0]["name"]} == {"a", "b"}
+    assert root["children"][0]["children"] == []
+    assert "a" in cli.ok("tree") and "b" in cli.ok("tree")
+
+
 def test_environment_gives_url_and_namespace(spawner: Spawner, redis_url: str, namespace: str):
     spawner.worker(redis_url, namespace, "w").wait_ready()
     env = cli_env(redis_url, TABLEVAULT_NAMESPACE=namespace)
