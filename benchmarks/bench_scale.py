@@ -1,0 +1,211 @@
+"""Scale: queries, listing and cleanup with 10,000 processes of 10 code items each.
+
+Run from the repository root (starts its own redis-server on a free port)::
+
+    .venv/bin/python benchmarks/bench_scale.py [--processes N] [--items N] [--dead N]
+
+The data is written through the library's own Lua scripts and key functions (the
+same ``register``, ``op_begin``, ``open_code``, ``close_code``, ``op_end`` and
+``finish`` calls a running Vault makes), pipelined so that populating takes seconds.
+``--dead`` processes are left running with an open code item and no heartbeat, as a
+kill -9 leaves them, for ``vault_cleanup`` to find.
+
+Rows, each beside the time of a plain ``SCAN`` over every key of the namespace (what
+an index-less design pays at least once per call), as ratios:
+
+- ``query_process_list_two_words``: median of ``query_process_list(code_text=...)``
+  with a two-word query (target < 50 ms);
+- ``list_processes``: median of ``list_processes()`` (target < 500 ms);
+- ``vault_cleanup_dead``: one ``vault_cleanup()`` that marks the dead processes
+  crashed and completes their operations (target < 2 s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common  # noqa: E402
+
+from tablevault_redis import VaultClient, keys, operations  # noqa: E402
+
+NS = "bench"
+QUERY = "import pandas"
+
+
+def item_text(rng: random.Random, vocab: list[str], p: int, i: int) -> str:
+    lines = []
+    if rng.random() < 0.6:
+        lines.append("import numpy as np")
+    if rng.random() < 0.05:
+        lines.append("import pandas as pd")
+    lines.append(" ".join(rng.choices(vocab, k=20)))
+    lines.append(f"result_{p}_{i} = run(step={i})")
+    return "\n".join(lines) + "\n"
+
+
+def populate(client: VaultClient, n_proc: int, n_items: int, n_dead: int) -> dict[str, Any]:
+    rng = random.Random(7)
+    vocab = [f"w{k}" for k in range(5000)]
+    conn = client._conn
+    r = conn.client
+    scripts = conn.scripts
+    dead = set(rng.sample(range(n_proc), n_dead))
+    t0 = time.perf_counter()
+    batch = 200
+    for first in range(0, n_proc, batch):
+        pipe = r.pipeline(transaction=False)
+        for p in range(first, min(first + batch, n_proc)):
+            name = f"proc{p:05d}"
+            token = f"benchhost:{p}:tok"
+            started = time.time()
+            pipe.zadd(keys.processes(NS), {name: started})
+            fields = ["name", name, "user_id", "bench", "execution_type", "script"]
+            fields += ["host", "benchhost", "pid", str(p), "started_at", repr(started)]
+            fields += ["parent_process_name", "", "parent_process_index", "0"]
+            fields += ["heartbeat_token", token]
+            scripts.run(
+                "register",
+                [
+                    keys.proc(NS, name),
+                    keys.alive(NS, name),
+                    keys.request(NS, name),
+                    keys.runs(NS, name),
+                    keys.code(NS, name),
+                ],
+                [token, "600000", "", repr(started), *fields],
+                client=pipe,
+            )
+            pk = [keys.proc(NS, name), keys.code(NS, name)]
+            start = 0
+            for i in range(n_items):
+                text = item_text(rng, vocab, p, i)
+                op_id, op_keys, op_args = operations.code_item_job(
+                    NS, name, token, i, 1, start, text
+                )
+                scripts.run("op_begin", op_keys, op_args, client=pipe)
+                scripts.run(
+                    "open_code",
+                    pk,
+                    [i, 1, text, start, start + len(text), time.time()],
+                    client=pipe,
+                )
+                start += len(text)
+                last = p in dead and i == n_items - 1
+                if not last:
+                    scripts.run("close_code", pk, [i, "completed", "", time.time()], client=pipe)
+                    scripts.run("op_end", *operations.end_job(NS, op_id), client=pipe)
+            if p in dead:
+                pipe.delete(keys.alive(NS, name))  # as if its heartbeat expired
+            else:
+                scripts.run(
+                    "finish",
+                    [keys.proc(NS, name), keys.request(NS, name), keys.alive(NS, name), pk[1]],
+                    ["completed", time.time(), "", "", token, "0", "completed", ""],
+                    client=pipe,
+                )
+        pipe.execute()
+    return {"populate_s": time.perf_counter() - t0, "keys": r.dbsize()}
+
+
+def scan_time(client: VaultClient) -> float:
+    t0 = time.perf_counter()
+    n = sum(1 for _ in client.redis.scan_iter(match=keys.namespace_pattern(NS), count=1000))
+    elapsed = time.perf_counter() - t0
+    assert n > 0
+    return elapsed
+
+
+def median_time(fn: Any, repeat: int) -> tuple[float, Any]:
+    times, out = [], None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--processes", type=int, default=10_000)
+    ap.add_argument("--items", type=int, default=10)
+    ap.add_argument("--dead", type=int, default=1_000)
+    ap.add_argument("--repeat", type=int, default=21)
+    opts = ap.parse_args()
+    with _common.private_redis() as server:
+        client = VaultClient(server.url, NS)
+        try:
+            info = populate(client, opts.processes, opts.items, opts.dead)
+            scan_s, _ = median_time(lambda: scan_time(client), 5)
+            query_s, matches = median_time(
+                lambda: client.query_process_list(code_text=QUERY), opts.repeat
+            )
+            list_s, procs = median_time(client.list_processes, max(5, opts.repeat // 3))
+            t0 = time.perf_counter()
+            report = client.vault_cleanup()
+            cleanup_s = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            again = client.vault_cleanup()
+            cleanup_again_s = time.perf_counter() - t0
+            assert len(report.crashed) == opts.dead, report.to_dict()
+            assert len(report.completed) == opts.dead and not again.changed
+            rows = [
+                _common.entry("scan_namespace_baseline", scan_s * 1e3, "ms", keys=info["keys"]),
+                _common.entry(
+                    "query_process_list_two_words",
+                    query_s * 1e3,
+                    "ms",
+                    baseline=scan_s * 1e3,
+                    ratio=query_s / scan_s,
+                    target="< 50 ms",
+                    met=query_s < 0.05,
+                    matches=len(matches),
+                    query=QUERY,
+                ),
+                _common.entry(
+                    "list_processes",
+                    list_s * 1e3,
+                    "ms",
+                    baseline=scan_s * 1e3,
+                    ratio=list_s / scan_s,
+                    target="< 500 ms",
+                    met=list_s < 0.5,
+                    processes=len(procs),
+                ),
+                _common.entry(
+                    "vault_cleanup_dead",
+                    cleanup_s * 1e3,
+                    "ms",
+                    baseline=scan_s * 1e3,
+                    ratio=cleanup_s / scan_s,
+                    target="< 2000 ms",
+                    met=cleanup_s < 2.0,
+                    crashed=len(report.crashed),
+                    operations_completed=len(report.completed),
+                    second_run_ms=cleanup_again_s * 1e3,
+                ),
+            ]
+            doc = {
+                "benchmarks": rows,
+                "machine": _common.machine_info(redis=_common.redis_version(server)),
+                "diagnostics": {
+                    "processes": opts.processes,
+                    "items_per_process": opts.items,
+                    "dead": opts.dead,
+                    "populate_s": info["populate_s"],
+                    "keys": info["keys"],
+                },
+            }
+        finally:
+            client.close()
+    _common.emit("scale", doc)
+
+
+if __name__ == "__main__":
+    main()
