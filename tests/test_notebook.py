@@ -10,6 +10,8 @@ import pytest
 from helpers import ROOT, wait_until
 from nbclient import NotebookClient
 
+from tablevault_redis import NotFoundError
+
 LOOP = """\
 import time
 for step in range(100_000):
@@ -59,14 +61,15 @@ def test_cells_are_items_and_stop_aborts_only_the_running_cell(kernel_env, clien
         "after = 'next cell ran'\nprint(after)",
     )
     thread, errors = run_in_thread(nb)
-    wait_until(
-        lambda: (
-            len(client.redis.keys("*:code"))
-            and any(i.index == 2 and i.status == "open" for i in client.get_code_items("notebook"))
-        ),
-        timeout=60,
-        what="the loop cell to start",
-    )
+
+    def loop_cell_open() -> bool:
+        try:
+            items = client.get_code_items("notebook")
+        except NotFoundError:  # the kernel has not created its Vault yet
+            return False
+        return any(i.index == 2 and i.status == "open" for i in items)
+
+    wait_until(loop_cell_open, timeout=60, what="the loop cell to start")
     info = client.get_process("notebook")
     assert info.execution_type == "notebook" and info.status == "running"
 
