@@ -11,6 +11,7 @@ connections. Any failure closes the connection and retries with backoff.
 from __future__ import annotations
 
 import contextlib
+import socket
 import sys
 import threading
 import time
@@ -110,7 +111,16 @@ class Listener(threading.Thread):
         self._close_connection()
 
     def close(self, timeout: float = 2.0) -> None:
-        """Ordered shutdown: stop the loop, then close the connection, then join."""
+        """Ordered shutdown: stop the loop, wake its read, then join.
+
+        Shutting the socket down ends a ``get_message`` wait at once, so a process
+        that was stopped exits without waiting out the poll interval.
+        """
         self._halt.set()
+        conn = getattr(self._pubsub, "connection", None)
+        sock = getattr(conn, "_sock", None)
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
         if self.is_alive() and threading.current_thread() is not self:
             self.join(timeout)
