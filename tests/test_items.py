@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 import pytest
-from helpers import SCRIPTS, child_env, wait_until
+from helpers import ROOT, SCRIPTS, child_env, wait_until
 
 from tablevault_redis import (
     DuplicateItemError,
@@ -24,7 +24,7 @@ def test_reference_worker_records_read_back_in_order(spawner, fresh_redis, tmp_p
     client = VaultClient(fresh_redis.url)  # the reference examples use the default namespace
     try:
         proc = spawner.run(
-            [sys.executable, str(SCRIPTS / "reference_worker.py")],
+            [sys.executable, str(ROOT / "tests" / "reference" / "worker.py")],
             env=child_env(fresh_redis.url),
             cwd=tmp_path,
         )
