@@ -8,6 +8,7 @@ from :class:`VaultClient`.
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 import threading
@@ -83,25 +84,25 @@ class Vault(VaultClient):
                 return cur
             return super().__new__(cls)
 
-    @staticmethod
-    def _identity(
-        user_id: str,
-        process_name: str,
-        parent_process_name: str = "",
-        parent_process_index: int = 0,
-        *,
-        redis_url: str | None = None,
-        namespace: str = "tv",
-        **_: Any,
-    ) -> tuple[Any, ...]:
-        return (
-            user_id,
-            process_name,
-            parent_process_name,
-            parent_process_index,
-            redis_url,
-            namespace,
-        )
+    # Arguments that say which process this is; the others (new_db, heartbeats) may
+    # differ on a repeated call without meaning another process.
+    _IDENTITY = (
+        "user_id",
+        "process_name",
+        "parent_process_name",
+        "parent_process_index",
+        "redis_url",
+        "namespace",
+    )
+
+    @classmethod
+    def _identity(cls, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
+        try:
+            bound = inspect.signature(cls.__init__).bind(None, *args, **kwargs)
+        except TypeError as e:
+            raise ValidationError(f"Vault(): {e}") from None
+        bound.apply_defaults()
+        return tuple(bound.arguments[name] for name in cls._IDENTITY)
 
     def _describe_ident(self) -> str:
         return f"process {self.process_name!r} of user {self.user_id!r}"
@@ -123,15 +124,9 @@ class Vault(VaultClient):
     ) -> None:
         if getattr(self, "_initialized", False):
             return
+        arguments = locals()
+        self._ident = tuple(arguments[name] for name in self._IDENTITY)
         global _current
-        self._ident = self._identity(
-            user_id,
-            process_name,
-            parent_process_name,
-            parent_process_index,
-            redis_url=redis_url,
-            namespace=namespace,
-        )
         self._pid = os.getpid()
         self._closed = True
         keys.check_name(user_id, "user_id")
