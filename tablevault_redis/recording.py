@@ -62,7 +62,27 @@ def outcome_of(exc: BaseException | None, stopped_by: str) -> tuple[str, str, st
     return "completed", "", ""
 
 
-class ScriptRecorder:
+class _Recorder:
+    """Writes the run's outcome exactly once: at exit, or when the Vault closes."""
+
+    def __init__(self, hooks: Hooks) -> None:
+        self._hooks = hooks
+        self._done = False
+
+    def _outcome(self, exc: BaseException | None) -> tuple[str, str, str]:
+        raise NotImplementedError
+
+    def _at_exit(self) -> None:
+        self.end(None)
+
+    def end(self, exc: BaseException | None) -> None:
+        if self._done:
+            return
+        self._done = True
+        self._hooks.finish(*self._outcome(exc))
+
+
+class ScriptRecorder(_Recorder):
     """One code item for the whole script, closed at exit with its outcome.
 
     SIGTERM (``docker stop``, Kubernetes) becomes :class:`ExecutionStopped` so that
@@ -71,11 +91,10 @@ class ScriptRecorder:
     """
 
     def __init__(self, hooks: Hooks) -> None:
-        self._hooks = hooks
+        super().__init__(hooks)
         self._error: BaseException | None = None
         self._prev_hook: Callable[..., Any] | None = None
         self._prev_term: Any = None
-        self._done = False
 
     def start(self) -> None:
         self._hooks.open_item(main_source())
@@ -99,16 +118,8 @@ class ScriptRecorder:
         self._hooks.note_stop("SIGTERM")
         raise ExecutionStopped("SIGTERM", code=128 + signum)
 
-    def _at_exit(self) -> None:
-        self.end(None)
-
-    def end(self, exc: BaseException | None) -> None:
-        """Write the outcome once: at exit, or when the Vault is closed."""
-        if self._done:
-            return
-        self._done = True
-        status, error, by = outcome_of(exc or self._error, self._hooks.stopped_by)
-        self._hooks.finish(status, error, by)
+    def _outcome(self, exc: BaseException | None) -> tuple[str, str, str]:
+        return outcome_of(exc or self._error, self._hooks.stopped_by)
 
     def uninstall(self) -> None:
         if sys.excepthook == self._excepthook and self._prev_hook is not None:
@@ -122,7 +133,7 @@ class ScriptRecorder:
         atexit.unregister(self._at_exit)
 
 
-class NotebookRecorder:
+class NotebookRecorder(_Recorder):
     """One code item per cell run after the Vault was created.
 
     IPython catches every exception in a cell (``SystemExit`` included) and does not
@@ -131,10 +142,9 @@ class NotebookRecorder:
     """
 
     def __init__(self, hooks: Hooks, shell: Any) -> None:
-        self._hooks = hooks
+        super().__init__(hooks)
         self._shell = shell
         self._open: int | None = None
-        self._done = False
 
     def start(self) -> None:
         self._shell.events.register("pre_run_cell", self._pre_run_cell)
@@ -153,17 +163,9 @@ class NotebookRecorder:
         self._hooks.close_item(self._open, status, error)
         self._open = None
 
-    def _at_exit(self) -> None:
-        self.end(None)
-
-    def end(self, exc: BaseException | None) -> None:
-        if self._done:
-            return
-        self._done = True
-        status, error, by = outcome_of(exc, "")
-        if status == "stopped" and by == "":
-            status = "completed"
-        self._hooks.finish(status, error, by)
+    def _outcome(self, exc: BaseException | None) -> tuple[str, str, str]:
+        # A stop ends a cell, not the kernel: the process itself ran to completion.
+        return outcome_of(exc, "")
 
     def uninstall(self) -> None:
         for event, cb in (
