@@ -121,13 +121,15 @@ class Spawner:
         *args: str,
         env: dict[str, str] | None = None,
         prefix: list[str] | None = None,
+        script: str = "worker.py",
     ) -> Worker:
+        """Run ``tests/scripts/<script> NAME WORKDIR *args`` (``worker.py`` by default)."""
         workdir = self.tmp_path / f"w-{name}-{len(self.procs)}"
         workdir.mkdir()
         cmd = [
             *(prefix or []),
             sys.executable,
-            str(SCRIPTS / "worker.py"),
+            str(SCRIPTS / script),
             name,
             str(workdir),
             *args,

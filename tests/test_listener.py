@@ -86,3 +86,29 @@ def test_code_written_during_outage_lands_afterwards(spawner, durable_redis, nam
         info = c.get_process("w")
         assert info.status == "stopped"
         assert [i.status for i in c.get_code_items("w")] == ["stopped"]
+
+
+def test_cells_run_during_an_outage_are_recorded_afterwards(spawner, durable_redis, namespace):
+    """Cells never wait for Redis; their code items are written once it is back."""
+    w = spawner.worker(durable_redis.url, namespace, "nb", script="cell_runner.py").wait_ready()
+    durable_redis.kill()
+    (w.workdir / "cell-0.py").write_text("a = 1")
+    (w.workdir / "cell-1.py").write_text("raise ValueError('during the outage')")
+    (w.workdir / "cell-2.py").write_text("vault.checkpoint_execution()\nb = 2")
+    wait_until(lambda: "ran-2" in w.markers(), timeout=10, what="cells to run while Redis is down")
+    durable_redis.restart()
+    with VaultClient(durable_redis.url, namespace) as c:
+
+        def recorded() -> list:
+            items = c.get_code_items("nb")
+            return [(i.index, i.text, i.status) for i in items if i.status != "open"]
+
+        wait_until(lambda: len(recorded()) == 3, timeout=15, what="the queued code items")
+        assert recorded() == [
+            (0, "a = 1", "completed"),
+            (1, "raise ValueError('during the outage')", "failed"),
+            (2, "vault.checkpoint_execution()\nb = 2", "completed"),
+        ]
+        assert "ValueError: during the outage" in c.get_code_items("nb")[1].error
+    (w.workdir / "quit").write_text("")
+    assert w.wait_exit(20) == 0
