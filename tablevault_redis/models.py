@@ -52,6 +52,8 @@ class ProcessInfo:
     run: int
     code_count: int
     pid_started_at: float | None
+    heartbeat_at: float | None  # last heartbeat written
+    listener_at: float | None  # the listener thread's last sign of life, as of that beat
 
     @classmethod
     def from_record(cls, fields: dict[str, str], alive: bool) -> ProcessInfo:
@@ -77,6 +79,8 @@ class ProcessInfo:
             run=_int(fields.get("run")),
             code_count=_int(fields.get("code_count")),
             pid_started_at=_float(fields.get("pid_started_at")),
+            heartbeat_at=_float(fields.get("heartbeat_at")),
+            listener_at=_float(fields.get("listener_at")),
         )
 
     def to_dict(self) -> dict[str, Any]:

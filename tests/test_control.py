@@ -36,7 +36,9 @@ def test_pause_freezes_resume_continues_stop_ends(spawner, client, redis_url, na
         what="a heartbeat while paused",
     )
     assert w.progress() == frozen
-    assert client.get_process("w").alive
+    info = client.get_process("w")
+    assert info.alive and info.heartbeat_at and info.listener_at
+    assert info.listener_at > info.started_at
 
     client.resume_execution("w", wait=True, timeout=5)
     assert client.get_process("w").status == "running"
