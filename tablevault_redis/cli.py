@@ -9,6 +9,8 @@ Exit codes:
 - ``1``: refused or failed: the library raised a ``TableVaultError`` (unknown
   process, a request the target's state does not allow, a ``--wait`` that timed
   out, an unreachable server). Its message is printed on stderr as one line.
+  (A closed output pipe, as in ``ps | head``, also ends with 1, silently: click's
+  convention.)
 - ``2``: usage error: an unknown command or option, a bad option value, and also a
   malformed process name or namespace (empty, too long, control characters or
   braces). Names are checked before anything connects, so a malformed name is
@@ -17,14 +19,13 @@ Exit codes:
 Every command that talks to Redis takes ``--url`` (default: ``TABLEVAULT_REDIS_URL``,
 else the embedded per-user server, started on demand) and ``--namespace`` (default
 ``TABLEVAULT_NAMESPACE``, else ``tv``). The ``server`` commands act on the embedded
-server only and ignore both.
+server only and take neither.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import sys
 import time
 from collections.abc import Iterator
@@ -58,7 +59,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 server_app = typer.Typer(
-    help="Manage the embedded per-user Redis server (ignores --url).",
+    help="Manage the embedded per-user Redis server (no --url: always that one).",
     no_args_is_help=True,
 )
 app.add_typer(server_app, name="server")
@@ -878,11 +879,5 @@ def server_url(
 
 def main() -> None:
     """Console-script entry point (``tablevault-redis`` and ``python -m tablevault_redis``)."""
-    try:
-        app(prog_name=PROG)
-    except BrokenPipeError:
-        # Output piped into `head` and closed early: not worth a traceback. Point
-        # stdout at devnull so the interpreter's final flush does not fail again.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        raise SystemExit(0) from None
+    # click already turns a closed stdout pipe (`... | head`) into a quiet exit 1.
+    app(prog_name=PROG)
