@@ -235,22 +235,30 @@ def cli_help(*path: str) -> str:
     return r.stdout
 
 
+def _program_args(words: list[str]) -> list[str] | None:
+    """The arguments after ``tablevault-redis`` or ``python -m tablevault_redis``."""
+    for i, word in enumerate(words):
+        if word == "tablevault-redis":
+            rest = words[i + 1 :]
+        elif words[i : i + 3] == ["python", "-m", "tablevault_redis"]:
+            rest = words[i + 3 :]
+        else:
+            continue
+        cut = next((j for j, t in enumerate(rest) if t in SEPARATORS), len(rest))
+        return rest[:cut]
+    return None
+
+
 def cli_invocations() -> list[tuple[str, list[str]]]:
-    """``(file, argv after the program name)`` of every tablevault-redis command line."""
+    """``(file, argv after the program name)`` of every tablevault-redis command line,
+    including those inside ``$(...)``."""
     out = []
     for name, line in shell_lines([*DOCS, ROOT / "README.md"]):
-        for segment in re.split(r"\$\(|\)", line):
-            words = shlex.split(segment, comments=True) if segment.strip() else []
-            for i, word in enumerate(words):
-                if word == "tablevault-redis" or words[i : i + 3] == [
-                    "python",
-                    "-m",
-                    "tablevault_redis",
-                ]:
-                    rest = words[i + (1 if word == "tablevault-redis" else 3) :]
-                    cut = next((j for j, t in enumerate(rest) if t in SEPARATORS), len(rest))
-                    out.append((name, rest[:cut]))
-                    break
+        inner = re.findall(r"\$\(([^)]*)\)", line)
+        for segment in [re.sub(r"\$\([^)]*\)", "SUBST", line), *inner]:
+            args = _program_args(shlex.split(segment, comments=True))
+            if args is not None:
+                out.append((name, args))
     return out
 
 
