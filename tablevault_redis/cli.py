@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -66,7 +67,13 @@ app.add_typer(server_app, name="server")
 
 # --------------------------------------------------------------------------- output
 
-_out = Console(highlight=False, soft_wrap=False)
+# A pipe or a log file has no width; rich would assume 80 columns and fold names,
+# so output that is not a terminal gets room for a full row unless COLUMNS says.
+_out = Console(
+    highlight=False,
+    soft_wrap=False,
+    width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 200,
+)
 _STATUS_STYLE = {
     "running": "green",
     "paused": "yellow",
@@ -282,7 +289,7 @@ def ps(
         return
     table = Table(box=None, header_style="bold")
     for column in ("NAME", "STATUS", "ALIVE", "HOST", "PID", "USER", "PARENT", "STARTED"):
-        table.add_column(column, no_wrap=column != "NAME", overflow="fold")
+        table.add_column(column, no_wrap=True, overflow="fold")
     table.add_column("REQUEST", overflow="fold")
     now = time.time()
     for p in procs:
