@@ -212,8 +212,14 @@ def _make_private_dir(path: Path) -> None:
     The fallback lives in the world-writable /tmp, where another user could have
     created the directory first to intercept the socket.
     """
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    info = path.stat()
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = path.stat()
+    except OSError as e:
+        raise VaultConnectionError(
+            f"cannot create the embedded server's folder {path}: {e}; fix it or set "
+            "TABLEVAULT_REDIS_URL"
+        ) from None
     if hasattr(os, "getuid") and info.st_uid != os.getuid():
         raise VaultConnectionError(
             f"{path} belongs to another user (uid {info.st_uid}); remove it or set "

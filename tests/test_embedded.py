@@ -286,3 +286,11 @@ def test_process_with_other_runtime_dir_joins_the_running_server(
     assert server_status()["socket"] == str(home.socket)
     assert stop_server() is True
     assert not home.socket.exists()
+
+
+def test_unusable_state_folder_is_a_clear_error(home, monkeypatch, tmp_path):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where a folder should be")
+    monkeypatch.setenv("XDG_STATE_HOME", str(blocker))
+    with pytest.raises(VaultConnectionError, match="cannot create the embedded server's folder"):
+        ensure_server()
