@@ -299,6 +299,9 @@ def start_follow(spawner: Spawner, url: str, namespace: str, *args: str) -> subp
         text=True,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        # A shell without job control starts background jobs with SIGINT ignored, and
+        # children inherit that: give the follow the Ctrl-C a terminal would give it.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     spawner.procs.append(proc)
     return proc
