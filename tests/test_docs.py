@@ -301,3 +301,78 @@ def test_every_doc_the_readme_links_exists():
     linked = set(re.findall(r"\(docs/([\w-]+\.md)\)", (ROOT / "README.md").read_text()))
     assert linked <= {p.name for p in DOCS}, linked - {p.name for p in DOCS}
     assert {"guide.md", "key-schema.md", "cli.md", "api.md", "deployment.md"} <= linked
+
+
+# --------------------------------------------------------------------------- API
+
+
+def test_api_md_lists_every_public_method_and_field():
+    import dataclasses
+    import inspect
+
+    import tablevault_redis
+    from tablevault_redis import CodeItem, ProcessInfo, Vault, VaultClient
+
+    text = (ROOT / "docs" / "api.md").read_text()
+    for cls in (VaultClient, Vault):
+        for name, _member in inspect.getmembers(cls):
+            if not name.startswith("_"):
+                assert f"`{name}" in text or f" `{name}`" in text, f"{cls.__name__}.{name}"
+    for cls in (ProcessInfo, CodeItem):
+        for field in dataclasses.fields(cls):
+            assert f"`{field.name}`" in text, f"{cls.__name__}.{field.name}"
+    for name in tablevault_redis.__all__:
+        assert name in text, name
+
+
+# --------------------------------------------------------------------------- ACL
+
+
+def test_the_acl_rule_in_deployment_md_is_enough(tmp_path):
+    from helpers import Spawner
+
+    text = (ROOT / "docs" / "deployment.md").read_text()
+    (rule,) = [
+        line
+        for lang, body in _FENCE.findall(text)
+        if lang == "text"
+        for line in body.splitlines()
+        if line.startswith("user trainer on >s3cret ")
+    ]
+    # The server is managed (and its ACL log read) as an admin; everything else runs
+    # as the user of the rule, which must cause no denial at all.
+    options = {"user": ["default off", rule.removeprefix("user "), "admin on >a ~* &* +@all"]}
+    spawner = Spawner(tmp_path)
+    with RedisServer(options, username="admin", password="a") as admin_server:
+        url = f"redis://trainer:s3cret@{admin_server.host}:{admin_server.port}/0"
+        try:
+            w = spawner.worker(url, NAMESPACE, PROCESS).wait_ready()
+            with VaultClient(url, NAMESPACE) as client:
+                w.advancing()
+                client.pause_execution(PROCESS, wait=True, timeout=10)
+                client.resume_execution(PROCESS, wait=True, timeout=10)
+                client.append_record("training_logs", {"epoch": 0})
+                client.create_description(PROCESS, "acl check")
+                assert client.query_process_list(code_text="checkpoint_execution")
+                assert client.query_process_list(description_text="acl check")
+                client.stop_execution(PROCESS, wait=True, timeout=10)
+                assert w.wait_exit() == 0
+                assert client.get_process(PROCESS).status == "stopped"
+                client.vault_cleanup(interval=0)
+            code = (
+                "from tablevault_redis import Vault\n"
+                f"Vault('u', 'fresh', redis_url={url!r}, namespace='tv', new_db=True)\n"
+            )
+            r = subprocess.run(
+                [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+            )
+            assert r.returncode == 0, r.stderr
+            with VaultClient(url, NAMESPACE) as client:
+                assert [p.name for p in client.list_processes()] == ["fresh"]
+            admin = admin_server.client()
+            try:
+                assert admin.acl_log() == []
+            finally:
+                admin.close()
+        finally:
+            spawner.cleanup()
