@@ -21,12 +21,11 @@ from .errors import ExecutionStopped
 class Hooks(Protocol):
     """What a recorder needs from its Vault."""
 
-    def open_item(self, text: str) -> int: ...
-    def close_item(self, index: int, status: str, error: str) -> None: ...
-    def finish(self, status: str, error: str, stopped_by: str) -> None: ...
-    def note_stop(self, by: str) -> None: ...
-    @property
-    def stopped_by(self) -> str: ...
+    _stopped_by: str  # who asked for a stop that was acted on, or ""
+
+    def _open_item(self, text: str) -> int: ...
+    def _close_item(self, index: int, status: str, error: str) -> None: ...
+    def _finish(self, status: str, error: str, stopped_by: str) -> None: ...
 
 
 def main_source() -> str:
@@ -79,7 +78,7 @@ class _Recorder:
         if self._done:
             return
         self._done = True
-        self._hooks.finish(*self._outcome(exc))
+        self._hooks._finish(*self._outcome(exc))
 
 
 class ScriptRecorder(_Recorder):
@@ -97,7 +96,7 @@ class ScriptRecorder(_Recorder):
         self._prev_term: Any = None
 
     def start(self) -> None:
-        self._hooks.open_item(main_source())
+        self._hooks._open_item(main_source())
         self._prev_hook = sys.excepthook
         sys.excepthook = self._excepthook
         try:
@@ -115,11 +114,11 @@ class ScriptRecorder(_Recorder):
             self._prev_hook(kind, exc, tb)
 
     def _on_sigterm(self, signum: int, frame: FrameType | None) -> None:
-        self._hooks.note_stop("SIGTERM")
+        self._hooks._stopped_by = "SIGTERM"
         raise ExecutionStopped("SIGTERM", code=128 + signum)
 
     def _outcome(self, exc: BaseException | None) -> tuple[str, str, str]:
-        return outcome_of(exc or self._error, self._hooks.stopped_by)
+        return outcome_of(exc or self._error, self._hooks._stopped_by)
 
     def uninstall(self) -> None:
         if sys.excepthook == self._excepthook and self._prev_hook is not None:
@@ -153,14 +152,14 @@ class NotebookRecorder(_Recorder):
 
     def _pre_run_cell(self, info: Any = None, *args: Any, **kwargs: Any) -> None:
         text = getattr(info, "raw_cell", None) or ""
-        self._open = self._hooks.open_item(text)
+        self._open = self._hooks._open_item(text)
 
     def _post_run_cell(self, result: Any = None, *args: Any, **kwargs: Any) -> None:
         if self._open is None:
             return  # the cell that created the Vault was not opened as an item
         exc = getattr(result, "error_before_exec", None) or getattr(result, "error_in_exec", None)
         status, error, _by = outcome_of(exc, "")
-        self._hooks.close_item(self._open, status, error)
+        self._hooks._close_item(self._open, status, error)
         self._open = None
 
     def _outcome(self, exc: BaseException | None) -> tuple[str, str, str]:

@@ -33,6 +33,7 @@ DEFAULT_HEARTBEAT_INTERVAL = 3.0  # seconds
 DEFAULT_HEARTBEAT_TTL = 10.0  # seconds: a dead process is seen as crashed within this
 _EXIT_FLUSH_TIMEOUT = 10.0  # seconds to keep trying to write the outcome at exit
 _SUBSCRIBE_TIMEOUT = 10.0
+_START_FLUSH_TIMEOUT = 10.0  # seconds Vault() waits for its first writes
 
 _lock = threading.RLock()
 _current: Vault | None = None
@@ -177,6 +178,9 @@ class Vault(VaultClient):
                 self._register()
                 self._start_threads()
                 self._start_recording()
+                # The script's code item is on the server before the program's work
+                # starts: a kill -9 a moment later still leaves it recorded.
+                self._outbox.flush(_START_FLUSH_TIMEOUT)
             except BaseException:
                 self._conn.close()
                 raise
@@ -371,14 +375,7 @@ class Vault(VaultClient):
 
     # -- Hooks for the recorders -------------------------------------------------
 
-    @property
-    def stopped_by(self) -> str:
-        return self._stopped_by
-
-    def note_stop(self, by: str) -> None:
-        self._stopped_by = by
-
-    def open_item(self, text: str) -> int:
+    def _open_item(self, text: str) -> int:
         proc, _request, _alive, code, _ch = self._proc_keys()
         index = self._code_count
         start = self._code_length
@@ -399,7 +396,7 @@ class Vault(VaultClient):
         )
         return index
 
-    def close_item(self, index: int, status: str, error: str) -> None:
+    def _close_item(self, index: int, status: str, error: str) -> None:
         proc, _request, _alive, code, _ch = self._proc_keys()
         self._outbox.submit("close_code", [proc, code], [index, status, error, repr(time.time())])
         self._end_item_op(index)
@@ -409,7 +406,7 @@ class Vault(VaultClient):
         if op_id is not None:
             self._outbox.submit("op_end", *operations.end_job(self.namespace, op_id))
 
-    def finish(self, status: str, error: str, stopped_by: str) -> None:
+    def _finish(self, status: str, error: str, stopped_by: str) -> None:
         """Write the final status (compare-and-set) and stop the threads."""
         proc, request, alive, code, _ch = self._proc_keys()
         self._outbox.submit(
