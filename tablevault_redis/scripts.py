@@ -22,6 +22,7 @@ NAMES = (
     "open_code",
     "close_code",
     "heartbeat",
+    "request_state",
     "op_begin",
     "op_end",
     "clear_request",

@@ -333,13 +333,10 @@ class Vault(VaultClient):
         )
 
     def _resync(self) -> None:
-        """Read ``request_seq`` and the request key together and apply them."""
+        """Read ``request_seq`` and the request key in one script and apply them."""
         proc, request, *_ = self._proc_keys()
-        pipe = self._conn.client.pipeline(transaction=not self._conn.cluster)
-        pipe.hget(proc, "request_seq")
-        pipe.get(request)
-        seq, raw = pipe.execute()
-        self._control.apply_stored(int(seq or 0), raw)
+        seq, raw = self._conn.scripts.run("request_state", [proc, request], [])
+        self._control.apply_stored(int(seq), raw or None)
 
     def _heartbeat(self) -> None:
         proc, request, alive, *_ = self._proc_keys()
