@@ -16,17 +16,22 @@ from .errors import (
     WaitTimeoutError,
 )
 from .models import CodeItem, ProcessInfo
+from .operations import CleanupReport, Operation
+from .query import ProcessMatch
 from .vault import Vault
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "CleanupReport",
     "CodeItem",
     "ConflictError",
     "DuplicateItemError",
     "ExecutionStopped",
     "NotFoundError",
+    "Operation",
     "ProcessInfo",
+    "ProcessMatch",
     "TableVaultError",
     "ValidationError",
     "Vault",

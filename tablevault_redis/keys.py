@@ -16,9 +16,12 @@ key                            type         holds
                                              parent_process_name parent_process_index
                                              interrupt_action interrupt_request
                                              interrupt_requested_at request_seq
-                                             stopped_by run code_count code_length
-                                             open_code error`` (plain strings; times are
-                                             seconds since the epoch)
+                                             paused_at stopped_by stopped_at run
+                                             code_count code_length open_code error
+                                             heartbeat_token heartbeat_interval
+                                             heartbeat_ttl heartbeat_at listener_at``
+                                             (plain strings; times are seconds since
+                                             the epoch)
 ``<ns>:{<ns>:<name>}:code``     stream       code item events: ``event=open`` with
                                              ``index run text start_position
                                              started_at``, ``event=close`` with ``index
@@ -26,7 +29,8 @@ key                            type         holds
 ``<ns>:{<ns>:<name>}:request``  string       the pending interrupt request, JSON
                                              ``{"seq", "action", "by", "at"}``; absent
                                              when none is pending
-``<ns>:{<ns>:<name>}:alive``    string, TTL  heartbeat: ``<host>:<pid>:<run>``; expires
+``<ns>:{<ns>:<name>}:alive``    string, TTL  heartbeat: the run's token ``<host>:<pid>:
+                                             <random>``; expires
                                              ``heartbeat_ttl`` seconds after the last beat
 ``<ns>:{<ns>:<name>}:runs``     list         JSON snapshots of earlier runs' records
 ``<ns>:{<ns>:<name>}:children`` sorted set   names of child processes, by start time
