@@ -148,6 +148,11 @@ def _cli(argv: list[str]) -> subprocess.CompletedProcess[str]:
 
 def test_redis_cli_commands_run_against_a_live_worker(fresh_redis, spawner, tmp_path):
     commands = redis_cli_commands()
+    admin = fresh_redis.client()
+    version = tuple(int(x) for x in admin.info("server")["redis_version"].split(".")[:2])
+    admin.close()
+    if version < (7, 0):  # sharded pub/sub (SSUBSCRIBE, SHARDNUMSUB) came with Redis 7
+        commands = [c for c in commands if "SSUBSCRIBE" not in c.upper()]
     # The worker holds before its first checkpoint, so the pause asked below stays
     # pending and GET of the request key has something to show.
     w = spawner.worker(fresh_redis.url, NAMESPACE, PROCESS, "--hold").wait_ready()
@@ -190,7 +195,7 @@ def test_redis_cli_commands_run_against_a_live_worker(fresh_redis, spawner, tmp_
             wait_until(
                 lambda: (
                     r.pubsub_numsub(ctl)[0][1] == 1 + subs
-                    and r.execute_command("PUBSUB", "SHARDNUMSUB", ctl)[1] == ssubs
+                    and (not ssubs or r.execute_command("PUBSUB", "SHARDNUMSUB", ctl)[1] == ssubs)
                     and sum(c["cmd"] == "xread" for c in r.client_list()) == xreads
                 ),
                 what="the blocking commands to be waiting",
