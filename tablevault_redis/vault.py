@@ -268,6 +268,7 @@ class Vault(VaultClient):
                 if identity.holder_is_dead(host_id or "", int(pid or 0), float(pid_start or 0)):
                     dead_holder = holder
                     continue
+                operations.end(self._conn, ns, op_id)  # refused: nothing was written
                 raise DuplicateItemError(
                     f"process name {name!r} is held by a live process on host {host} "
                     f"(PID {pid}); choose another name or stop that process first"

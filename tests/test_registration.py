@@ -66,6 +66,8 @@ def test_live_name_is_refused_with_holder_host_and_pid(spawner, client, redis_ur
     host = client.get_process("w").host
     assert f"host {host}" in r.stderr
     assert client.get_process("w").pid == w.pid  # untouched
+    # The refused registration left no operation behind for cleanup to find.
+    assert [op.kind for op in client.get_current_operations()] == ["code_item"]
 
 
 def test_ended_name_is_reused_and_history_kept(client, redis_url, namespace):
