@@ -19,6 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 import redis
 import redis.cluster
 import redis.exceptions
+from redis._parsers import _RESP2Parser
 
 from .errors import TableVaultError, VaultConnectionError
 from .scripts import Scripts
@@ -115,6 +116,10 @@ class Connection:
             socket_timeout=None,
             health_check_interval=health_check_interval,
             retry_on_timeout=False,
+            # The pure-Python parser reads a notification with fewer GIL releases than
+            # hiredis; each release costs a switch interval (5 ms) while the main
+            # thread is busy in Python, which is exactly when a stop must arrive.
+            parser_class=_RESP2Parser,
         )
         if not issubclass(pool.connection_class, redis.UnixDomainSocketConnection):
             kwargs["socket_keepalive"] = True  # TCP only: finds peers that vanished
