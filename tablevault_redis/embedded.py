@@ -179,7 +179,7 @@ class EmbeddedPaths:
 
 def _writable_dir(path: str | None) -> bool:
     """True when ``path`` names an existing directory we may create entries in."""
-    return bool(path) and os.path.isdir(path) and os.access(path, os.W_OK | os.X_OK)
+    return path is not None and os.path.isdir(path) and os.access(path, os.W_OK | os.X_OK)
 
 
 def paths() -> EmbeddedPaths:

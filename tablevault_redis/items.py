@@ -63,7 +63,7 @@ def _embedding(embedding: object) -> list[float] | None:
     if isinstance(embedding, (str, bytes)) or not hasattr(embedding, "__iter__"):
         raise ValidationError("embedding must be a sequence of numbers or None")
     out = []
-    for x in embedding:  # type: ignore[attr-defined]
+    for x in embedding:
         if isinstance(x, bool):
             raise ValidationError(f"embedding values must be numbers, got {x!r}")
         try:

@@ -13,14 +13,14 @@ def _float(value: str | None) -> float | None:
     if value in (None, ""):
         return None
     try:
-        return float(value)  # type: ignore[arg-type]
+        return float(value)
     except ValueError:
         return None
 
 
 def _int(value: str | None, default: int = 0) -> int:
     try:
-        return int(value) if value not in (None, "") else default  # type: ignore[arg-type]
+        return int(value) if value not in (None, "") else default
     except ValueError:
         return default
 

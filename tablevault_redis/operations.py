@@ -301,7 +301,7 @@ class OperationsMixin:
         ns = self.namespace
         now = repr(time.time())
         cleared = [n for n, s in state.items() if s["alive"] is None and s["request"]]
-        calls = [
+        calls: list[tuple[str, list[str], list[Any]]] = [
             ("clear_request", [keys.proc(ns, n), keys.request(ns, n), keys.alive(ns, n)], [])
             for n in cleared
         ]

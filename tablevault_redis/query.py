@@ -37,7 +37,7 @@ class ProcessMatch(NamedTuple):
     ``[name, index, start_position, matched_descriptions, matched_processes]``."""
 
     name: str
-    index: int
+    index: int  # type: ignore[assignment]  # the original's name; shadows tuple.index
     start_position: int
     matched_descriptions: list[str]
     matched_processes: list[list[Any]]

@@ -441,8 +441,8 @@ class Vault(VaultClient):
     def __enter__(self) -> Vault:
         return self
 
-    def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> None:
+    def __exit__(self, *exc_info: Any) -> None:
         if not self._closed:
             self._recorder.uninstall()
-            self._recorder.end(exc)
+            self._recorder.end(exc_info[1])
         self.close()

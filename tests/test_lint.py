@@ -1,4 +1,4 @@
-"""The code base stays ruff clean (lint and format), as part of the test suite."""
+"""The code base stays ruff clean (lint and format) and the package type-checks."""
 
 from __future__ import annotations
 
@@ -20,4 +20,9 @@ def _ruff() -> list[str]:
 @pytest.mark.parametrize("args", [["check", "."], ["format", "--check", "."]])
 def test_ruff(args):
     r = subprocess.run([*_ruff(), *args], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_mypy():
+    r = subprocess.run([sys.executable, "-m", "mypy"], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
