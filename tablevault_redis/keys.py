@@ -101,14 +101,24 @@ def check_name(value: object, what: str = "process name") -> str:
             f"{what} {value!r} contains {bad.group()!r}: control characters and braces "
             "are not allowed"
         )
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError(f"{what} {value!r} is not valid UTF-8 text") from None
     return value
 
 
 def check_namespace(namespace: object) -> str:
-    """Validate a namespace: a name without ``:`` or spaces, so keys stay parseable."""
+    """Validate a namespace: a name without ``:``, spaces or glob characters, so keys
+    stay parseable and a SCAN pattern built from it matches this namespace only."""
     ns = check_name(namespace, "namespace")
-    if ":" in ns or " " in ns:
-        raise ValidationError(f"namespace {ns!r} must not contain ':' or spaces")
+    bad = set(ns) & set(": *?[]\\")
+    if bad:
+        raise ValidationError(
+            f"namespace {ns!r} must not contain {''.join(sorted(bad))!r}: ':' and spaces "
+            "would make keys ambiguous, and glob characters would let new_db match "
+            "other namespaces"
+        )
     return ns
 
 

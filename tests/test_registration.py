@@ -127,6 +127,7 @@ def test_one_vault_per_process(redis_url, namespace):
         ("tab\there", "control characters"),
         ("nl\n", "control characters"),
         (42, "must be a string"),
+        ("bad\ud800", "not valid UTF-8"),
     ],
 )
 def test_bad_process_names_are_refused_before_any_write(redis_url, namespace, name, message):
@@ -148,6 +149,8 @@ def test_bad_process_names_are_refused_before_any_write(redis_url, namespace, na
         ({"parent_process_index": -1}, "parent_process_index"),
         ({"parent_process_index": "0"}, "parent_process_index"),
         ({"namespace": "a:b"}, "namespace"),
+        ({"namespace": "t?"}, "glob characters"),
+        ({"namespace": "a*"}, "glob characters"),
         ({"heartbeat_interval": 0}, "heartbeat_interval"),
         ({"heartbeat_ttl": "soon"}, "heartbeat_ttl"),
         ({"heartbeat_interval": 5, "heartbeat_ttl": 2}, "must be longer"),
