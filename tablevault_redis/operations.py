@@ -130,9 +130,10 @@ def operation_json(
     )
 
 
-def code_member(process: str, index: int, start_position: int) -> str:
-    """The word index member of one code item."""
-    return f"{process}\x1f{index}\x1f{start_position}"
+def code_member(process: str, index: int, start_position: int, run: int) -> str:
+    """The word index member of one code item. The run is part of it: a run that died
+    before its item was opened leaves an index a later run of the name may reuse."""
+    return f"{process}\x1f{index}\x1f{start_position}\x1f{run}"
 
 
 def code_item_job(
@@ -142,7 +143,7 @@ def code_item_job(
     operation and indexes its words; queue it before ``open_code``."""
     op_id = new_operation_id()
     item_words = words(text)
-    member = code_member(process, index, start_position)
+    member = code_member(process, index, start_position, run)
     raw = operation_json(
         op_id,
         CODE_ITEM,
@@ -269,16 +270,17 @@ class OperationsMixin:
         ns = self.namespace
         pipe = self._conn.client.pipeline(transaction=False)
         for name in names:
-            pipe.hmget(keys.proc(ns, name), "status", "code_count")
+            pipe.hmget(keys.proc(ns, name), "status", "code_count", "run")
             pipe.get(keys.alive(ns, name))
             pipe.exists(keys.request(ns, name))
         replies = pipe.execute() if names else []
         state = {}
         for i, name in enumerate(names):
-            (status, code_count), alive, request = replies[3 * i : 3 * i + 3]
+            (status, code_count, run), alive, request = replies[3 * i : 3 * i + 3]
             state[name] = {
                 "status": status,
                 "code_count": int(code_count or 0),
+                "run": int(run or 0),
                 "alive": alive,
                 "request": bool(request),
             }
@@ -347,7 +349,7 @@ class OperationsMixin:
         for op_id in sorted(ops):
             raw, data = ops[op_id]
             name = str(data.get("process", ""))
-            st = state.get(name, {"status": None, "code_count": 0, "alive": None})
+            st = state.get(name, {"status": None, "code_count": 0, "run": 0, "alive": None})
             if st["alive"] is not None and st["alive"] == data.get("token"):
                 report.skipped.append(op_id)
                 continue
@@ -356,12 +358,13 @@ class OperationsMixin:
             undo = data.get("undo") or {}
             if kind == CODE_ITEM:
                 index = int(args.get("index", -1))
-                if st["code_count"] > index:
+                op_run = int(args.get("run", 0))
+                if self._item_opened(name, st, op_run, index):
                     # The item was opened: make sure it is closed, keep its index.
                     self._conn.scripts.run(
                         "close_code",
                         [keys.proc(ns, name), keys.code(ns, name)],
-                        [index, "crashed", ITEM_CRASH_ERROR, repr(time.time())],
+                        [index, "crashed", ITEM_CRASH_ERROR, repr(time.time()), op_run],
                     )
                     mode, word_keys = "complete", []
                 else:
@@ -382,6 +385,25 @@ class OperationsMixin:
             )
             if int(done):
                 (report.completed if mode == "complete" else report.rolled_back).append(op_id)
+
+    def _item_opened(self, name: str, st: dict[str, Any], run: int, index: int) -> bool:
+        """Did run ``run`` of ``name`` open its code item ``index``?
+
+        Each run numbers its items on from the count it started with, so within the
+        current run the count says it. For an earlier run, the count in that run's
+        snapshot (taken when the next run registered) says it.
+        """
+        if st["run"] == run:
+            return bool(st["code_count"] > index)
+        raw_runs = self._conn.client.lrange(keys.runs(self.namespace, name), 0, -1)
+        for raw in raw_runs:
+            try:
+                snap = json.loads(raw)
+                if int(snap.get("run") or 0) == run:
+                    return int(snap.get("code_count") or 0) > index
+            except (ValueError, TypeError, AttributeError):
+                continue
+        return False
 
     def _resolve_register(self, name: str, args: dict[str, Any], updated_at: float) -> str:
         """Finish a registration whose record was written, or undo its index entries.

@@ -10,6 +10,7 @@ sets share the namespace's hash tag, so ``SINTER`` works on Redis Cluster too.
 
 from __future__ import annotations
 
+import json
 import re
 from collections import defaultdict
 from collections.abc import Iterable
@@ -54,12 +55,15 @@ def _query_words(text: str | None, what: str) -> list[str] | None:
     return found
 
 
-def _split_code_member(member: str) -> tuple[str, int, int] | None:
+Hit = tuple[str, int, int, int]  # process name, index, start_position, run
+
+
+def _split_code_member(member: str) -> Hit | None:
     parts = member.split("\x1f")
-    if len(parts) != 3:
+    if len(parts) != 4:
         return None
     try:
-        return parts[0], int(parts[1]), int(parts[2])
+        return parts[0], int(parts[1]), int(parts[2]), int(parts[3])
     except ValueError:
         return None
 
@@ -76,7 +80,7 @@ class QueryMixin:
                 return set(self._conn.client.smembers(index_keys[0]))
             return set(self._conn.client.sinter(index_keys))
 
-    def _code_hits(self, query: list[str]) -> list[tuple[str, int, int]]:
+    def _code_hits(self, query: list[str]) -> list[Hit]:
         members = self._sinter([keys.code_word(self.namespace, w) for w in query])
         return [hit for m in members if (hit := _split_code_member(m)) is not None]
 
@@ -112,7 +116,7 @@ class QueryMixin:
                 item, _sep, dname = member.partition("\x1f")
                 described.setdefault(item, []).append(dname)
             allowed = set(described) if allowed is None else allowed & set(described)
-        spawned: dict[str, list[list[Any]]] = {}
+        spawned: dict[str, dict[int, list[Any]]] = {}
         if parent_q is not None and (allowed is None or allowed):
             spawned = self._spawned_by(parent_q)
             allowed = set(spawned) if allowed is None else allowed & set(spawned)
@@ -122,24 +126,32 @@ class QueryMixin:
             hits = [h for h in self._code_hits(code_q) if allowed is None or h[0] in allowed]
         else:
             hits = self._all_items(allowed)
-        hits.sort(key=lambda h: (h[0], h[1]))
+        if parent_q is not None:
+            # A reused name may have had another parent in another run: only the
+            # items of the runs that the matching parent spawned count.
+            hits = [h for h in hits if h[3] in spawned.get(h[0], {})]
+        hits.sort(key=lambda h: (h[0], h[1], h[3]))
         return [
             ProcessMatch(
                 name,
                 index,
                 start,
                 sorted(described.get(name, [])),
-                [list(p) for p in spawned.get(name, [])],
+                [list(spawned[name][run])] if parent_q is not None else [],
             )
-            for name, index, start in hits
+            for name, index, start, run in hits
         ]
 
-    def _spawned_by(self, parent_q: list[str]) -> dict[str, list[list[Any]]]:
-        """Processes whose parent's code item at their ``parent_process_index``
-        matches ``parent_q``: child name -> ``[[parent, index]]``."""
+    def _spawned_by(self, parent_q: list[str]) -> dict[str, dict[int, list[Any]]]:
+        """Runs of processes whose parent's code item at their ``parent_process_index``
+        matches ``parent_q``: child name -> {run: [parent, index]}.
+
+        Every run of a child keeps its own parent (the current record, and the
+        snapshots of earlier runs), since a reused name may have had another parent.
+        """
         ns = self.namespace
         by_parent: dict[str, set[int]] = defaultdict(set)
-        for parent, index, _start in self._code_hits(parent_q):
+        for parent, index, _start, _run in self._code_hits(parent_q):
             by_parent[parent].add(index)
         if not by_parent:
             return {}
@@ -148,23 +160,40 @@ class QueryMixin:
             pipe = self._conn.client.pipeline(transaction=False)
             for parent in parents:
                 pipe.zrange(keys.children(ns, parent), 0, -1)
-            child_lists = pipe.execute()
-            pairs = [(p, c) for p, cs in zip(parents, child_lists, strict=True) for c in cs]
+            children = sorted({c for cs in pipe.execute() for c in cs})
             pipe = self._conn.client.pipeline(transaction=False)
-            for _p, child in pairs:
-                pipe.hmget(keys.proc(ns, child), "parent_process_name", "parent_process_index")
-            links = pipe.execute() if pairs else []
-        out: dict[str, list[list[Any]]] = {}
-        for (parent, child), (pname, pindex) in zip(pairs, links, strict=True):
-            try:
-                index = int(pindex or -1)
-            except ValueError:
-                continue
-            if pname == parent and index in by_parent[parent]:
-                out.setdefault(child, []).append([parent, index])
+            for child in children:
+                pipe.hmget(
+                    keys.proc(ns, child), "run", "parent_process_name", "parent_process_index"
+                )
+                pipe.lrange(keys.runs(ns, child), 0, -1)
+            replies = pipe.execute() if children else []
+        out: dict[str, dict[int, list[Any]]] = {}
+        for i, child in enumerate(children):
+            current, snapshots = replies[2 * i], replies[2 * i + 1]
+            links = [tuple(current)]
+            for raw in snapshots:
+                try:
+                    snap = json.loads(raw)
+                    links.append(
+                        (
+                            snap.get("run"),
+                            snap.get("parent_process_name"),
+                            snap.get("parent_process_index"),
+                        )
+                    )
+                except (ValueError, AttributeError):
+                    continue
+            for run, pname, pindex in links:
+                try:
+                    run_no, index = int(run or 0), int(pindex if pindex not in (None, "") else -1)
+                except (TypeError, ValueError):
+                    continue
+                if pname in by_parent and index in by_parent[pname]:
+                    out.setdefault(child, {})[run_no] = [pname, index]
         return out
 
-    def _all_items(self, allowed: set[str] | None) -> list[tuple[str, int, int]]:
+    def _all_items(self, allowed: set[str] | None) -> list[Hit]:
         """Every opened code item of the allowed processes (all when None)."""
         ns = self.namespace
         with self._conn.translate():
@@ -179,5 +208,5 @@ class QueryMixin:
         hits = []
         for name, events in zip(names, streams, strict=True):
             for item in fold_code_events(name, events):
-                hits.append((name, item.index, item.start_position))
+                hits.append((name, item.index, item.start_position, item.run))
         return hits

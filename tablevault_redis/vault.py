@@ -396,7 +396,9 @@ class Vault(VaultClient):
 
     def _close_item(self, index: int, status: str, error: str) -> None:
         proc, _request, _alive, code, _ch = self._proc_keys()
-        self._outbox.submit("close_code", [proc, code], [index, status, error, repr(time.time())])
+        self._outbox.submit(
+            "close_code", [proc, code], [index, status, error, repr(time.time()), self.run]
+        )
         self._end_item_op(index)
 
     def _end_item_op(self, index: int) -> None:
