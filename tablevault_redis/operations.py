@@ -270,17 +270,18 @@ class OperationsMixin:
         ns = self.namespace
         pipe = self._conn.client.pipeline(transaction=False)
         for name in names:
-            pipe.hmget(keys.proc(ns, name), "status", "code_count", "run")
+            pipe.hmget(keys.proc(ns, name), "status", "code_count", "run", "heartbeat_token")
             pipe.get(keys.alive(ns, name))
             pipe.exists(keys.request(ns, name))
         replies = pipe.execute() if names else []
         state = {}
         for i, name in enumerate(names):
-            (status, code_count, run), alive, request = replies[3 * i : 3 * i + 3]
+            (status, code_count, run, token), alive, request = replies[3 * i : 3 * i + 3]
             state[name] = {
                 "status": status,
                 "code_count": int(code_count or 0),
                 "run": int(run or 0),
+                "token": token,
                 "alive": alive,
                 "request": bool(request),
             }
@@ -349,7 +350,9 @@ class OperationsMixin:
         for op_id in sorted(ops):
             raw, data = ops[op_id]
             name = str(data.get("process", ""))
-            st = state.get(name, {"status": None, "code_count": 0, "run": 0, "alive": None})
+            st = state.get(
+                name, {"status": None, "code_count": 0, "run": 0, "token": None, "alive": None}
+            )
             if st["alive"] is not None and st["alive"] == data.get("token"):
                 report.skipped.append(op_id)
                 continue
@@ -359,7 +362,7 @@ class OperationsMixin:
             if kind == CODE_ITEM:
                 index = int(args.get("index", -1))
                 op_run = int(args.get("run", 0))
-                if self._item_opened(name, st, op_run, index):
+                if self._item_opened(name, st, str(data.get("token") or ""), index):
                     # The item was opened: make sure it is closed, keep its index.
                     self._conn.scripts.run(
                         "close_code",
@@ -386,20 +389,20 @@ class OperationsMixin:
             if int(done):
                 (report.completed if mode == "complete" else report.rolled_back).append(op_id)
 
-    def _item_opened(self, name: str, st: dict[str, Any], run: int, index: int) -> bool:
-        """Did run ``run`` of ``name`` open its code item ``index``?
+    def _item_opened(self, name: str, st: dict[str, Any], token: str, index: int) -> bool:
+        """Did the run with heartbeat ``token`` open code item ``index`` of ``name``?
 
-        Each run numbers its items on from the count it started with, so within the
-        current run the count says it. For an earlier run, the count in that run's
-        snapshot (taken when the next run registered) says it.
+        Each run numbers its items on from the count it started with, so for the
+        current run the record's count says it; for an earlier run, the count in that
+        run's snapshot (taken when the next run registered). A token found in neither
+        is a run whose registration never completed: it opened nothing.
         """
-        if st["run"] == run:
+        if token and token == st["token"]:
             return bool(st["code_count"] > index)
-        raw_runs = self._conn.client.lrange(keys.runs(self.namespace, name), 0, -1)
-        for raw in raw_runs:
+        for raw in self._conn.client.lrange(keys.runs(self.namespace, name), 0, -1):
             try:
                 snap = json.loads(raw)
-                if int(snap.get("run") or 0) == run:
+                if token and snap.get("heartbeat_token") == token:
                     return int(snap.get("code_count") or 0) > index
             except (ValueError, TypeError, AttributeError):
                 continue

@@ -155,3 +155,33 @@ def test_concurrent_cleanups_each_change_once(spawner, redis_url, namespace):
     finally:
         for c in clients:
             c.close()
+
+
+def test_dead_runs_unopened_item_never_touches_the_next_run(spawner, client, redis_url, namespace):
+    """Run 1 indexed item 1 and died before opening it; run 2 of the name reuses index
+    1. Cleanup rolls run 1's words back and leaves run 2's item alone."""
+    first = spawner.worker(redis_url, namespace, "P", "--iterations", "1").wait_ready()
+    assert first.wait_exit() == 0
+    info = client.get_process("P")
+    assert info.run == 1 and info.code_count == 1
+    token = client.redis.hget(keys.proc(namespace, "P"), "heartbeat_token")
+    # What run 1 would have left had it died between the two writes of item 1.
+    op_id, op_keys, op_args = operations.code_item_job(
+        namespace, "P", token, 1, 1, 999, "secret zebra words"
+    )
+    client._conn.scripts.run("op_begin", op_keys, op_args)
+    second = spawner.worker(redis_url, namespace, "P").wait_ready()
+    assert [(i.index, i.run, i.status) for i in client.get_code_items("P")] == [
+        (0, 1, "completed"),
+        (1, 2, "open"),
+    ]
+    report = client.vault_cleanup(interval=0)
+    assert op_id in report.rolled_back
+    assert [(i.index, i.run, i.status) for i in client.get_code_items("P")][1] == (1, 2, "open")
+    assert client.query_process_list(code_text="zebra") == []
+    assert [m.index for m in client.query_process_list(code_text="checkpoint_execution")] == [
+        0,
+        1,
+    ]
+    assert client.get_process("P").status == "running"
+    second.kill()

@@ -116,3 +116,46 @@ def test_queries_and_appends_on_a_cluster(spawner, redis_cluster, namespace):
         assert not client.vault_cleanup(interval=0).changed
     finally:
         client.close()
+
+
+def test_parent_code_text_follows_each_run_of_a_reused_child_name(client, redis_url, namespace):
+    """Run 1 of "child" was spawned by alpha, run 2 by beta: each parent's query finds
+    only the items of the run it spawned."""
+    import subprocess
+    import sys
+
+    from helpers import child_env
+
+    def run(code: str) -> None:
+        r = subprocess.run(
+            [sys.executable, "-c", code],
+            env=child_env(redis_url, namespace),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert r.returncode == 0, r.stderr
+
+    child = (
+        "import os\n"
+        "from tablevault_redis import Vault\n"
+        "Vault('u', 'child', namespace=os.environ['TEST_NAMESPACE'])\n"
+    )
+    for parent, word in (("alpha", "spawn_alpha"), ("beta", "spawn_beta")):
+        run(
+            "import os, subprocess, sys\n"
+            "from tablevault_redis import Vault\n"
+            f"v = Vault('u', {parent!r}, namespace=os.environ['TEST_NAMESPACE'])\n"
+            f"# {word}\n"
+            f"subprocess.run([sys.executable, '-c', {child!r}], check=True)\n"
+        )
+    by_alpha = client.query_process_list(parent_code_text="spawn_alpha")
+    by_beta = client.query_process_list(parent_code_text="spawn_beta")
+    items = client.get_code_items("child")
+    assert [(i.index, i.run) for i in items] == [(0, 1), (1, 2)]
+    assert [(m.name, m.index, m.matched_processes) for m in by_alpha] == [
+        ("child", 0, [["alpha", 0]])
+    ]
+    assert [(m.name, m.index, m.matched_processes) for m in by_beta] == [
+        ("child", 1, [["beta", 0]])
+    ]
