@@ -20,7 +20,31 @@ import redis.exceptions
 
 from .connection import Connection
 
-_RETRYABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
+_TRANSIENT = (
+    redis.exceptions.ConnectionError,  # includes BusyLoadingError
+    redis.exceptions.TimeoutError,
+    redis.exceptions.ReadOnlyError,  # a failover in progress
+    redis.exceptions.ClusterError,  # CLUSTERDOWN, MASTERDOWN, slots moving
+    redis.exceptions.TryAgainError,
+    redis.exceptions.OutOfMemoryError,
+    OSError,
+)
+_TRANSIENT_PREFIXES = (
+    "LOADING",
+    "OOM",
+    "READONLY",
+    "MASTERDOWN",
+    "CLUSTERDOWN",
+    "TRYAGAIN",
+    "NOREPLICAS",
+)
+
+
+def _transient(error: BaseException) -> bool:
+    """Errors that pass when the server is back, promoted or done loading."""
+    return isinstance(error, _TRANSIENT) or str(error).startswith(_TRANSIENT_PREFIXES)
+
+
 _BACKOFF_START = 0.05  # seconds
 _BACKOFF_MAX = 1.0  # seconds
 
@@ -104,6 +128,7 @@ class Outbox(threading.Thread):
                 if self._stopping:
                     return
                 job = self._queue[0] if self._queue else None
+            stage = "write"
             try:
                 if job is not None:
                     self._conn.scripts.run(job.script, job.keys, job.args)
@@ -111,23 +136,34 @@ class Outbox(threading.Thread):
                         self._queue.popleft()
                         self._cond.notify_all()
                 if time.monotonic() >= next_beat:
+                    stage = "heartbeat"
                     next_beat = time.monotonic() + self._interval
                     self._beat()
                 self.connected = True
                 backoff = _BACKOFF_START
-            except _RETRYABLE as e:
-                self.connected = False
+            except (redis.exceptions.RedisError, OSError) as e:
                 self.last_error = str(e)
-                with self._cond:
-                    if not self._stopping:
-                        self._cond.wait(backoff)
-                backoff = min(backoff * 2, _BACKOFF_MAX)
-            except redis.exceptions.RedisError as e:
-                # A script error is a bug or a server that refuses the write: retrying
-                # would block every later write behind it, so report and drop it.
-                self.last_error = str(e)
-                print(f"tablevault-redis: dropped write {job}: {e}", file=sys.stderr)
-                with self._cond:
-                    if job is not None and self._queue and self._queue[0] is job:
-                        self._queue.popleft()
-                        self._cond.notify_all()
+                if _transient(e):
+                    # Down, failing over or loading: keep the job and try again.
+                    self.connected = False
+                    if isinstance(e, redis.exceptions.ReadOnlyError):
+                        self._reconnect()  # a promoted replica: find the primary again
+                    with self._cond:
+                        if not self._stopping:
+                            self._cond.wait(backoff)
+                    backoff = min(backoff * 2, _BACKOFF_MAX)
+                elif stage == "heartbeat":
+                    print(f"tablevault-redis: heartbeat failed: {e}", file=sys.stderr)
+                else:
+                    # A script error is a bug or a write the server refuses for good:
+                    # retrying would block every later write behind it.
+                    print(f"tablevault-redis: dropped write {job}: {e}", file=sys.stderr)
+                    with self._cond:
+                        if job is not None and self._queue and self._queue[0] is job:
+                            self._queue.popleft()
+                            self._cond.notify_all()
+
+    def _reconnect(self) -> None:
+        pool = getattr(self._conn.client, "connection_pool", None)
+        if pool is not None:
+            pool.disconnect()

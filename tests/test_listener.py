@@ -112,3 +112,26 @@ def test_cells_run_during_an_outage_are_recorded_afterwards(spawner, durable_red
         assert "ValueError: during the outage" in c.get_code_items("nb")[1].error
     (w.workdir / "quit").write_text("")
     assert w.wait_exit(20) == 0
+
+
+def test_writes_wait_out_a_failover(spawner, fresh_redis, namespace):
+    """READONLY replies (a primary demoted mid-failover) are retried, not dropped."""
+    w = spawner.worker(fresh_redis.url, namespace, "w", "--hold", "--iterations", "3")
+    w.wait_ready()
+    admin = fresh_redis.client()
+    try:
+        admin.execute_command("REPLICAOF", "127.0.0.1", "1")  # read-only, never syncs
+        w.release()
+
+        def readonly_errors() -> int:
+            return int(admin.info("errorstats").get("errorstat_READONLY", {}).get("count", 0))
+
+        wait_until(lambda: readonly_errors() > 0, timeout=10, what="the exit writes to be refused")
+        admin.execute_command("REPLICAOF", "NO", "ONE")
+        assert w.wait_exit(20) == 0
+        assert "dropped write" not in w.output()
+        with VaultClient(fresh_redis.url, namespace) as c:
+            assert c.get_process("w").status == "completed"
+            assert [i.status for i in c.get_code_items("w")] == ["completed"]
+    finally:
+        admin.close()
