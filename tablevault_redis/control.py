@@ -22,14 +22,12 @@ Reporter = Callable[[str, int, str], None]
 class ControlState:
     """What the listener has learned about this process's pending request."""
 
-    def __init__(self, seq: int, report: Reporter, consume_stop: bool) -> None:
+    def __init__(self, seq: int, report: Reporter) -> None:
         self.pending: str | None = None  # "stop", "pause" or None: read by checkpoints
         self.seq = seq
         self.by = ""
         self._report = report
-        # In a notebook a stop ends the running cell, not the kernel: the request is
-        # consumed so the next cell runs. In a script every later checkpoint raises.
-        self._consume_stop = consume_stop
+        self._raised_seq = 0  # the stop request a checkpoint last raised for
         self._cond = threading.Condition()
 
     def apply(self, seq: int, action: str | None, by: str = "") -> bool:
@@ -62,17 +60,36 @@ class ControlState:
             return False
 
     def act(self) -> None:
-        """The slow path of a checkpoint: wait while paused, raise on stop."""
+        """The slow path of a checkpoint: wait while paused, raise on stop.
+
+        A stop keeps raising at every later checkpoint until it is consumed (see
+        :meth:`consume_stop`), so code that catches it once cannot run on past it.
+        """
         with self._cond:
             if self.pending == "pause":
                 self._report("paused", self.seq, self.by)
-                while self.pending == "pause":
-                    self._cond.wait(1.0)
+                try:
+                    while self.pending == "pause":
+                        self._cond.wait(1.0)
+                except BaseException:
+                    # Interrupted while paused (Ctrl-C, a notebook's stop button): the
+                    # process runs on, so its record must not stay "paused".
+                    self._report("running", self.seq, self.by)
+                    raise
                 if self.pending is None:
                     self._report("running", self.seq, self.by)
             if self.pending == "stop":
-                by = self.by
-                self._report("stop", self.seq, by)
-                if self._consume_stop:
-                    self.pending = None
-                raise ExecutionStopped(by)
+                if self._raised_seq != self.seq:
+                    self._raised_seq = self.seq
+                    self._report("stop", self.seq, self.by)
+                raise ExecutionStopped(self.by)
+
+    def consume_stop(self) -> tuple[int, str] | None:
+        """End a stop that a checkpoint raised for: a notebook cell it aborted is over,
+        and the kernel's next cell runs. Returns ``(seq, who asked)``, or None when no
+        raised stop is pending (a stop that no checkpoint reached yet stays)."""
+        with self._cond:
+            if self.pending == "stop" and self._raised_seq == self.seq:
+                self.pending = None
+                return self.seq, self.by
+            return None

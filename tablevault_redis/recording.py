@@ -26,6 +26,7 @@ class Hooks(Protocol):
     def _open_item(self, text: str) -> int: ...
     def _close_item(self, index: int, status: str, error: str) -> None: ...
     def _finish(self, status: str, error: str, stopped_by: str) -> None: ...
+    def _cell_ended(self) -> None: ...
 
 
 def main_source() -> str:
@@ -155,12 +156,14 @@ class NotebookRecorder(_Recorder):
         self._open = self._hooks._open_item(text)
 
     def _post_run_cell(self, result: Any = None, *args: Any, **kwargs: Any) -> None:
-        if self._open is None:
-            return  # the cell that created the Vault was not opened as an item
-        exc = getattr(result, "error_before_exec", None) or getattr(result, "error_in_exec", None)
-        status, error, _by = outcome_of(exc, "")
-        self._hooks._close_item(self._open, status, error)
-        self._open = None
+        if self._open is not None:  # None: the cell that created the Vault
+            exc = getattr(result, "error_before_exec", None) or getattr(
+                result, "error_in_exec", None
+            )
+            status, error, _by = outcome_of(exc, "")
+            self._hooks._close_item(self._open, status, error)
+            self._open = None
+        self._hooks._cell_ended()
 
     def _outcome(self, exc: BaseException | None) -> tuple[str, str, str]:
         # A stop ends a cell, not the kernel: the process itself ran to completion.

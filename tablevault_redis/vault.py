@@ -286,9 +286,7 @@ class Vault(VaultClient):
 
     def _start_threads(self) -> None:
         ns, name = self.namespace, self.process_name
-        self._control = ControlState(
-            self._request_seq, self._report, consume_stop=self.execution_type == "notebook"
-        )
+        self._control = ControlState(self._request_seq, self._report)
         self._outbox = Outbox(self._conn, self._heartbeat, self.heartbeat_interval)
         self._listener = Listener(
             self._conn,
@@ -365,11 +363,20 @@ class Vault(VaultClient):
         proc, request, *_ = self._proc_keys()
         now = repr(time.time())
         if kind == "stop":
-            self._stopped_by = by
-            if self.execution_type == "notebook":
-                self._outbox.submit("ack", [proc, request], ["stop_consumed", seq, now, by])
+            self._stopped_by = by  # the outcome at exit: stopped, by whom
             return
         self._outbox.submit("ack", [proc, request], [kind, seq, now, by])
+
+    def _cell_ended(self) -> None:
+        """A notebook cell ended: a stop it raised is over, the next cell runs."""
+        consumed = self._control.consume_stop()
+        if consumed is not None:
+            seq, by = consumed
+            self._stopped_by = ""  # the kernel lives on: the process itself goes on
+            proc, request, *_ = self._proc_keys()
+            self._outbox.submit(
+                "ack", [proc, request], ["stop_consumed", seq, repr(time.time()), by]
+            )
 
     # -- Hooks for the recorders -------------------------------------------------
 

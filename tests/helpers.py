@@ -136,6 +136,9 @@ class Spawner:
         ]
         proc = subprocess.Popen(
             cmd,
+            # Workers get the Ctrl-C a terminal gives, even under a shell that started
+            # this test run in the background with SIGINT ignored.
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
             env={**child_env(url, namespace), **(env or {})},
             text=True,
             stdout=subprocess.PIPE,

@@ -115,3 +115,69 @@ def test_failed_cell_before_any_vault_cell_is_not_recorded(kernel_env, client):
     items = client.get_code_items("nb2")
     assert [(i.index, i.text, i.status) for i in items] == [(0, "1/0", "failed")]
     assert "ZeroDivisionError" in items[0].error
+
+
+def test_stop_in_the_vault_cell_and_a_cell_that_catches_it(kernel_env, client):
+    """A stop ends the cell that raised it, even the one that created the Vault; a cell
+    that catches ExecutionStopped is stopped again at its next checkpoint."""
+    nb = make_notebook(
+        "import os, time\nfrom tablevault_redis import Vault\n"
+        "vault = Vault('nb-user', 'nb3', namespace=os.environ['TEST_NAMESPACE'])\n"
+        "while True:\n    time.sleep(0.005)\n    vault.checkpoint_execution()",
+        "caught = 0\n"
+        "while True:\n"
+        "    time.sleep(0.005)\n"
+        "    try:\n"
+        "        vault.checkpoint_execution()\n"
+        "    except SystemExit:\n"
+        "        caught += 1\n"
+        "        if caught > 1: raise\n",
+        "print('caught', caught)",
+    )
+    thread, errors = run_in_thread(nb)
+
+    def registered() -> bool:
+        try:
+            return client.get_process("nb3").alive
+        except NotFoundError:
+            return False
+
+    wait_until(registered, timeout=60, what="the kernel's Vault")
+    client.stop_execution("nb3", wait=True, timeout=10)  # stops the first cell
+    wait_until(
+        lambda: any(i.index == 0 and i.status == "open" for i in client.get_code_items("nb3")),
+        timeout=20,
+        what="the second cell to start",
+    )
+    client.stop_execution("nb3", wait=True, timeout=10)
+    thread.join(60)
+    assert not thread.is_alive() and not errors, errors
+    assert [(i.index, i.status) for i in client.get_code_items("nb3")] == [
+        (0, "stopped"),
+        (1, "completed"),
+    ]
+    assert any("caught 2" in o.get("text", "") for o in nb.cells[2].outputs)
+
+
+def test_interrupting_a_paused_cell_leaves_the_process_running(
+    spawner, client, redis_url, namespace
+):
+    import signal
+
+    w = spawner.worker(redis_url, namespace, "nb", script="cell_runner.py").wait_ready()
+    (w.workdir / "cell-0.py").write_text(
+        "import time\nwhile True:\n    time.sleep(0.005)\n    vault.checkpoint_execution()"
+    )
+    wait_until(lambda: client.get_code_items("nb"), what="the cell to start")
+    client.pause_execution("nb", wait=True, timeout=10)
+    w.signal(signal.SIGINT)  # the notebook's interrupt button
+    wait_until(lambda: "ran-0" in w.markers(), what="the interrupted cell to end")
+    wait_until(lambda: client.get_process("nb").status == "running", what="status running")
+    assert client.get_code_items("nb")[0].status == "stopped"
+    # The pause is still asked for: the next checkpoint pauses, and resume works.
+    (w.workdir / "cell-1.py").write_text("vault.checkpoint_execution()\nprint('resumed')")
+    wait_until(lambda: client.get_process("nb").status == "paused", what="the next pause")
+    client.resume_execution("nb", wait=True, timeout=10)
+    wait_until(lambda: "ran-1" in w.markers(), what="the cell to finish after resume")
+    (w.workdir / "quit").write_text("")
+    assert w.wait_exit(20) == 0
