@@ -135,15 +135,17 @@ class VaultClient(ItemsMixin, QueryMixin, OperationsMixin):
         while True:
             with self._conn.translate():
                 pipe = self._conn.client.pipeline(transaction=False)
-                pipe.hmget(keys.proc(ns, name), "status", "request_seq", "interrupt_action")
+                pipe.hmget(
+                    keys.proc(ns, name), "status", "request_seq", "interrupt_action", "paused_seq"
+                )
                 pipe.exists(keys.alive(ns, name))
-                (status, cur_seq, pending), alive = pipe.execute()
+                (status, cur_seq, pending, paused_seq), alive = pipe.execute()
             cur = int(cur_seq or 0)
             if status in FINAL_STATUSES or not alive or cur > seq:
                 return
             if action == "stop" and pending != "stop":
                 return
-            if action == "pause" and status == "paused":
+            if action == "pause" and status == "paused" and paused_seq == str(seq):
                 return
             if action == "resume" and status != "paused":
                 return

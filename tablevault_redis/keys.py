@@ -16,7 +16,7 @@ key                            type         holds
                                              parent_process_name parent_process_index
                                              interrupt_action interrupt_request
                                              interrupt_requested_at request_seq
-                                             paused_at stopped_by stopped_at run
+                                             paused_at paused_seq stopped_by stopped_at run
                                              code_count code_length open_code error
                                              heartbeat_token heartbeat_interval
                                              heartbeat_ttl heartbeat_at listener_at``

@@ -16,6 +16,7 @@ from tablevault_redis import (
     ValidationError,
     VaultClient,
     WaitTimeoutError,
+    keys,
 )
 
 FAST_HB = ("--heartbeat", "0.2", "0.8")
@@ -240,3 +241,22 @@ def test_control_over_a_unix_socket(spawner, tmp_path, namespace):
             assert w.wait_exit() == 0
             assert c.get_process("w").status == "stopped"
         assert server.running
+
+
+def test_pause_wait_returns_only_for_its_own_pause(spawner, client, redis_url, namespace):
+    """pause(wait) never returns on the record of an earlier pause, and a second resume
+    sent before the first is acknowledged is not an error."""
+    w = spawner.worker(redis_url, namespace, "w", "--busy").wait_ready()
+    for _ in range(15):
+        seq = client.pause_execution("w", wait=True, timeout=10)
+        raw = client.redis.hmget(keys.proc(namespace, "w"), "status", "paused_seq")
+        assert raw == ["paused", str(seq)]
+        frozen = w.progress()
+        client.resume_execution("w")
+        try:
+            client.resume_execution("w")  # fine while the first is not acknowledged yet
+        except ValidationError as e:  # and refused once it is: the process is running
+            assert "it is running" in str(e)
+        wait_until(lambda f=frozen: w.progress() > f, what="progress after resume")
+    client.stop_execution("w", wait=True, timeout=10)
+    assert w.wait_exit() == 0

@@ -13,7 +13,9 @@ if raw then cur = cjson.decode(raw) end
 if kind == 'paused' then
   if status == 'running' and cur and cur['action'] == 'pause'
       and tostring(cur['seq']) == ARGV[2] then
-    redis.call('HSET', KEYS[1], 'status', 'paused', 'paused_at', ARGV[3])
+    -- paused_seq tells a waiting controller which pause this is.
+    redis.call('HSET', KEYS[1], 'status', 'paused', 'paused_at', ARGV[3],
+      'paused_seq', ARGV[2])
     return 'paused'
   end
 elseif kind == 'running' then

@@ -3,7 +3,8 @@
 -- ARGV[1] action: stop | pause | resume   ARGV[2] who asks   ARGV[3] now (epoch s)
 -- ARGV[4] publish command: PUBLISH or SPUBLISH (sharded, Redis 7 cluster)
 -- Returns {"ok", seq, status} or {"err", reason, detail1, detail2} with reason one of
--- not_found, ended, not_alive, conflict, not_paused.
+-- not_found, ended, not_alive, conflict, not_paused. A resume of a process still
+-- shown paused after an earlier resume is "ok" with the current seq (nothing new).
 local action = ARGV[1]
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {'err', 'not_found', '', ''} end
@@ -22,6 +23,10 @@ elseif action == 'pause' then
 elseif action == 'resume' then
   if cur and cur['action'] == 'stop' then
     return {'err', 'conflict', cur['action'], cur['by']}
+  end
+  if not cur and status == 'paused' then
+    -- An earlier resume is on its way (the target has not reported running yet).
+    return {'ok', tonumber(redis.call('HGET', KEYS[1], 'request_seq') or '0'), status}
   end
   if not cur then return {'err', 'not_paused', status, ''} end
 else
