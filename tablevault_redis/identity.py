@@ -39,11 +39,25 @@ def pid_start_time(pid: int) -> float | None:
 
 def holder_is_dead(holder_host_id: str, pid: int, started_at: float) -> bool:
     """True only when we can be sure: same host and PID namespace, and that PID is gone
-    or now belongs to a process that started at another time."""
+    or now belongs to a process that started at another time. A PID we may not look
+    at (``hidepid``, another user's sandbox) counts as alive."""
     if holder_host_id != host_id():
         return False
-    now_start = pid_start_time(pid)
-    return now_start is None or abs(now_start - started_at) > 1.0
+    try:
+        now_start = psutil.Process(pid).create_time()
+    except (psutil.NoSuchProcess, ProcessLookupError):
+        return True
+    except psutil.Error:
+        return False
+    return abs(now_start - started_at) > 1.0
+
+
+def is_this_process(holder_host_id: str, pid: int, started_at: float) -> bool:
+    """True when the holder is this very process (an earlier ``Vault()`` attempt of it
+    whose reply was lost): one Vault per process means it holds nothing else."""
+    me = os.getpid()
+    mine = pid_start_time(me) or 0.0
+    return holder_host_id == host_id() and pid == me and abs(mine - started_at) <= 1.0
 
 
 def execution_type() -> str:

@@ -119,7 +119,10 @@ class ScriptRecorder(_Recorder):
         raise ExecutionStopped("SIGTERM", code=128 + signum)
 
     def _outcome(self, exc: BaseException | None) -> tuple[str, str, str]:
-        return outcome_of(exc or self._error, self._hooks._stopped_by)
+        # sys.last_value: CPython sets it for an uncaught exception before calling any
+        # excepthook, so a program that replaced ours (rich, loguru) is still seen.
+        error = exc or self._error or getattr(sys, "last_value", None)
+        return outcome_of(error, self._hooks._stopped_by)
 
     def uninstall(self) -> None:
         if sys.excepthook == self._excepthook and self._prev_hook is not None:

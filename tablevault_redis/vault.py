@@ -265,7 +265,8 @@ class Vault(VaultClient):
                 host, host_id, pid, pid_start = client.hmget(
                     keys.proc(ns, name), "host", "host_id", "pid", "pid_started_at"
                 )
-                if identity.holder_is_dead(host_id or "", int(pid or 0), float(pid_start or 0)):
+                holder_at = (host_id or "", int(pid or 0), float(pid_start or 0))
+                if identity.holder_is_dead(*holder_at) or identity.is_this_process(*holder_at):
                     dead_holder = holder
                     continue
                 operations.end(self._conn, ns, op_id)  # refused: nothing was written
@@ -274,6 +275,7 @@ class Vault(VaultClient):
                     f"(PID {pid}); choose another name or stop that process first"
                 )
             else:
+                operations.end(self._conn, ns, op_id)
                 raise DuplicateItemError(f"process name {name!r} is held by another process")
             _, run, code_count, code_length, request_seq = reply
             if self.parent_process_name:

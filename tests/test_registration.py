@@ -256,3 +256,36 @@ def test_children_inherit_parent_through_environment(client, redis_url, namespac
     assert r.returncode == 0, r.stderr
     with VaultClient(redis_url, other) as c:
         assert c.get_process("c").parent_process_name == ""
+
+
+def test_a_replaced_excepthook_still_records_the_failure(client, redis_url, namespace):
+    code = VAULT + (
+        "import sys\n"
+        "Vault('u', 'hooked', namespace=NS)\n"
+        "sys.excepthook = lambda *a: print('custom hook', file=sys.stderr)\n"
+        "raise KeyError('lost?')\n"
+    )
+    r = run_py(code, redis_url, namespace)
+    assert r.returncode == 1 and "custom hook" in r.stderr
+    info = client.get_process("hooked")
+    assert info.status == "failed" and "KeyError: 'lost?'" in (info.error or "")
+
+
+def test_vault_retried_in_the_same_process_takes_its_own_name_back(client, redis_url, namespace):
+    """A Vault() whose registration reply was lost (the name is held by this very
+    process's earlier attempt) can be created again at once."""
+    code = VAULT + (
+        "import redis\n"
+        "from tablevault_redis import identity, keys\n"
+        "r = redis.Redis.from_url(os.environ['TABLEVAULT_REDIS_URL'], decode_responses=True)\n"
+        "me = identity.describe()\n"
+        "# What a first attempt leaves when its reply is lost: the record and heartbeat.\n"
+        "r.hset(keys.proc(NS, 'again'), mapping={**me, 'status': 'running', 'run': 1})\n"
+        "r.set(keys.alive(NS, 'again'), me['host'] + ':' + me['pid'] + ':lost', px=60000)\n"
+        "v = Vault('u', 'again', namespace=NS)\n"
+        "print('run', v.run)\n"
+    )
+    r = run_py(code, redis_url, namespace)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "run 2"
+    assert client.get_process("again").status == "completed"
