@@ -39,11 +39,33 @@ def _record_json(name: str, record: object) -> tuple[list[str], str]:
         if not isinstance(key, str):
             raise ValidationError(f"record list {name!r}: column names must be strings: {key!r}")
         columns.append(keys.check_name(key, f"column name of record list {name!r}"))
+    _check_json_value(name, record, "record")
     try:
         text = json.dumps(record, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
-    except (TypeError, ValueError) as e:
+        text.encode("utf-8")
+    except (TypeError, ValueError) as e:  # UnicodeEncodeError is a ValueError
         raise ValidationError(f"record for list {name!r} is not JSON-serialisable: {e}") from None
     return columns, text
+
+
+def _check_json_value(name: str, value: object, where: str) -> None:
+    """Refuse what json.dumps would change on the way: non-string keys (``{1: 2}``
+    comes back as ``{"1": 2}``) and tuples (come back as lists), at any depth."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ValidationError(
+                    f"record for list {name!r}: {where} has a non-string key {key!r}; JSON "
+                    "keys are strings"
+                )
+            _check_json_value(name, item, f"{where}[{key!r}]")
+    elif isinstance(value, tuple):
+        raise ValidationError(
+            f"record for list {name!r}: {where} is a tuple; use a list (JSON has no tuples)"
+        )
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_json_value(name, item, f"{where}[{i}]")
 
 
 def _columns(name: str, column_names: object) -> list[str]:

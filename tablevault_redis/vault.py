@@ -250,8 +250,9 @@ class Vault(VaultClient):
                 self._token,
                 {"parent_process_name": self.parent_process_name, "started_at": started},
             )
-            # The index first: an entry whose record never got written is harmless.
-            client.zadd(keys.processes(ns), {name: started})
+            # The index first (an entry whose record never got written is harmless),
+            # without moving a holder's entry should the name be refused.
+            client.zadd(keys.processes(ns), {name: started}, nx=True)
             dead_holder = ""
             for _attempt in range(2):
                 reply = self._conn.scripts.run(
@@ -278,6 +279,7 @@ class Vault(VaultClient):
                 operations.end(self._conn, ns, op_id)
                 raise DuplicateItemError(f"process name {name!r} is held by another process")
             _, run, code_count, code_length, request_seq = reply
+            client.zadd(keys.processes(ns), {name: started})  # the latest run's start
             if self.parent_process_name:
                 client.zadd(keys.children(ns, self.parent_process_name), {name: started})
             operations.end(self._conn, ns, op_id)

@@ -105,6 +105,10 @@ def test_four_processes_append_1000_each(spawner, client, redis_url, namespace, 
         ({"ep{och": 1, "loss": 1.0}, "braces"),
         ([("epoch", 1)], "must be a dict"),
         ({}, "at least one column"),
+        ({"epoch": 1, "loss": {"nested": {1: 2}}}, "non-string key 1"),
+        ({"epoch": 1, "loss": (1, 2)}, "tuple"),
+        ({"epoch": 1, "loss": [{"a": (1,)}]}, "tuple"),
+        ({"epoch": 1, "loss": "\ud800"}, "JSON"),
     ],
 )
 def test_bad_records_write_nothing(client, namespace, record, match):
