@@ -205,7 +205,7 @@ class OperationsMixin:
         for raw in self._operations_raw().values():
             try:
                 ops.append(Operation.from_json(raw))
-            except (ValueError, TypeError):
+            except (ValueError, TypeError, AttributeError):
                 continue  # not ours to judge: cleanup leaves unreadable entries alone
         return sorted(ops, key=lambda op: int(op.id) if op.id.isdigit() else 0)
 
@@ -245,12 +245,13 @@ class OperationsMixin:
         for op_id, raw in self._operations_raw().items():
             try:
                 data = json.loads(raw)
-            except ValueError:
-                continue
+                updated = float(data.get("updated_at") or 0)
+            except (ValueError, TypeError, AttributeError):
+                continue  # not an operation this library wrote: leave it alone
             if selected is not None:
                 if op_id in selected:
                     ops[op_id] = (raw, data)
-            elif now - float(data.get("updated_at") or 0) >= age:
+            elif now - updated >= age:
                 ops[op_id] = (raw, data)
         with self._conn.translate():
             if selected is None:
@@ -344,6 +345,8 @@ class OperationsMixin:
                     data = json.loads(raw)
                 except ValueError:
                     continue
+                if not isinstance(data, dict):
+                    continue
                 if data.get("kind") == CODE_ITEM and data.get("process") in crashed:
                     ops[op_id] = (raw, data)
         ops_key = keys.operations(ns)
@@ -419,9 +422,10 @@ class OperationsMixin:
         client = self._conn.client
         parent = str(args.get("parent_process_name") or "")
         started = float(args.get("started_at") or time.time())
-        if client.exists(keys.proc(ns, name)):
+        recorded_parent = client.hget(keys.proc(ns, name), "parent_process_name")
+        if recorded_parent is not None:
             client.zadd(keys.processes(ns), {name: started}, nx=True)
-            if parent:
+            if parent and recorded_parent == parent:
                 client.zadd(keys.children(ns, parent), {name: started}, nx=True)
             return "complete"
         if time.time() - updated_at < REGISTER_GRACE:
@@ -429,4 +433,8 @@ class OperationsMixin:
         client.zrem(keys.processes(ns), name)
         if parent:
             client.zrem(keys.children(ns, parent), name)
+        now_started = client.hget(keys.proc(ns, name), "started_at")
+        if now_started is not None:
+            # A new registration of the name landed meanwhile: give its entry back.
+            client.zadd(keys.processes(ns), {name: float(now_started or started)}, nx=True)
         return "rollback"

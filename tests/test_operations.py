@@ -185,3 +185,12 @@ def test_dead_runs_unopened_item_never_touches_the_next_run(spawner, client, red
     ]
     assert client.get_process("P").status == "running"
     second.kill()
+
+
+def test_cleanup_leaves_entries_it_did_not_write_alone(client, namespace):
+    ops = keys.operations(namespace)
+    client.redis.hset(ops, mapping={"1": "[1, 2]", "2": '{"updated_at": "soon"}', "3": "{"})
+    report = client.vault_cleanup(interval=0)
+    assert not report.changed
+    assert client.redis.hlen(ops) == 3
+    assert client.get_current_operations() == []
