@@ -288,8 +288,10 @@ class ItemsMixin:
         if kind == "process":
             items = self.get_code_items(item_name)
             if index is not None:
+                # Negative indexes count from the end, as for record lists.
+                wanted = index + len(items) if index < 0 else index
                 for item in items:
-                    if item.index == index:
+                    if item.index == wanted:
                         return item.text
                 raise NotFoundError(f"process {item_name!r} has no code item {index}")
             return "".join(item.text for item in items)[start_position:end_position]

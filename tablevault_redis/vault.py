@@ -242,6 +242,10 @@ class Vault(VaultClient):
             keys.code(ns, name),
         ]
         with self._conn.translate():
+            if client.zscore(keys.record_lists(ns), name) is not None:
+                raise DuplicateItemError(
+                    f"process name {name!r} is taken by a record list in namespace {ns!r}"
+                )
             op_id = operations.begin(
                 self._conn,
                 ns,

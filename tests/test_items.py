@@ -176,3 +176,36 @@ def test_descriptions_of_record_lists(client, namespace):
     with pytest.raises(ValidationError):
         client.create_description("metrics", 42)  # type: ignore[arg-type]
     assert client.query_item_names() == ["metrics"]
+
+
+def test_process_and_record_list_names_do_not_clash(client, redis_url, namespace):
+    import subprocess
+    import sys
+
+    from helpers import child_env
+
+    client.create_record_list("metrics", ["step"])
+    code = (
+        "import os\nfrom tablevault_redis import Vault\n"
+        "Vault('u', 'metrics', namespace=os.environ['TEST_NAMESPACE'])\n"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code],
+        env=child_env(redis_url, namespace),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 1 and "taken by a record list" in r.stderr
+    assert client.redis.exists(keys.proc(namespace, "metrics")) == 0
+
+
+def test_negative_code_item_index_counts_from_the_end(spawner, client, redis_url, namespace):
+    for _ in range(2):
+        assert spawner.worker(redis_url, namespace, "p", "--iterations", "1").wait_exit() == 0
+    items = client.get_code_items("p")
+    assert len(items) == 2
+    assert client.query_item_content("p", index=-1) == items[1].text
+    assert client.query_item_content("p", index=-2) == items[0].text
+    with pytest.raises(NotFoundError):
+        client.query_item_content("p", index=-3)
