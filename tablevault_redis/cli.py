@@ -711,6 +711,14 @@ def ops(
     _out.print(_generic_table(rows))
 
 
+def _check_operation_ids(values: list[str] | None) -> list[str] | None:
+    """Operation ids are integers (timestamps): anything else is a usage error."""
+    for value in values or []:
+        if not value.strip().isdigit():
+            raise typer.BadParameter(f"operation ids are integers (see `ops`), got {value!r}")
+    return values
+
+
 @app.command("cleanup")
 def cleanup(
     interval: Annotated[
@@ -724,6 +732,7 @@ def cleanup(
             metavar="ID",
             help="Clean up only this operation id (repeat for several; see `ops`); "
             "--interval is then ignored.",
+            callback=_check_operation_ids,
         ),
     ] = None,
     json_: JsonOpt = False,

@@ -250,6 +250,7 @@ def test_exit_codes(spawner: Spawner, cli: Cli, redis_url: str, namespace: str):
         ("pause", "w", "--timeout", "soon"),
         ("pause", "w", "--timeout", "-1"),
         ("query", "--filtered", "x}"),
+        ("cleanup", "--operation", "abc"),
     ):
         result = cli(*args)
         assert result.returncode == 2, (args, result.stdout, result.stderr)
