@@ -296,7 +296,9 @@ def _probe(p: EmbeddedPaths) -> str:
 
 
 def _server_pid(p: EmbeddedPaths) -> int | None:
-    """The pid from the pid file when that process is a live redis-server."""
+    """The pid from the pid file when that process is a live redis-server working in our
+    state folder (after a kill -9 the pid may now be another redis-server's; Redis
+    rewrites its command line, so the working folder is what tells)."""
     try:
         pid = int(p.pid_file.read_text().strip())
     except (OSError, ValueError):
@@ -305,7 +307,10 @@ def _server_pid(p: EmbeddedPaths) -> int | None:
         proc = psutil.Process(pid)
         if proc.status() == psutil.STATUS_ZOMBIE or "redis" not in proc.name():
             return None
+        cwd = proc.cwd()
     except psutil.Error:
+        return None
+    if Path(cwd).resolve() != p.state_dir.resolve():
         return None
     return pid
 
@@ -454,6 +459,20 @@ def stop_server(timeout: float = 10.0) -> bool:
     Returns False when nothing was running. ``timeout`` is in seconds.
     """
     p = _effective_paths(paths())
+    # The start lock: a process starting the server meanwhile waits for the stop to
+    # end instead of mistaking the stopping server for a live one.
+    if not p.state_dir.is_dir():
+        return False  # never started here
+    try:
+        with filelock.FileLock(str(p.lock_file), timeout=timeout):
+            return _stop_locked(p, timeout)
+    except filelock.Timeout:
+        raise VaultConnectionError(
+            f"another process held {p.lock_file} for {timeout:g}s; try again"
+        ) from None
+
+
+def _stop_locked(p: EmbeddedPaths, timeout: float) -> bool:
     if _probe(p) == "down" and _server_pid(p) is None:
         return False
     pid = _server_pid(p)
