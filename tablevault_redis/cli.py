@@ -15,6 +15,7 @@ Exit codes:
   malformed process name or namespace (empty, too long, control characters or
   braces). Names are checked before anything connects, so a malformed name is
   always 2, while a well-formed name that does not exist is 1.
+- ``130``: Ctrl-C while ``stop|pause|resume --wait`` waited; the request stays.
 
 Every command that talks to Redis takes ``--url`` (default: ``TABLEVAULT_REDIS_URL``,
 else the embedded per-user server, started on demand) and ``--namespace`` (default
@@ -602,7 +603,12 @@ def _control(
 ) -> None:
     with _session(url, ns) as client:
         method = getattr(client, f"{action}_execution")
-        seq = method(name, wait=wait, timeout=timeout)
+        try:
+            seq = method(name, wait=wait, timeout=timeout)
+        except KeyboardInterrupt:
+            # Ctrl-C ends the waiting, not the request: say so, exit as shells expect.
+            print(f"{PROG}: interrupted; the {action} request stays", file=sys.stderr)
+            raise typer.Exit(130) from None
         info = client.get_process(name)
     if json_:
         _print_json(

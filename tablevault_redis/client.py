@@ -11,17 +11,25 @@ import getpass
 import os
 import socket
 import time
+import uuid
 from typing import Any
 
 from . import keys
 from .connection import Connection, connect
-from .errors import ConflictError, NotFoundError, ValidationError, WaitTimeoutError
+from .errors import (
+    ConflictError,
+    NotFoundError,
+    ValidationError,
+    VaultConnectionError,
+    WaitTimeoutError,
+)
 from .items import ItemsMixin
 from .models import FINAL_STATUSES, CodeItem, ProcessInfo, fold_code_events
 from .operations import OperationsMixin
 from .query import QueryMixin
 
 ACTIONS = ("stop", "pause", "resume")
+_REQUEST_ATTEMPTS = 3  # over about 0.3 s: rides out a dropped connection, not an outage
 
 
 class VaultClient(ItemsMixin, QueryMixin, OperationsMixin):
@@ -85,17 +93,34 @@ class VaultClient(ItemsMixin, QueryMixin, OperationsMixin):
         if timeout is None or timeout < 0:
             raise ValidationError(f"timeout must be a number of seconds >= 0, got {timeout!r}")
         ns = self.namespace
-        with self._conn.translate():
-            reply = self._conn.scripts.run(
-                "request",
-                [
-                    keys.proc(ns, name),
-                    keys.request(ns, name),
-                    keys.alive(ns, name),
-                    keys.channel(ns, name),
-                ],
-                [action, self.requester, repr(time.time()), self._conn.publish_command],
-            )
+        request_keys = [
+            keys.proc(ns, name),
+            keys.request(ns, name),
+            keys.alive(ns, name),
+            keys.channel(ns, name),
+        ]
+        request_id = uuid.uuid4().hex
+        # A dropped connection may have lost the reply, not the request: retrying with
+        # the same id gets the first attempt's answer instead of a second request.
+        for attempt in range(_REQUEST_ATTEMPTS):
+            try:
+                with self._conn.translate():
+                    reply = self._conn.scripts.run(
+                        "request",
+                        request_keys,
+                        [
+                            action,
+                            self.requester,
+                            repr(time.time()),
+                            self._conn.publish_command,
+                            request_id,
+                        ],
+                    )
+                break
+            except VaultConnectionError:
+                if attempt + 1 == _REQUEST_ATTEMPTS:
+                    raise
+                time.sleep(0.1 * 2**attempt)
         if reply[0] == "err":
             self._refuse(action, name, reply[1], reply[2], reply[3])
         seq = int(reply[1])

@@ -17,6 +17,7 @@ key                            type         holds
                                              interrupt_action interrupt_request
                                              interrupt_requested_at request_seq
                                              paused_at paused_seq stopped_by stopped_at run
+                                             last_request_id last_request_seq
                                              code_count code_length open_code error
                                              heartbeat_token heartbeat_interval
                                              heartbeat_ttl heartbeat_at listener_at``

@@ -527,3 +527,37 @@ def test_server_filesystem_error_exits_1(private_home: dict[str, str]):
     message = refused(run_cli("server", "start", "--timeout", "5", env=private_home))
     assert "tablevault-redis" in message
     blocker.unlink()
+
+
+def test_ctrl_c_while_waiting_keeps_the_request(
+    spawner: Spawner, client: VaultClient, redis_url: str, namespace: str
+):
+    spawner.worker(redis_url, namespace, "w", "--hold").wait_ready()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tablevault_redis",
+            "pause",
+            "w",
+            "--wait",
+            "--timeout",
+            "60",
+            "--url",
+            redis_url,
+            "--namespace",
+            namespace,
+        ],
+        env=cli_env(redis_url),
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    spawner.procs.append(proc)
+    wait_until(lambda: client.get_process("w").interrupt_action == "pause", what="the request")
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=15)
+    assert proc.returncode == 130, err
+    assert "the pause request stays" in err
+    assert client.get_process("w").interrupt_action == "pause"

@@ -260,3 +260,37 @@ def test_pause_wait_returns_only_for_its_own_pause(spawner, client, redis_url, n
         wait_until(lambda f=frozen: w.progress() > f, what="progress after resume")
     client.stop_execution("w", wait=True, timeout=10)
     assert w.wait_exit() == 0
+
+
+def test_a_retried_request_is_answered_not_applied_twice(spawner, client, redis_url, namespace):
+    """The request script is idempotent per call id: what a retry after a lost reply
+    sends gets the first attempt's sequence number, and no second request."""
+    spawner.worker(redis_url, namespace, "w", "--hold").wait_ready()
+    args = ["pause", "ctl", "1.0", "PUBLISH", "call-1"]
+    request_keys = [
+        keys.proc(namespace, "w"),
+        keys.request(namespace, "w"),
+        keys.alive(namespace, "w"),
+        keys.channel(namespace, "w"),
+    ]
+    first = client._conn.scripts.run("request", request_keys, args)
+    again = client._conn.scripts.run("request", request_keys, args)
+    assert first[:2] == again[:2] == ["ok", 1]
+    other = client._conn.scripts.run("request", request_keys, [*args[:4], "call-2"])
+    assert other[:2] == ["err", "conflict"]
+    assert client.redis.hget(keys.proc(namespace, "w"), "request_seq") == "1"
+
+
+def test_a_lost_reply_is_retried_without_a_conflict(spawner, redis_server, client, namespace):
+    from proxy import ReplyDroppingProxy
+
+    spawner.worker(redis_server.url, namespace, "w", "--hold").wait_ready()
+    proxy = ReplyDroppingProxy(redis_server.port, marker=b"PUBLISH")
+    try:
+        with VaultClient(proxy.url, namespace) as via_proxy:
+            assert via_proxy.pause_execution("w") == 1
+        assert proxy.fired.is_set()
+        assert client.redis.hget(keys.proc(namespace, "w"), "request_seq") == "1"
+        assert client.get_process("w").interrupt_action == "pause"
+    finally:
+        proxy.close()

@@ -2,12 +2,16 @@
 -- KEYS[1] proc hash   KEYS[2] request key   KEYS[3] alive key   KEYS[4] control channel
 -- ARGV[1] action: stop | pause | resume   ARGV[2] who asks   ARGV[3] now (epoch s)
 -- ARGV[4] publish command: PUBLISH or SPUBLISH (sharded, Redis 7 cluster)
+-- ARGV[5] request id, unique per call: a retry after a lost reply is answered with
+--         the first attempt's result instead of being applied twice
 -- Returns {"ok", seq, status} or {"err", reason, detail1, detail2} with reason one of
 -- not_found, ended, not_alive, conflict, not_paused. A resume of a process still
 -- shown paused after an earlier resume is "ok" with the current seq (nothing new).
 local action = ARGV[1]
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {'err', 'not_found', '', ''} end
+local last = redis.call('HMGET', KEYS[1], 'last_request_id', 'last_request_seq')
+if last[1] == ARGV[5] then return {'ok', tonumber(last[2]), status} end
 local final = {stopped = true, completed = true, failed = true, crashed = true}
 if final[status] then return {'err', 'ended', status, ''} end
 if redis.call('EXISTS', KEYS[3]) == 0 then return {'err', 'not_alive', status, ''} end
@@ -33,6 +37,7 @@ else
   return redis.error_reply('unknown action ' .. action)
 end
 local seq = redis.call('HINCRBY', KEYS[1], 'request_seq', 1)
+redis.call('HSET', KEYS[1], 'last_request_id', ARGV[5], 'last_request_seq', seq)
 if action == 'resume' then
   redis.call('DEL', KEYS[2])
   redis.call('HSET', KEYS[1], 'interrupt_action', '', 'interrupt_request', '',
