@@ -55,7 +55,7 @@ app = typer.Typer(
     name=PROG,
     help="Inspect and control TableVault processes recorded in Redis.",
     epilog="Exit codes: 0 done, 1 refused (message on stderr), 2 usage error "
-    "(including malformed names).",
+    "(including malformed names), 130 Ctrl-C during --wait.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -628,43 +628,26 @@ def _control(
         print(f"{action} requested for process {name!r} (request {seq}); it is {info.status}")
 
 
-@app.command("stop")
-def stop(
-    name: NameArg,
-    wait: WaitOpt = False,
-    timeout: TimeoutOpt = 30.0,
-    json_: JsonOpt = False,
-    url: UrlOpt = None,
-    namespace: NamespaceOpt = "tv",
-) -> None:
-    """Ask a process to stop at its next checkpoint."""
-    _control("stop", name, wait, timeout, json_, url, namespace)
+def _control_command(action: str, help_text: str) -> None:
+    """Register ``stop``, ``pause`` or ``resume``: one signature, one behaviour."""
+
+    def command(
+        name: NameArg,
+        wait: WaitOpt = False,
+        timeout: TimeoutOpt = 30.0,
+        json_: JsonOpt = False,
+        url: UrlOpt = None,
+        namespace: NamespaceOpt = "tv",
+    ) -> None:
+        _control(action, name, wait, timeout, json_, url, namespace)
+
+    command.__doc__ = help_text
+    app.command(action)(command)
 
 
-@app.command("pause")
-def pause(
-    name: NameArg,
-    wait: WaitOpt = False,
-    timeout: TimeoutOpt = 30.0,
-    json_: JsonOpt = False,
-    url: UrlOpt = None,
-    namespace: NamespaceOpt = "tv",
-) -> None:
-    """Ask a process to wait inside its next checkpoint until resumed."""
-    _control("pause", name, wait, timeout, json_, url, namespace)
-
-
-@app.command("resume")
-def resume(
-    name: NameArg,
-    wait: WaitOpt = False,
-    timeout: TimeoutOpt = 30.0,
-    json_: JsonOpt = False,
-    url: UrlOpt = None,
-    namespace: NamespaceOpt = "tv",
-) -> None:
-    """Let a paused process continue, or cancel a pause not reached yet."""
-    _control("resume", name, wait, timeout, json_, url, namespace)
+_control_command("stop", "Ask a process to stop at its next checkpoint.")
+_control_command("pause", "Ask a process to wait inside its next checkpoint until resumed.")
+_control_command("resume", "Let a paused process continue, or cancel a pause not reached yet.")
 
 
 # --------------------------------------------------------------------------- operations
