@@ -183,18 +183,28 @@ def test_eight_racing_controllers_one_wins(spawner, client, redis_url, namespace
     assert client.redis.hget(f"{namespace}:{{{namespace}:w}}:proc", "request_seq") == "1"
 
 
-def test_checkpoint_wakes_paused_worker_in_another_pid_namespace(
-    spawner, client, redis_url, namespace
-):
+def test_worker_on_another_host_in_its_own_pid_namespace(spawner, client, redis_url, namespace):
+    """A worker with its own host name and PID namespace (as in another container) is
+    paused, resumed and stopped; its name cannot be taken from here while it lives."""
     probe = subprocess.run(
         ["unshare", "--pid", "--fork", "--uts", "--mount-proc", "true"], capture_output=True
     )
     if probe.returncode != 0:
         pytest.skip(f"unshare is not permitted here: {probe.stderr!r}")
-    prefix = ["unshare", "--pid", "--fork", "--uts", "--mount-proc"]
+    prefix = ["unshare", "--pid", "--fork", "--uts", "--mount-proc",
+              "sh", "-c", 'hostname worker-host && exec "$0" "$@"']  # fmt: skip
     w = spawner.worker(redis_url, namespace, "w", prefix=prefix).wait_ready()
     info = client.get_process("w")
+    assert info.host == "worker-host"
     assert info.pid != w.pid  # its own PID namespace: PID 1 or close to it
+    # Same PID number or not, a holder in another PID namespace is never judged dead.
+    code = (
+        "import os\nfrom tablevault_redis import Vault\n"
+        "Vault('u', 'w', namespace=os.environ['TEST_NAMESPACE'])\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], env=child_env(redis_url, namespace),
+                       capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert r.returncode == 1 and "host worker-host" in r.stderr
     w.advancing()
     client.pause_execution("w", wait=True, timeout=5)
     frozen = w.progress()
