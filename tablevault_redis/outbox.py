@@ -9,6 +9,7 @@ head of the queue, retried with backoff, until the server is back.
 from __future__ import annotations
 
 import collections
+import re
 import sys
 import threading
 import time
@@ -29,20 +30,17 @@ _TRANSIENT = (
     redis.exceptions.OutOfMemoryError,
     OSError,
 )
-_TRANSIENT_PREFIXES = (
-    "LOADING",
-    "OOM",
-    "READONLY",
-    "MASTERDOWN",
-    "CLUSTERDOWN",
-    "TRYAGAIN",
-    "NOREPLICAS",
+_TRANSIENT_CODES = re.compile(
+    r"\b(LOADING|OOM|READONLY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|NOREPLICAS)\b"
 )
 
 
 def _transient(error: BaseException) -> bool:
-    """Errors that pass when the server is back, promoted or done loading."""
-    return isinstance(error, _TRANSIENT) or str(error).startswith(_TRANSIENT_PREFIXES)
+    """Errors that pass when the server is back, promoted or done loading. Redis 6.2
+    wraps an error raised inside a script ("Error running script ... -READONLY ..."),
+    so the code is looked for anywhere in the message."""
+    text = str(error)
+    return isinstance(error, _TRANSIENT) or _TRANSIENT_CODES.search(text) is not None
 
 
 _BACKOFF_START = 0.05  # seconds
