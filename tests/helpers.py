@@ -84,6 +84,13 @@ class Worker:
         start = self.progress()
         wait_until(lambda: self.progress() > start, timeout, what=f"{self.name} to advance")
 
+    def run_cell(self, n: int, text: str) -> None:
+        """Hand ``cell_runner.py`` its cell ``n``, atomically: the runner must never
+        read a half-written file."""
+        tmp = self.workdir / f"cell-{n}.tmp"
+        tmp.write_text(text)
+        tmp.replace(self.workdir / f"cell-{n}.py")
+
     def release(self) -> None:
         """Create the ``go`` file a worker started with ``--hold`` waits for."""
         (self.workdir / "go").write_text("go")

@@ -92,9 +92,9 @@ def test_cells_run_during_an_outage_are_recorded_afterwards(spawner, durable_red
     """Cells never wait for Redis; their code items are written once it is back."""
     w = spawner.worker(durable_redis.url, namespace, "nb", script="cell_runner.py").wait_ready()
     durable_redis.kill()
-    (w.workdir / "cell-0.py").write_text("a = 1")
-    (w.workdir / "cell-1.py").write_text("raise ValueError('during the outage')")
-    (w.workdir / "cell-2.py").write_text("vault.checkpoint_execution()\nb = 2")
+    w.run_cell(0, "a = 1")
+    w.run_cell(1, "raise ValueError('during the outage')")
+    w.run_cell(2, "vault.checkpoint_execution()\nb = 2")
     wait_until(lambda: "ran-2" in w.markers(), timeout=10, what="cells to run while Redis is down")
     durable_redis.restart()
     with VaultClient(durable_redis.url, namespace) as c:

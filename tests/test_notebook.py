@@ -165,8 +165,8 @@ def test_interrupting_a_paused_cell_leaves_the_process_running(
     import signal
 
     w = spawner.worker(redis_url, namespace, "nb", script="cell_runner.py").wait_ready()
-    (w.workdir / "cell-0.py").write_text(
-        "import time\nwhile True:\n    time.sleep(0.005)\n    vault.checkpoint_execution()"
+    w.run_cell(
+        0, "import time\nwhile True:\n    time.sleep(0.005)\n    vault.checkpoint_execution()"
     )
     wait_until(lambda: client.get_code_items("nb"), what="the cell to start")
     client.pause_execution("nb", wait=True, timeout=10)
@@ -175,7 +175,7 @@ def test_interrupting_a_paused_cell_leaves_the_process_running(
     wait_until(lambda: client.get_process("nb").status == "running", what="status running")
     assert client.get_code_items("nb")[0].status == "stopped"
     # The pause is still asked for: the next checkpoint pauses, and resume works.
-    (w.workdir / "cell-1.py").write_text("vault.checkpoint_execution()\nprint('resumed')")
+    w.run_cell(1, "vault.checkpoint_execution()\nprint('resumed')")
     wait_until(lambda: client.get_process("nb").status == "paused", what="the next pause")
     client.resume_execution("nb", wait=True, timeout=10)
     wait_until(lambda: "ran-1" in w.markers(), what="the cell to finish after resume")
