@@ -60,6 +60,7 @@ _CLIENT_ERRORS = (
     redis.exceptions.AuthenticationError,
     redis.exceptions.AuthorizationError,
     redis.exceptions.ClusterError,
+    redis.exceptions.RedisClusterException,  # e.g. CLUSTER SLOTS refused at start-up
     OSError,
 )
 

@@ -54,9 +54,9 @@ script even on Redis Cluster; the price is that these keys live on one node):
                                              nanoseconds since the epoch (see
                                              :mod:`operations`)
 ``<ns>:{<ns>}:cword:<word>``    set          word index of code items: members
-                                             ``<process>\\x1f<index>\\x1f<start_position>``
+                                             ``<process>\\x1f<index>\\x1f<start_position>\\x1f<run>``
                                              of every code item whose text has the
-                                             word (lower-cased ``\\w+`` token)
+                                             word (case-folded ``\\w+`` token)
 ``<ns>:{<ns>}:dword:<word>``    set          word index of descriptions: members
                                              ``<item>\\x1f<description name>``
 ``<ns>:{<ns>}:desc:<item>``     hash         descriptions of a process or record list:
@@ -178,7 +178,7 @@ def operations(ns: str) -> str:
 
 
 def code_word(ns: str, word: str) -> str:
-    """Set: code items (``process\\x1findex\\x1fstart_position``) whose text has ``word``."""
+    """Set: code items (``process\\x1findex\\x1fstart_position\\x1frun``) with ``word``."""
     return f"{ns}:{{{ns}}}:cword:{word}"
 
 

@@ -51,6 +51,8 @@ def test_pause_freezes_resume_continues_stop_ends(spawner, client, redis_url, na
     assert info.status == "stopped" and not info.alive
     assert info.stopped_by == client.requester
     assert info.ended_at and info.ended_at >= info.started_at
+    stopped_at = client.redis.hget(keys.proc(namespace, "w"), "stopped_at")
+    assert float(stopped_at) == info.ended_at
     assert w.markers() == ["ready", "finally", "atexit"]
     items = client.get_code_items("w")
     assert [(i.index, i.status) for i in items] == [(0, "stopped")]

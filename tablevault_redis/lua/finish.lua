@@ -26,6 +26,7 @@ redis.call('HSET', KEYS[1], 'status', ARGV[1], 'ended_at', ARGV[2], 'error', ARG
   'interrupt_requested_at', '', 'paused_at', '')
 -- A notebook keeps the name of whoever stopped one of its cells.
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'stopped_by', ARGV[4]) end
+if ARGV[1] == 'stopped' then redis.call('HSET', KEYS[1], 'stopped_at', ARGV[2]) end
 redis.call('DEL', KEYS[2])
 if holder and (ARGV[5] == '' or holder == ARGV[5]) then redis.call('DEL', KEYS[3]) end
 return {'set', ARGV[1]}
