@@ -176,3 +176,31 @@ def iter_json_lines(text: str) -> Iterator[dict[str, Any]]:
         line = line.strip()
         if line.startswith("{"):
             yield json.loads(line)
+
+
+def run_python(
+    code: str, url: str, namespace: str | None = None, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -c code`` in a child pointed at ``url``, output captured."""
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        env=child_env(url, namespace, **env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def pause_resume_stop(client: Any, worker: Worker) -> None:
+    """The whole control cycle on a looping worker: a pause freezes its progress, a
+    resume lets it go on, a stop ends it with exit status 0 and a ``stopped`` record."""
+    name = worker.name
+    worker.advancing()
+    client.pause_execution(name, wait=True, timeout=5)
+    frozen = worker.progress()
+    assert client.get_process(name).status == "paused"
+    client.resume_execution(name, wait=True, timeout=5)
+    wait_until(lambda: worker.progress() > frozen, what=f"{name} to go on after resume")
+    client.stop_execution(name, wait=True, timeout=5)
+    assert worker.wait_exit() == 0
+    assert client.get_process(name).status == "stopped"

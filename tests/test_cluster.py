@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from helpers import wait_until
+from helpers import pause_resume_stop
 
 from tablevault_redis import VaultClient, keys
 
@@ -15,15 +15,7 @@ def test_stop_pause_resume_on_a_cluster(spawner, redis_cluster, namespace):
         assert c._conn.cluster
         assert sorted(p.name for p in c.list_processes()) == ["w0", "w1", "w2"]
         for w in workers:
-            w.advancing()
-            c.pause_execution(w.name, wait=True, timeout=5)
-            frozen = w.progress()
-            assert c.get_process(w.name).status == "paused"
-            c.resume_execution(w.name, wait=True, timeout=5)
-            wait_until(lambda w=w, f=frozen: w.progress() > f, what="progress after resume")
-            c.stop_execution(w.name, wait=True, timeout=5)
-            assert w.wait_exit() == 0
-            assert c.get_process(w.name).status == "stopped"
+            pause_resume_stop(c, w)
             assert [i.status for i in c.get_code_items(w.name)] == ["stopped"]
         # Every key of one process lives in one slot.
         names = [

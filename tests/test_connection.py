@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from helpers import pause_resume_stop
 from servers import RedisServer
 
 from tablevault_redis import VaultClient, VaultConnectionError
@@ -35,9 +36,7 @@ def test_acl_user_with_password(spawner, namespace):
         url = f"redis://bob:s3cret@127.0.0.1:{server.port}/0"
         w = spawner.worker(url, namespace, "w").wait_ready()
         with VaultClient(url, namespace) as c:
-            c.pause_execution("w", wait=True, timeout=5)
-            c.stop_execution("w", wait=True, timeout=5)
-        assert w.wait_exit() == 0
+            pause_resume_stop(c, w)
         bad = f"redis://bob:wrong@127.0.0.1:{server.port}/0"
         with pytest.raises(VaultConnectionError) as info:
             VaultClient(bad, namespace)
@@ -114,8 +113,4 @@ def test_tls(spawner, tmp_path, namespace):
         assert url.startswith("rediss://")
         w = spawner.worker(url, namespace, "w").wait_ready()
         with VaultClient(url, namespace) as c:
-            c.pause_execution("w", wait=True, timeout=5)
-            c.resume_execution("w", wait=True, timeout=5)
-            c.stop_execution("w", wait=True, timeout=5)
-            assert c.get_process("w").status == "stopped"
-        assert w.wait_exit() == 0
+            pause_resume_stop(c, w)

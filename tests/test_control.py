@@ -8,7 +8,7 @@ import sys
 import threading
 
 import pytest
-from helpers import child_env, wait_until
+from helpers import child_env, pause_resume_stop, run_python, wait_until
 
 from tablevault_redis import (
     ConflictError,
@@ -204,17 +204,9 @@ def test_worker_on_another_host_in_its_own_pid_namespace(spawner, client, redis_
         "import os\nfrom tablevault_redis import Vault\n"
         "Vault('u', 'w', namespace=os.environ['TEST_NAMESPACE'])\n"
     )
-    r = subprocess.run([sys.executable, "-c", code], env=child_env(redis_url, namespace),
-                       capture_output=True, text=True, timeout=60)  # fmt: skip
+    r = run_python(code, redis_url, namespace)
     assert r.returncode == 1 and "host worker-host" in r.stderr
-    w.advancing()
-    client.pause_execution("w", wait=True, timeout=5)
-    frozen = w.progress()
-    client.resume_execution("w", wait=True, timeout=5)
-    wait_until(lambda: w.progress() > frozen, what="progress after resume")
-    client.stop_execution("w", wait=True, timeout=5)
-    assert w.wait_exit() == 0
-    assert client.get_process("w").status == "stopped"
+    pause_resume_stop(client, w)
 
 
 def test_requests_from_threads_of_one_controller(spawner, client, redis_url, namespace):
@@ -247,11 +239,7 @@ def test_control_over_a_unix_socket(spawner, tmp_path, namespace):
         url = f"unix://{sock}"
         w = spawner.worker(url, namespace, "w").wait_ready()
         with VaultClient(url, namespace) as c:
-            c.pause_execution("w", wait=True, timeout=5)
-            c.resume_execution("w", wait=True, timeout=5)
-            c.stop_execution("w", wait=True, timeout=5)
-            assert w.wait_exit() == 0
-            assert c.get_process("w").status == "stopped"
+            pause_resume_stop(c, w)
         assert server.running
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 import pytest
-from helpers import ROOT, SCRIPTS, child_env, wait_until
+from helpers import ROOT, SCRIPTS, child_env, run_python, wait_until
 
 from tablevault_redis import (
     DuplicateItemError,
@@ -179,23 +179,13 @@ def test_descriptions_of_record_lists(client, namespace):
 
 
 def test_process_and_record_list_names_do_not_clash(client, redis_url, namespace):
-    import subprocess
-    import sys
-
-    from helpers import child_env
 
     client.create_record_list("metrics", ["step"])
     code = (
         "import os\nfrom tablevault_redis import Vault\n"
         "Vault('u', 'metrics', namespace=os.environ['TEST_NAMESPACE'])\n"
     )
-    r = subprocess.run(
-        [sys.executable, "-c", code],
-        env=child_env(redis_url, namespace),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    r = run_python(code, redis_url, namespace)
     assert r.returncode == 1 and "taken by a record list" in r.stderr
     assert client.redis.exists(keys.proc(namespace, "metrics")) == 0
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 
-from helpers import wait_until
+from helpers import pause_resume_stop, wait_until
 
 from tablevault_redis import VaultClient
 
@@ -23,14 +23,8 @@ def test_listener_recovers_after_client_kill(spawner, fresh_redis, namespace):
         lambda: admin.pubsub_numsub(f"{namespace}:{{{namespace}:w}}:ctl")[0][1] == 1,
         what="the listener to resubscribe",
     )
-    w.advancing()
     with VaultClient(fresh_redis.url, namespace) as c:
-        c.pause_execution("w", wait=True, timeout=5)
-        frozen = w.progress()
-        c.resume_execution("w", wait=True, timeout=5)
-        wait_until(lambda: w.progress() > frozen, what="progress after resume")
-        c.stop_execution("w", wait=True, timeout=5)
-    assert w.wait_exit() == 0
+        pause_resume_stop(c, w)
     admin.close()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 import pytest
-from helpers import SCRIPTS, child_env, wait_until
+from helpers import SCRIPTS, child_env, run_python, wait_until
 
 from tablevault_redis import ValidationError, VaultClient
 
@@ -121,19 +121,9 @@ def test_queries_and_appends_on_a_cluster(spawner, redis_cluster, namespace):
 def test_parent_code_text_follows_each_run_of_a_reused_child_name(client, redis_url, namespace):
     """Run 1 of "child" was spawned by alpha, run 2 by beta: each parent's query finds
     only the items of the run it spawned."""
-    import subprocess
-    import sys
-
-    from helpers import child_env
 
     def run(code: str) -> None:
-        r = subprocess.run(
-            [sys.executable, "-c", code],
-            env=child_env(redis_url, namespace),
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        r = run_python(code, redis_url, namespace)
         assert r.returncode == 0, r.stderr
 
     child = (

@@ -2,28 +2,14 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
-from helpers import child_env, wait_until
+from helpers import run_python, wait_until
 
 from tablevault_redis import (
     ValidationError,
     VaultClient,
     VaultConnectionError,
 )
-
-
-def run_py(code: str, url: str, namespace: str, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-c", code],
-        env=child_env(url, namespace, **env),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
 
 VAULT = "import os\nfrom tablevault_redis import Vault\nNS = os.environ['TEST_NAMESPACE']\n"
 
@@ -60,7 +46,7 @@ def test_record_fields_are_readable_strings(spawner, client, redis_url, namespac
 
 def test_live_name_is_refused_with_holder_host_and_pid(spawner, client, redis_url, namespace):
     w = spawner.worker(redis_url, namespace, "w").wait_ready()
-    r = run_py(VAULT + "Vault('other', 'w', namespace=NS)", redis_url, namespace)
+    r = run_python(VAULT + "Vault('other', 'w', namespace=NS)", redis_url, namespace)
     assert r.returncode == 1
     assert "DuplicateItemError" in r.stderr and f"PID {w.pid}" in r.stderr
     host = client.get_process("w").host
@@ -71,9 +57,13 @@ def test_live_name_is_refused_with_holder_host_and_pid(spawner, client, redis_ur
 
 
 def test_ended_name_is_reused_and_history_kept(client, redis_url, namespace):
-    first = run_py(VAULT + "Vault('u', 'job', namespace=NS)\nprint('one')", redis_url, namespace)
+    first = run_python(
+        VAULT + "Vault('u', 'job', namespace=NS)\nprint('one')", redis_url, namespace
+    )
     assert first.returncode == 0, first.stderr
-    second = run_py(VAULT + "Vault('u', 'job', namespace=NS)\nprint('two')", redis_url, namespace)
+    second = run_python(
+        VAULT + "Vault('u', 'job', namespace=NS)\nprint('two')", redis_url, namespace
+    )
     assert second.returncode == 0, second.stderr
     info = client.get_process("job")
     assert info.run == 2 and info.status == "completed"
@@ -87,7 +77,7 @@ def test_ended_name_is_reused_and_history_kept(client, redis_url, namespace):
 def test_dead_holder_on_this_host_is_taken_over_at_once(spawner, client, redis_url, namespace):
     w = spawner.worker(redis_url, namespace, "w", "--heartbeat", "1", "60").wait_ready()
     w.kill()  # its heartbeat would last a minute, but its PID is gone
-    r = run_py(VAULT + "v = Vault('u', 'w', namespace=NS)\nprint(v.run)", redis_url, namespace)
+    r = run_python(VAULT + "v = Vault('u', 'w', namespace=NS)\nprint(v.run)", redis_url, namespace)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "2"
     history = client.redis.lrange(f"{namespace}:{{{namespace}:w}}:runs", 0, -1)
@@ -107,7 +97,7 @@ def test_one_vault_per_process(redis_url, namespace):
         "assert b is not a\n"
         "print('ok')\n"
     )
-    r = run_py(code, redis_url, namespace)
+    r = run_python(code, redis_url, namespace)
     assert r.returncode == 0, r.stderr
     assert "refused: this process already has a Vault (process 'one'" in r.stdout
     assert r.stdout.strip().endswith("ok")
@@ -209,9 +199,9 @@ def test_unreachable_server_gives_one_clear_error(clean_env, namespace):
 def test_new_db_deletes_only_its_namespace(redis_url, namespace):
     keep = namespace + "k"
     code = VAULT + "Vault('u', 'old', namespace=NS)\n"
-    assert run_py(code, redis_url, namespace).returncode == 0
+    assert run_python(code, redis_url, namespace).returncode == 0
     assert (
-        run_py(
+        run_python(
             code,
             redis_url,
             keep,
@@ -219,7 +209,7 @@ def test_new_db_deletes_only_its_namespace(redis_url, namespace):
         == 0
     )
     code2 = VAULT + "v = Vault('u', 'new', namespace=NS, new_arango_db=True)\n"
-    r = run_py(code2, redis_url, namespace)
+    r = run_python(code2, redis_url, namespace)
     assert r.returncode == 0, r.stderr
     with VaultClient(redis_url, namespace) as c:
         assert [p.name for p in c.list_processes()] == ["new"]
@@ -235,7 +225,7 @@ def test_children_inherit_parent_through_environment(client, redis_url, namespac
         "for i in range(2):\n"
         "    subprocess.run([sys.executable, '-c', child % i], check=True)\n"
     ).replace("VAULT_CHILD", repr(VAULT + "Vault('u', 'child%d', namespace=NS)\n"))
-    r = run_py(code, redis_url, namespace)
+    r = run_python(code, redis_url, namespace)
     assert r.returncode == 0, r.stderr
     kids = client.list_children("parent")
     assert [k.name for k in kids] == ["child0", "child1"]
@@ -248,7 +238,7 @@ def test_children_inherit_parent_through_environment(client, redis_url, namespac
         f"subprocess.run([sys.executable, '-c', {VAULT + 'Vault(chr(117), chr(99))'!r}],"
         f" check=True, env={{**os.environ, 'TEST_NAMESPACE': {other!r}}})\n"
     )
-    r = run_py(
+    r = run_python(
         code3.replace("Vault(chr(117), chr(99))", f"Vault('u', 'c', namespace={other!r})"),
         redis_url,
         namespace + "p",
@@ -265,7 +255,7 @@ def test_a_replaced_excepthook_still_records_the_failure(client, redis_url, name
         "sys.excepthook = lambda *a: print('custom hook', file=sys.stderr)\n"
         "raise KeyError('lost?')\n"
     )
-    r = run_py(code, redis_url, namespace)
+    r = run_python(code, redis_url, namespace)
     assert r.returncode == 1 and "custom hook" in r.stderr
     info = client.get_process("hooked")
     assert info.status == "failed" and "KeyError: 'lost?'" in (info.error or "")
@@ -285,7 +275,7 @@ def test_vault_retried_in_the_same_process_takes_its_own_name_back(client, redis
         "v = Vault('u', 'again', namespace=NS)\n"
         "print('run', v.run)\n"
     )
-    r = run_py(code, redis_url, namespace)
+    r = run_python(code, redis_url, namespace)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "run 2"
     assert client.get_process("again").status == "completed"
