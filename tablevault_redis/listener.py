@@ -11,22 +11,20 @@ connections. Any failure closes the connection and retries with backoff.
 from __future__ import annotations
 
 import contextlib
-import socket
-import sys
+import logging
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
-import redis.exceptions
-
+from ._redis_compat import shutdown_pubsub_socket
 from .connection import Connection
 from .control import ControlState
+from .retry import Backoff, is_transient
+
+logger = logging.getLogger(__name__)
 
 _POLL = 0.5  # seconds per get_message wait; bounds how long close() waits
-_BACKOFF_START = 0.05
-_BACKOFF_MAX = 1.0
-_FAILURES = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
 
 
 class Listener(threading.Thread):
@@ -49,7 +47,6 @@ class Listener(threading.Thread):
         self._halt = threading.Event()
         self.subscribed = threading.Event()
         self.last_seen = 0.0  # time.time() of the loop's last sign of life
-        self.reconnects = 0
         self.last_error = ""
         self._client: Any = None
         self._pubsub: Any = None
@@ -84,7 +81,7 @@ class Listener(threading.Thread):
                 self._resync()
 
     def run(self) -> None:
-        backoff = _BACKOFF_START
+        backoff = Backoff()
         while not self._halt.is_set():
             try:
                 if self._pubsub is None:
@@ -93,21 +90,16 @@ class Listener(threading.Thread):
                 self.last_seen = time.time()
                 if message is not None:
                     self._handle(message)
-                backoff = _BACKOFF_START
-            except _FAILURES:
-                self._close_connection()
-                self.subscribed.clear()
-                self.reconnects += 1
-                self._halt.wait(backoff)
-                backoff = min(backoff * 2, _BACKOFF_MAX)
-            except Exception as e:  # never let the thread die silently: reconnect instead
-                if repr(e) != self.last_error:
+                backoff.reset()
+            except Exception as e:  # never let the thread die: reconnect instead
+                # A transient failure (server down, restarting) is expected and quiet;
+                # anything else is reported once per distinct error.
+                if not is_transient(e) and repr(e) != self.last_error:
                     self.last_error = repr(e)
-                    print(f"tablevault-redis: listener error, reconnecting: {e!r}", file=sys.stderr)
+                    logger.warning("tablevault-redis: listener error, reconnecting: %r", e)
                 self._close_connection()
                 self.subscribed.clear()
-                self._halt.wait(backoff)
-                backoff = min(backoff * 2, _BACKOFF_MAX)
+                self._halt.wait(backoff.next())
         self._close_connection()
 
     def close(self, timeout: float = 2.0) -> None:
@@ -117,10 +109,6 @@ class Listener(threading.Thread):
         that was stopped exits without waiting out the poll interval.
         """
         self._halt.set()
-        conn = getattr(self._pubsub, "connection", None)
-        sock = getattr(conn, "_sock", None)
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+        shutdown_pubsub_socket(self._pubsub)  # None (between connections): nothing to wake
         if self.is_alive() and threading.current_thread() is not self:
             self.join(timeout)

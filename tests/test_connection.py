@@ -1,4 +1,4 @@
-"""Connection forms: ACL users, TLS, URL resolution order (SPEC 1)."""
+"""Connection forms: ACL users, TLS, URL resolution order, the server version check."""
 
 from __future__ import annotations
 
@@ -10,8 +10,15 @@ import pytest
 from helpers import pause_resume_stop
 from servers import RedisServer
 
-from tablevault_redis import VaultClient, VaultConnectionError
-from tablevault_redis.connection import redact, resolve_url
+import tablevault_redis
+from tablevault_redis import VaultClient, VaultConnectionError, embedded
+from tablevault_redis.connection import (
+    MIN_REDIS_VERSION,
+    _server_version,
+    parse_redis_version,
+    redact,
+    resolve_url,
+)
 
 
 def test_url_argument_beats_environment(monkeypatch):
@@ -28,6 +35,51 @@ def test_unsupported_scheme_is_refused(clean_env):
 def test_redact_hides_only_the_password():
     assert redact("redis://bob:pw@h:1/0") == "redis://bob:***@h:1/0"
     assert redact("redis://h:1/0") == "redis://h:1/0"
+
+
+def test_one_version_parser_for_info_and_binaries():
+    assert parse_redis_version("7.0.15") == (7, 0, 15)
+    assert parse_redis_version("6.2") == (6, 2, 0)
+    assert parse_redis_version("Redis server v=7.2.4 sha=00000000:0 bits=64") == (7, 2, 4)
+    assert parse_redis_version("redis-cli 6.2.14") == (6, 2, 14)
+    with pytest.raises(ValueError, match="no Redis version"):
+        parse_redis_version("")
+    # The embedded server applies the same minimum and parser to the binaries it picks.
+    assert embedded.MIN_REDIS_VERSION is MIN_REDIS_VERSION
+    assert embedded.parse_redis_version is parse_redis_version
+
+
+def test_too_old_or_unknown_server_version_is_refused():
+    url = "redis://bob:pw@h:1/0"
+    assert _server_version(url, {"redis_version": "6.2.0"}) == (6, 2, 0)
+    for reported, shown in (("6.0.16", "6.0.16"), ("5.0.7", "5.0.7"), ("", "unknown")):
+        with pytest.raises(VaultConnectionError) as info:
+            _server_version(url, {"redis_version": reported})
+        text = str(info.value)
+        assert f"version {shown};" in text and "needs 6.2 or newer" in text, text
+        assert "bob:***@" in text and not info.value.transient
+
+
+def test_version_comes_from_the_installed_metadata():
+    from importlib.metadata import version
+
+    assert tablevault_redis.__version__ == version("tablevault-redis")
+
+
+def test_version_of_an_uninstalled_source_tree(monkeypatch):
+    import importlib
+    import importlib.metadata
+
+    def not_installed(name: str) -> str:
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", not_installed)
+    try:
+        assert importlib.reload(tablevault_redis).__version__ == "0+unknown"
+    finally:
+        monkeypatch.undo()
+        importlib.reload(tablevault_redis)
+    assert tablevault_redis.__version__ != "0+unknown"
 
 
 def test_acl_user_with_password(spawner, namespace):
