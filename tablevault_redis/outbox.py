@@ -9,8 +9,7 @@ head of the queue, retried with backoff, until the server is back.
 from __future__ import annotations
 
 import collections
-import re
-import sys
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -20,31 +19,9 @@ from typing import Any
 import redis.exceptions
 
 from .connection import Connection
+from .retry import Backoff, is_transient
 
-_TRANSIENT = (
-    redis.exceptions.ConnectionError,  # includes BusyLoadingError
-    redis.exceptions.TimeoutError,
-    redis.exceptions.ReadOnlyError,  # a failover in progress
-    redis.exceptions.ClusterError,  # CLUSTERDOWN, MASTERDOWN, slots moving
-    redis.exceptions.TryAgainError,
-    redis.exceptions.OutOfMemoryError,
-    OSError,
-)
-_TRANSIENT_CODES = re.compile(
-    r"\b(LOADING|OOM|READONLY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|NOREPLICAS)\b"
-)
-
-
-def _transient(error: BaseException) -> bool:
-    """Errors that pass when the server is back, promoted or done loading. Redis 6.2
-    wraps an error raised inside a script ("Error running script ... -READONLY ..."),
-    so the code is looked for anywhere in the message."""
-    text = str(error)
-    return isinstance(error, _TRANSIENT) or _TRANSIENT_CODES.search(text) is not None
-
-
-_BACKOFF_START = 0.05  # seconds
-_BACKOFF_MAX = 1.0  # seconds
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -106,16 +83,16 @@ class Outbox(threading.Thread):
         if self.is_alive() and threading.current_thread() is not self:
             self.join(timeout=max(1.0, timeout))
         if not done and self._queue:
-            print(
-                f"tablevault-redis: {len(self._queue)} record write(s) could not reach "
-                f"Redis before exit ({self.last_error})",
-                file=sys.stderr,
+            logger.warning(
+                "tablevault-redis: %d record write(s) could not reach Redis before exit (%s)",
+                len(self._queue),
+                self.last_error,
             )
         return done
 
     def run(self) -> None:
         next_beat = time.monotonic() + self._interval
-        backoff = _BACKOFF_START
+        backoff = Backoff()
         while True:
             with self._cond:
                 while not self._queue and not self._stopping:
@@ -138,24 +115,23 @@ class Outbox(threading.Thread):
                     next_beat = time.monotonic() + self._interval
                     self._beat()
                 self.connected = True
-                backoff = _BACKOFF_START
+                backoff.reset()
             except (redis.exceptions.RedisError, OSError) as e:
                 self.last_error = str(e)
-                if _transient(e):
+                if is_transient(e):
                     # Down, failing over or loading: keep the job and try again.
                     self.connected = False
                     if isinstance(e, redis.exceptions.ReadOnlyError):
                         self._reconnect()  # a promoted replica: find the primary again
                     with self._cond:
                         if not self._stopping:
-                            self._cond.wait(backoff)
-                    backoff = min(backoff * 2, _BACKOFF_MAX)
+                            self._cond.wait(backoff.next())
                 elif stage == "heartbeat":
-                    print(f"tablevault-redis: heartbeat failed: {e}", file=sys.stderr)
+                    logger.warning("tablevault-redis: heartbeat failed: %s", e)
                 else:
                     # A script error is a bug or a write the server refuses for good:
                     # retrying would block every later write behind it.
-                    print(f"tablevault-redis: dropped write {job}: {e}", file=sys.stderr)
+                    logger.warning("tablevault-redis: dropped write %s: %s", job, e)
                     with self._cond:
                         if job is not None and self._queue and self._queue[0] is job:
                             self._queue.popleft()

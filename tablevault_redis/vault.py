@@ -9,8 +9,8 @@ from :class:`VaultClient`.
 from __future__ import annotations
 
 import inspect
+import logging
 import os
-import sys
 import threading
 import time
 import uuid
@@ -23,6 +23,8 @@ from .errors import DuplicateItemError, ValidationError
 from .listener import Listener
 from .outbox import Outbox
 from .recording import NotebookRecorder, ScriptRecorder
+
+logger = logging.getLogger(__name__)
 
 ENV_PARENT_NAME = "TABLEVAULT_PARENT_PROCESS_NAME"
 ENV_PARENT_INDEX = "TABLEVAULT_PARENT_PROCESS_INDEX"
@@ -308,10 +310,11 @@ class Vault(VaultClient):
         # Subscribe and read the request key before the program starts its work, so
         # a request made during start-up is not lost.
         if not self._listener.subscribed.wait(_SUBSCRIBE_TIMEOUT):
-            print(
-                f"tablevault-redis: could not subscribe to {keys.channel(ns, name)} within "
-                f"{_SUBSCRIBE_TIMEOUT} s; requests will be seen at the next heartbeat",
-                file=sys.stderr,
+            logger.warning(
+                "tablevault-redis: could not subscribe to %s within %s s; "
+                "requests will be seen at the next heartbeat",
+                keys.channel(ns, name),
+                _SUBSCRIBE_TIMEOUT,
             )
 
     def _start_recording(self) -> None:
@@ -360,10 +363,10 @@ class Vault(VaultClient):
         self._control.apply_stored(int(seq), raw or None)
         if not int(beat) and not getattr(self, "_lost_warned", False):
             self._lost_warned = True
-            print(
-                f"tablevault-redis: process record {self.process_name!r} has ended or was "
-                "taken over by another run; this process no longer heartbeats",
-                file=sys.stderr,
+            logger.warning(
+                "tablevault-redis: process record %r has ended or was taken over by "
+                "another run; this process no longer heartbeats",
+                self.process_name,
             )
 
     def _report(self, kind: str, seq: int, by: str) -> None:
