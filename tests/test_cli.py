@@ -1,4 +1,4 @@
-"""The command line against real servers and real worker processes (SPEC 10).
+"""The command line against real servers and real worker processes.
 
 Every command runs as ``python -m tablevault_redis`` in a subprocess, so exit codes,
 stdout/stderr separation and the entry point are what a user gets.

@@ -1,4 +1,4 @@
-"""The control plane on a real Redis Cluster of several redis-server processes (SPEC 11)."""
+"""The control plane on a real Redis Cluster of several redis-server processes."""
 
 from __future__ import annotations
 

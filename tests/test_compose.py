@@ -1,4 +1,4 @@
-"""compose.yaml (SPEC 11): its topology, and the same topology run as plain processes.
+"""compose.yaml (docs/deployment.md): its topology, and the same topology run as plain processes.
 
 There is no container engine in the test environment, so the second test runs what
 the containers would run: a private redis-server stands in for the ``redis``

@@ -1,4 +1,4 @@
-"""Stop, pause and resume of real worker processes (SPEC 2 and 4)."""
+"""Stop, pause and resume of real worker processes."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The listener thread survives dropped connections and server restarts (SPEC 4)."""
+"""The listener thread survives dropped connections and server restarts."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Every example of the TableVault process-management page runs unchanged (SPEC intro).
+"""Every example of the TableVault process-management page runs unchanged.
 
 ``tests/reference/*.py`` hold the page's examples with only the import changed; a
 few lines around them define what the page leaves out (``train_epoch``, the

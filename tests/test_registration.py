@@ -1,4 +1,4 @@
-"""The process record: registration, name reuse, one Vault per process (SPEC 1, 2, 5, 9)."""
+"""The process record: registration, name reuse, one Vault per process."""
 
 from __future__ import annotations
 
