@@ -96,6 +96,7 @@ print(ensure_server(timeout=30))
 """
 
 
+@pytest.mark.slow
 def test_concurrent_callers_start_exactly_one_server(home: EmbeddedPaths, tmp_path: Path) -> None:
     go = tmp_path / "go"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -187,6 +188,7 @@ def test_long_socket_path_falls_back_to_tmp(
         client.close()
 
 
+@pytest.mark.slow
 def test_stale_socket_and_pid_file_are_replaced(home: EmbeddedPaths) -> None:
     home.socket.parent.mkdir(mode=0o700, parents=True)
     home.state_dir.mkdir(mode=0o700, parents=True)
