@@ -33,7 +33,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common  # noqa: E402
 
-from tablevault_redis import VaultClient, keys, operations  # noqa: E402
+from tablevault_redis import VaultClient, keys, operations, scripts  # noqa: E402
 
 NS = "bench"
 QUERY = "import pandas"
@@ -55,61 +55,57 @@ def populate(client: VaultClient, n_proc: int, n_items: int, n_dead: int) -> dic
     vocab = [f"w{k}" for k in range(5000)]
     conn = client._conn
     r = conn.client
-    scripts = conn.scripts
     dead = set(rng.sample(range(n_proc), n_dead))
     t0 = time.perf_counter()
-    batch = 200
-    for first in range(0, n_proc, batch):
-        pipe = r.pipeline(transaction=False)
-        for p in range(first, min(first + batch, n_proc)):
+    per_batch = 200
+    for first in range(0, n_proc, per_batch):
+        index, batch, expire = r.pipeline(transaction=False), scripts.Batch(conn), []
+        for p in range(first, min(first + per_batch, n_proc)):
             name = f"proc{p:05d}"
             token = f"benchhost:{p}:tok"
             started = time.time()
-            pipe.zadd(keys.processes(NS), {name: started})
-            fields = ["name", name, "user_id", "bench", "execution_type", "script"]
-            fields += ["host", "benchhost", "pid", str(p), "started_at", repr(started)]
-            fields += ["parent_process_name", "", "parent_process_index", "0"]
-            fields += ["heartbeat_token", token]
-            scripts.run(
-                "register",
-                [
-                    keys.proc(NS, name),
-                    keys.alive(NS, name),
-                    keys.request(NS, name),
-                    keys.runs(NS, name),
-                    keys.code(NS, name),
-                ],
-                [token, "600000", "", repr(started), *fields],
-                client=pipe,
+            index.zadd(keys.processes(NS), {name: started})
+            fields = {"name": name, "user_id": "bench", "execution_type": "script"}
+            fields.update(host="benchhost", pid=str(p), started_at=repr(started))
+            fields.update(parent_process_name="", parent_process_index="0")
+            fields.update(heartbeat_token=token)
+            scripts.register(
+                conn,
+                NS,
+                name,
+                token=token,
+                ttl=600,
+                dead_holder="",
+                now=started,
+                fields=fields,
+                client=batch,
             )
-            pk = [keys.proc(NS, name), keys.code(NS, name)]
             start = 0
             for i in range(n_items):
                 text = item_text(rng, vocab, p, i)
-                op_id, op_keys, op_args = operations.code_item_job(
-                    NS, name, token, i, 1, start, text
+                op = operations.code_item_op(name, token, i, 1, start, text)
+                scripts.op_begin(
+                    conn, NS, op.id, op.json, code_words=op.words, member=op.member, client=batch
                 )
-                scripts.run("op_begin", op_keys, op_args, client=pipe)
-                scripts.run(
-                    "open_code",
-                    pk,
-                    [i, 1, text, start, start + len(text), time.time()],
-                    client=pipe,
+                scripts.open_code(
+                    conn, NS, name, index=i, run=1, text=text, start_position=start, client=batch
                 )
                 start += len(text)
                 last = p in dead and i == n_items - 1
                 if not last:
-                    scripts.run("close_code", pk, [i, "completed", "", time.time()], client=pipe)
-                    scripts.run("op_end", *operations.end_job(NS, op_id), client=pipe)
+                    scripts.close_code(
+                        conn, NS, name, index=i, run=1, status="completed", client=batch
+                    )
+                    scripts.op_end(conn, NS, op.id, client=batch)
             if p in dead:
-                pipe.delete(keys.alive(NS, name))  # as if its heartbeat expired
+                expire.append(name)
             else:
-                scripts.run(
-                    "finish",
-                    [keys.proc(NS, name), keys.request(NS, name), keys.alive(NS, name), pk[1]],
-                    ["completed", time.time(), "", "", token, "0", "completed", ""],
-                    client=pipe,
-                )
+                scripts.finish(conn, NS, name, status="completed", token=token, client=batch)
+        index.execute()  # the name index first, as a registration writes it
+        batch.execute()
+        pipe = r.pipeline(transaction=False)
+        for name in expire:
+            pipe.delete(keys.alive(NS, name))  # as if its heartbeat expired
         pipe.execute()
     return {"populate_s": time.perf_counter() - t0, "keys": r.dbsize()}
 

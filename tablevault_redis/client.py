@@ -14,7 +14,7 @@ import time
 import uuid
 from typing import Any
 
-from . import keys
+from . import keys, scripts
 from .connection import Connection, connect
 from .errors import (
     ConflictError,
@@ -93,13 +93,6 @@ class VaultClient(ItemsMixin, QueryMixin, OperationsMixin):
         keys.check_name(name)
         if timeout is None or timeout < 0:
             raise ValidationError(f"timeout must be a number of seconds >= 0, got {timeout!r}")
-        ns = self.namespace
-        request_keys = [
-            keys.proc(ns, name),
-            keys.request(ns, name),
-            keys.alive(ns, name),
-            keys.channel(ns, name),
-        ]
         request_id = uuid.uuid4().hex
         backoff = Backoff(start=0.1, maximum=0.4)
         # A dropped connection may have lost the reply, not the request: retrying with
@@ -107,25 +100,22 @@ class VaultClient(ItemsMixin, QueryMixin, OperationsMixin):
         for attempt in range(_REQUEST_ATTEMPTS):
             try:
                 with self._conn.translate():
-                    reply = self._conn.scripts.run(
-                        "request",
-                        request_keys,
-                        [
-                            action,
-                            self.requester,
-                            repr(time.time()),
-                            self._conn.publish_command,
-                            request_id,
-                        ],
+                    reply = scripts.request(
+                        self._conn,
+                        self.namespace,
+                        name,
+                        action=action,
+                        by=self.requester,
+                        request_id=request_id,
                     )
                 break
             except VaultConnectionError as e:
                 if attempt + 1 == _REQUEST_ATTEMPTS or not is_transient(e):
                     raise
                 time.sleep(backoff.next())
-        if reply[0] == "err":
-            self._refuse(action, name, reply[1], reply[2], reply[3])
-        seq = int(reply[1])
+        if reply.refused:
+            self._refuse(action, name, reply.refused, reply.detail, reply.by)
+        seq = reply.seq
         if wait:
             self._wait_acted(action, name, seq, timeout)
         return seq

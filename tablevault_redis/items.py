@@ -15,11 +15,12 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from . import keys
+from . import keys, scripts
 from .connection import Connection
 from .errors import DuplicateItemError, NotFoundError, ValidationError
 from .models import CodeItem
 from .query import words
+from .replies import Appended
 
 ITEM_TYPES = ("process", "record_list")
 _DESCRIBE_RETRIES = 20
@@ -110,20 +111,10 @@ class ItemsMixin:
 
     # -- record lists --------------------------------------------------------------
 
-    def _append(self, name: str, cols: list[str], record: str, create: bool) -> list[Any]:
-        ns = self.namespace
+    def _append(self, name: str, cols: list[str], record: str, create: bool) -> Appended:
         with self._conn.translate():
-            return self._conn.scripts.run(
-                "record_append",
-                [keys.record_list_meta(ns, name), keys.records(ns, name), keys.record_lists(ns)],
-                [
-                    name,
-                    json.dumps(cols),
-                    json.dumps(sorted(cols)),
-                    record,
-                    repr(time.time()),
-                    "1" if create else "0",
-                ],
+            return scripts.record_append(
+                self._conn, self.namespace, name, columns=cols, record=record, create=create
             )
 
     def _refuse_process_name(self, name: str) -> None:
@@ -135,13 +126,12 @@ class ItemsMixin:
                 f"namespace {self.namespace!r}"
             )
 
-    def _check_reply(self, name: str, cols: list[str], reply: list[Any]) -> int:
-        if reply[0] == "columns":
+    def _check_reply(self, name: str, cols: list[str], reply: Appended) -> int:
+        if reply.outcome == "columns":
             raise ValidationError(
-                f"record list {name!r} has columns {json.loads(reply[1])}, "
-                f"not {cols}: nothing was written"
+                f"record list {name!r} has columns {reply.columns}, not {cols}: nothing was written"
             )
-        return int(reply[1])
+        return reply.index
 
     def create_record_list(self, name: str, column_names: Sequence[str]) -> None:
         """Create an empty record list with these columns. Creating it again with the
@@ -150,10 +140,9 @@ class ItemsMixin:
         cols = _columns(name, column_names)
         self._refuse_process_name(name)
         reply = self._append(name, cols, "", create=True)
-        if reply[0] == "columns":
+        if reply.outcome == "columns":
             raise DuplicateItemError(
-                f"record list {name!r} already exists with columns {json.loads(reply[1])}, "
-                f"not {cols}"
+                f"record list {name!r} already exists with columns {reply.columns}, not {cols}"
             )
 
     def append_record(self, name: str, record: dict[str, Any]) -> int:
@@ -164,7 +153,7 @@ class ItemsMixin:
         keys.check_name(name, "record list name")
         cols, text = _record_json(name, record)
         reply = self._append(name, cols, text, create=False)
-        if reply[0] == "missing":
+        if reply.outcome == "missing":
             self._refuse_process_name(name)
             reply = self._append(name, cols, text, create=True)
         return self._check_reply(name, cols, reply)
@@ -225,7 +214,6 @@ class ItemsMixin:
             )
         ns = self.namespace
         desc_key = keys.descriptions(ns, item_name)
-        member = f"{item_name}\x1f{description_name}"
         new = json.dumps(
             {"text": description, "embedding": vector, "created_at": time.time()},
             ensure_ascii=False,
@@ -235,16 +223,17 @@ class ItemsMixin:
             with self._conn.translate():
                 old = self._conn.client.hget(desc_key, description_name) or ""
                 old_words = words(json.loads(old).get("text", "")) if old else []
-                done = self._conn.scripts.run(
-                    "describe",
-                    [
-                        desc_key,
-                        *(keys.description_word(ns, w) for w in old_words),
-                        *(keys.description_word(ns, w) for w in new_words),
-                    ],
-                    [description_name, old, new, member, len(old_words)],
+                done = scripts.describe(
+                    self._conn,
+                    ns,
+                    item_name,
+                    description_name=description_name,
+                    current=old,
+                    new=new,
+                    old_words=old_words,
+                    new_words=new_words,
                 )
-            if int(done):
+            if done:
                 return
         raise ValidationError(
             f"description {description_name!r} of {item_name!r} kept changing while it "

@@ -22,9 +22,9 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
-from . import keys
+from . import keys, scripts
 from .connection import Connection
 from .errors import ValidationError
 from .query import words
@@ -136,11 +136,19 @@ def code_member(process: str, index: int, start_position: int, run: int) -> str:
     return f"{process}\x1f{index}\x1f{start_position}\x1f{run}"
 
 
-def code_item_job(
-    ns: str, process: str, token: str, index: int, run: int, start_position: int, text: str
-) -> tuple[str, list[str], list[Any]]:
-    """``(op_id, keys, args)`` of the ``op_begin`` job that registers a code item's
-    operation and indexes its words; queue it before ``open_code``."""
+class CodeItemOp(NamedTuple):
+    """The operation covering one code item: queue its ``op_begin`` (which indexes the
+    item's words) before ``open_code``, and its ``op_end`` after ``close_code``."""
+
+    id: str
+    json: str
+    words: list[str]
+    member: str
+
+
+def code_item_op(
+    process: str, token: str, index: int, run: int, start_position: int, text: str
+) -> CodeItemOp:
     op_id = new_operation_id()
     item_words = words(text)
     member = code_member(process, index, start_position, run)
@@ -152,27 +160,19 @@ def code_item_job(
         {"index": index, "run": run, "start_position": start_position, "length": len(text)},
         {"words": item_words, "member": member},
     )
-    word_keys = [keys.code_word(ns, w) for w in item_words]
-    return op_id, [keys.operations(ns), *word_keys], [op_id, raw, member]
-
-
-def end_job(ns: str, op_id: str) -> tuple[list[str], list[Any]]:
-    """``(keys, args)`` of the ``op_end`` job that marks an operation complete."""
-    return [keys.operations(ns)], [op_id, "", "complete", ""]
+    return CodeItemOp(op_id, raw, item_words, member)
 
 
 def begin(conn: Connection, ns: str, kind: str, process: str, token: str, args: dict) -> str:
     """Register an operation synchronously; returns its id."""
     op_id = new_operation_id()
-    raw = operation_json(op_id, kind, process, token, args)
-    conn.scripts.run("op_begin", [keys.operations(ns)], [op_id, raw, ""])
+    scripts.op_begin(conn, ns, op_id, operation_json(op_id, kind, process, token, args))
     return op_id
 
 
 def end(conn: Connection, ns: str, op_id: str) -> None:
     """Mark an operation complete synchronously."""
-    op_keys, args = end_job(ns, op_id)
-    conn.scripts.run("op_end", op_keys, args)
+    scripts.op_end(conn, ns, op_id)
 
 
 def _parse_selected(selected: Iterable[int | str]) -> set[str]:
@@ -288,41 +288,31 @@ class OperationsMixin:
             }
         return state
 
-    def _run_many(self, calls: list[tuple[str, list[str], list[Any]]]) -> list[Any]:
-        """Run script calls, pipelined on a standalone server (one node, one round
-        trip), one by one on a cluster (each call goes to its own slot's node)."""
-        if not calls:
-            return []
-        scripts = self._conn.scripts
-        if self._conn.cluster:
-            return [scripts.run(name, k, a) for name, k, a in calls]
-        pipe = self._conn.client.pipeline(transaction=False)
-        for name, k, a in calls:
-            scripts.run(name, k, a, client=pipe)
-        return pipe.execute()
-
     def _crash_dead(self, state: dict[str, dict[str, Any]], report: CleanupReport) -> None:
         ns = self.namespace
-        now = repr(time.time())
+        now = time.time()
         cleared = [n for n, s in state.items() if s["alive"] is None and s["request"]]
-        calls: list[tuple[str, list[str], list[Any]]] = [
-            ("clear_request", [keys.proc(ns, n), keys.request(ns, n), keys.alive(ns, n)], [])
-            for n in cleared
-        ]
-        for name, done in zip(cleared, self._run_many(calls), strict=True):
-            if int(done):
+        batch = scripts.Batch(self._conn)
+        for name in cleared:
+            scripts.clear_request(self._conn, ns, name, client=batch)
+        for name, done in zip(cleared, batch.execute(), strict=True):
+            if done:
                 report.requests_cleared.append(name)
         dead = [n for n, s in state.items() if s["alive"] is None and s["status"] in _ACTIVE]
-        calls = [
-            (
-                "finish",
-                [keys.proc(ns, n), keys.request(ns, n), keys.alive(ns, n), keys.code(ns, n)],
-                ["crashed", now, CRASH_ERROR, "", "", "1", "crashed", ITEM_CRASH_ERROR],
+        for name in dead:
+            scripts.finish(
+                self._conn,
+                ns,
+                name,
+                status="crashed",
+                error=CRASH_ERROR,
+                only_if_expired=True,
+                item_error=ITEM_CRASH_ERROR,
+                now=now,
+                client=batch,
             )
-            for n in dead
-        ]
-        for name, reply in zip(dead, self._run_many(calls), strict=True):
-            if reply[0] == "set":
+        for name, finished in zip(dead, batch.execute(), strict=True):
+            if finished.outcome == "set":
                 report.crashed.append(name)
                 state[name]["status"] = "crashed"
 
@@ -349,7 +339,6 @@ class OperationsMixin:
                     continue
                 if data.get("kind") == CODE_ITEM and data.get("process") in crashed:
                     ops[op_id] = (raw, data)
-        ops_key = keys.operations(ns)
         for op_id in sorted(ops):
             raw, data = ops[op_id]
             name = str(data.get("process", ""))
@@ -367,29 +356,38 @@ class OperationsMixin:
                 op_run = int(args.get("run", 0))
                 if self._item_opened(name, st, str(data.get("token") or ""), index):
                     # The item was opened: make sure it is closed, keep its index.
-                    self._conn.scripts.run(
-                        "close_code",
-                        [keys.proc(ns, name), keys.code(ns, name)],
-                        [index, "crashed", ITEM_CRASH_ERROR, repr(time.time()), op_run],
+                    scripts.close_code(
+                        self._conn,
+                        ns,
+                        name,
+                        index=index,
+                        run=op_run,
+                        status="crashed",
+                        error=ITEM_CRASH_ERROR,
                     )
-                    mode, word_keys = "complete", []
+                    mode, code_words = "complete", []
                 else:
-                    mode = "rollback"
-                    word_keys = [keys.code_word(ns, w) for w in undo.get("words", [])]
+                    mode, code_words = "rollback", list(undo.get("words", []))
                 member = str(undo.get("member", ""))
             elif kind == REGISTER:
                 mode = self._resolve_register(name, args, float(data.get("updated_at") or 0))
                 if mode == "skip":
                     report.skipped.append(op_id)
                     continue
-                word_keys, member = [], ""
+                code_words, member = [], ""
             else:
                 report.skipped.append(op_id)  # a kind this version does not know
                 continue
-            done = self._conn.scripts.run(
-                "op_end", [ops_key, *word_keys], [op_id, raw, mode, member]
+            done = scripts.op_end(
+                self._conn,
+                ns,
+                op_id,
+                expected=raw,
+                rollback=mode == "rollback",
+                code_words=code_words,
+                member=member,
             )
-            if int(done):
+            if done:
                 (report.completed if mode == "complete" else report.rolled_back).append(op_id)
 
     def _item_opened(self, name: str, st: dict[str, Any], token: str, index: int) -> bool:

@@ -14,7 +14,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import redis.exceptions
 
@@ -26,11 +25,14 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class Job:
-    """One script call: ``scripts.run(script, keys, args)``."""
+    """One idempotent write: ``call()`` runs it (a script function with its arguments
+    bound); ``what`` names it in messages."""
 
-    script: str
-    keys: list[str]
-    args: list[Any]
+    what: str
+    call: Callable[[], object]
+
+    def __str__(self) -> str:
+        return self.what
 
 
 class Outbox(threading.Thread):
@@ -53,10 +55,10 @@ class Outbox(threading.Thread):
         self.connected = True
         self.last_error: str = ""
 
-    def submit(self, script: str, keys: list[str], args: list[Any]) -> None:
-        """Queue a script call; never blocks on the network."""
+    def submit(self, what: str, call: Callable[[], object]) -> None:
+        """Queue a write; never blocks on the network."""
         with self._cond:
-            self._queue.append(Job(script, keys, args))
+            self._queue.append(Job(what, call))
             self._cond.notify_all()
 
     def pending(self) -> int:
@@ -106,7 +108,7 @@ class Outbox(threading.Thread):
             stage = "write"
             try:
                 if job is not None:
-                    self._conn.scripts.run(job.script, job.keys, job.args)
+                    job.call()
                     with self._cond:
                         self._queue.popleft()
                         self._cond.notify_all()

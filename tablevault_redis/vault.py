@@ -8,15 +8,17 @@ from :class:`VaultClient`.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 import os
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
-from . import identity, keys, operations
+from . import identity, keys, operations, scripts
 from .client import VaultClient
 from .control import ControlState
 from .errors import DuplicateItemError, ValidationError
@@ -232,17 +234,6 @@ class Vault(VaultClient):
         client = self._conn.client
         fields = self._record_fields()
         started = float(fields["started_at"])
-        args_tail: list[str] = []
-        for k, v in fields.items():
-            args_tail += [k, v]
-        ttl_ms = str(int(self.heartbeat_ttl * 1000))
-        proc_keys = [
-            keys.proc(ns, name),
-            keys.alive(ns, name),
-            keys.request(ns, name),
-            keys.runs(ns, name),
-            keys.code(ns, name),
-        ]
         with self._conn.translate():
             if client.zscore(keys.record_lists(ns), name) is not None:
                 raise DuplicateItemError(
@@ -261,14 +252,19 @@ class Vault(VaultClient):
             client.zadd(keys.processes(ns), {name: started}, nx=True)
             dead_holder = ""
             for _attempt in range(2):
-                reply = self._conn.scripts.run(
-                    "register",
-                    proc_keys,
-                    [self._token, ttl_ms, dead_holder, repr(started), *args_tail],
+                reply = scripts.register(
+                    self._conn,
+                    ns,
+                    name,
+                    token=self._token,
+                    ttl=self.heartbeat_ttl,
+                    dead_holder=dead_holder,
+                    now=started,
+                    fields=fields,
                 )
-                if reply[0] == "ok":
+                if not reply.held_by:
                     break
-                holder = reply[1]
+                holder = reply.held_by
                 host, host_id, pid, pid_start = client.hmget(
                     keys.proc(ns, name), "host", "host_id", "pid", "pid_started_at"
                 )
@@ -284,15 +280,14 @@ class Vault(VaultClient):
             else:
                 operations.end(self._conn, ns, op_id)
                 raise DuplicateItemError(f"process name {name!r} is held by another process")
-            _, run, code_count, code_length, request_seq = reply
             client.zadd(keys.processes(ns), {name: started})  # the latest run's start
             if self.parent_process_name:
                 client.zadd(keys.children(ns, self.parent_process_name), {name: started})
             operations.end(self._conn, ns, op_id)
-        self.run = int(run)
-        self._code_count = int(code_count)
-        self._code_length = int(code_length)
-        self._request_seq = int(request_seq)
+        self.run = reply.run
+        self._code_count = reply.code_count
+        self._code_length = reply.code_length
+        self._request_seq = reply.request_seq
 
     def _start_threads(self) -> None:
         ns, name = self.namespace, self.process_name
@@ -332,36 +327,22 @@ class Vault(VaultClient):
 
     # -- threads' callbacks ------------------------------------------------------
 
-    def _proc_keys(self) -> tuple[str, str, str, str, str]:
-        ns, name = self.namespace, self.process_name
-        return (
-            keys.proc(ns, name),
-            keys.request(ns, name),
-            keys.alive(ns, name),
-            keys.code(ns, name),
-            keys.channel(ns, name),
-        )
-
     def _resync(self) -> None:
         """Read ``request_seq`` and the request key in one script and apply them."""
-        proc, request, *_ = self._proc_keys()
-        seq, raw = self._conn.scripts.run("request_state", [proc, request], [])
-        self._control.apply_stored(int(seq), raw or None)
+        state = scripts.request_state(self._conn, self.namespace, self.process_name)
+        self._control.apply_stored(state.request_seq, state.request)
 
     def _heartbeat(self) -> None:
-        proc, request, alive, *_ = self._proc_keys()
-        beat, seq, raw = self._conn.scripts.run(
-            "heartbeat",
-            [alive, proc, request],
-            [
-                self._token,
-                str(int(self.heartbeat_ttl * 1000)),
-                repr(time.time()),
-                repr(self._listener.last_seen),
-            ],
+        beat = scripts.heartbeat(
+            self._conn,
+            self.namespace,
+            self.process_name,
+            token=self._token,
+            ttl=self.heartbeat_ttl,
+            listener_at=self._listener.last_seen,
         )
-        self._control.apply_stored(int(seq), raw or None)
-        if not int(beat) and not getattr(self, "_lost_warned", False):
+        self._control.apply_stored(beat.request_seq, beat.request)
+        if not beat.beat and not getattr(self, "_lost_warned", False):
             self._lost_warned = True
             logger.warning(
                 "tablevault-redis: process record %r has ended or was taken over by "
@@ -369,14 +350,19 @@ class Vault(VaultClient):
                 self.process_name,
             )
 
+    def _write(self, what: str, script: Callable[..., object], **kwargs: Any) -> None:
+        """Queue script ``script`` of this process for the outbox, with ``kwargs``."""
+        ns, name = self.namespace, self.process_name
+        self._outbox.submit(
+            f"{what} of process {name!r}", functools.partial(script, self._conn, ns, name, **kwargs)
+        )
+
     def _report(self, kind: str, seq: int, by: str) -> None:
         """Called by a checkpoint (main thread) when it acts on a request."""
-        proc, request, *_ = self._proc_keys()
-        now = repr(time.time())
         if kind == "stop":
             self._stopped_by = by  # the outcome at exit: stopped, by whom
             return
-        self._outbox.submit("ack", [proc, request], [kind, seq, now, by])
+        self._write(kind, scripts.ack, kind=kind, seq=seq, by=by, now=time.time())
 
     def _cell_ended(self) -> None:
         """A notebook cell ended: a stop it raised is over, the next cell runs."""
@@ -384,15 +370,13 @@ class Vault(VaultClient):
         if consumed is not None:
             seq, by = consumed
             self._stopped_by = ""  # the kernel lives on: the process itself goes on
-            proc, request, *_ = self._proc_keys()
-            self._outbox.submit(
-                "ack", [proc, request], ["stop_consumed", seq, repr(time.time()), by]
+            self._write(
+                "stop_consumed", scripts.ack, kind="stop_consumed", seq=seq, by=by, now=time.time()
             )
 
     # -- Hooks for the recorders -------------------------------------------------
 
     def _open_item(self, text: str) -> int:
-        proc, _request, _alive, code, _ch = self._proc_keys()
         index = self._code_count
         start = self._code_length
         self._code_count += 1
@@ -400,37 +384,61 @@ class Vault(VaultClient):
         os.environ[ENV_PARENT_INDEX] = str(index)
         # Index the item's words with its operation first: the operation stays until
         # the item closes, so cleanup can finish or undo it if this process dies.
-        op_id, op_keys, op_args = operations.code_item_job(
-            self.namespace, self.process_name, self._token, index, self.run, start, text
-        )
-        self._item_ops[index] = op_id
-        self._outbox.submit("op_begin", op_keys, op_args)
+        op = operations.code_item_op(self.process_name, self._token, index, self.run, start, text)
+        self._item_ops[index] = op.id
         self._outbox.submit(
-            "open_code",
-            [proc, code],
-            [index, self.run, text, start, self._code_length, repr(time.time())],
+            f"operation {op.id}",
+            functools.partial(
+                scripts.op_begin,
+                self._conn,
+                self.namespace,
+                op.id,
+                op.json,
+                code_words=op.words,
+                member=op.member,
+            ),
+        )
+        self._write(
+            f"open item {index}",
+            scripts.open_code,
+            index=index,
+            run=self.run,
+            text=text,
+            start_position=start,
+            now=time.time(),
         )
         return index
 
     def _close_item(self, index: int, status: str, error: str) -> None:
-        proc, _request, _alive, code, _ch = self._proc_keys()
-        self._outbox.submit(
-            "close_code", [proc, code], [index, status, error, repr(time.time()), self.run]
+        self._write(
+            f"close item {index}",
+            scripts.close_code,
+            index=index,
+            run=self.run,
+            status=status,
+            error=error,
+            now=time.time(),
         )
         self._end_item_op(index)
 
     def _end_item_op(self, index: int) -> None:
         op_id = self._item_ops.pop(index, None)
         if op_id is not None:
-            self._outbox.submit("op_end", *operations.end_job(self.namespace, op_id))
+            self._outbox.submit(
+                f"end of operation {op_id}",
+                functools.partial(scripts.op_end, self._conn, self.namespace, op_id),
+            )
 
     def _finish(self, status: str, error: str, stopped_by: str) -> None:
         """Write the final status (compare-and-set) and stop the threads."""
-        proc, request, alive, code, _ch = self._proc_keys()
-        self._outbox.submit(
-            "finish",
-            [proc, request, alive, code],
-            [status, repr(time.time()), error, stopped_by, self._token, "0", status, error],
+        self._write(
+            f"final status {status}",
+            scripts.finish,
+            status=status,
+            error=error,
+            stopped_by=stopped_by,
+            token=self._token,
+            now=time.time(),
         )
         for index in list(self._item_ops):  # finish closed them
             self._end_item_op(index)

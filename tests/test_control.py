@@ -17,6 +17,7 @@ from tablevault_redis import (
     VaultClient,
     WaitTimeoutError,
     keys,
+    scripts,
 )
 
 FAST_HB = ("--heartbeat", "0.2", "0.8")
@@ -266,18 +267,12 @@ def test_a_retried_request_is_answered_not_applied_twice(spawner, client, redis_
     """The request script is idempotent per call id: what a retry after a lost reply
     sends gets the first attempt's sequence number, and no second request."""
     spawner.worker(redis_url, namespace, "w", "--hold").wait_ready()
-    args = ["pause", "ctl", "1.0", "PUBLISH", "call-1"]
-    request_keys = [
-        keys.proc(namespace, "w"),
-        keys.request(namespace, "w"),
-        keys.alive(namespace, "w"),
-        keys.channel(namespace, "w"),
-    ]
-    first = client._conn.scripts.run("request", request_keys, args)
-    again = client._conn.scripts.run("request", request_keys, args)
-    assert first[:2] == again[:2] == ["ok", 1]
-    other = client._conn.scripts.run("request", request_keys, [*args[:4], "call-2"])
-    assert other[:2] == ["err", "conflict"]
+    conn = client._conn
+    first = scripts.request(conn, namespace, "w", action="pause", by="ctl", request_id="call-1")
+    again = scripts.request(conn, namespace, "w", action="pause", by="ctl", request_id="call-1")
+    assert (first.refused, first.seq) == (again.refused, again.seq) == ("", 1)
+    other = scripts.request(conn, namespace, "w", action="pause", by="ctl", request_id="call-2")
+    assert other.refused == "conflict"
     assert client.redis.hget(keys.proc(namespace, "w"), "request_seq") == "1"
 
 

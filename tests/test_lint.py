@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import ast
 import shutil
 import subprocess
 import sys
 
 import pytest
 from helpers import ROOT
+
+from tablevault_redis import scripts
 
 
 def _ruff() -> list[str]:
@@ -26,3 +29,51 @@ def test_ruff(args):
 def test_mypy():
     r = subprocess.run([sys.executable, "-m", "mypy"], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+PACKAGE = ROOT / "tablevault_redis"
+
+
+def _modules() -> list[tuple[str, ast.Module]]:
+    return [(p.name, ast.parse(p.read_text("utf-8"))) for p in sorted(PACKAGE.glob("*.py"))]
+
+
+def _is_keys_call(node: ast.AST) -> bool:
+    """``keys.<something>(...)``: a key name built by the key schema module."""
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and isinstance(node.func.value, ast.Name)
+        and node.func.value.id == "keys"
+    )
+
+
+def test_only_scripts_py_runs_scripts():
+    """Script calls go through the typed functions of scripts.py: nothing else runs a
+    script by name or builds the KEYS list of one."""
+    found = []
+    for module, tree in _modules():
+        if module == "scripts.py":
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                target = node.func.value
+                on_scripts = (isinstance(target, ast.Name) and target.id == "scripts") or (
+                    isinstance(target, ast.Attribute) and target.attr == "scripts"
+                )
+                if node.func.attr == "run" and on_scripts:
+                    found.append(f"{module}:{node.lineno}: runs a script by name")
+            if isinstance(node, ast.Call) and any(kw.arg == "keys" for kw in node.keywords):
+                found.append(f"{module}:{node.lineno}: passes keys= to a script")
+            if isinstance(node, ast.List) and any(_is_keys_call(e) for e in node.elts):
+                found.append(f"{module}:{node.lineno}: builds a list of keys")
+    assert not found, "\n".join(found)
+
+
+def test_every_lua_script_has_one_function():
+    lua = {p.stem for p in (PACKAGE / "lua").glob("*.lua")}
+    assert set(scripts.names()) == lua
+    assert set(scripts.WRAPPERS) == lua
+    for name, fn in scripts.WRAPPERS.items():
+        assert fn is getattr(scripts, name)
+        assert "KEYS" in (fn.__doc__ or ""), f"{name}: the docstring repeats the contract"

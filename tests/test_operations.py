@@ -8,7 +8,7 @@ import threading
 import pytest
 from helpers import SCRIPTS, child_env, wait_until
 
-from tablevault_redis import ValidationError, VaultClient, keys, operations
+from tablevault_redis import ValidationError, VaultClient, keys, operations, scripts
 
 FAST_HB = ("--heartbeat", "0.2", "0.6")
 
@@ -97,10 +97,9 @@ def test_selected_timestamps_clean_exactly_those(spawner, client, redis_url, nam
 def test_an_item_that_never_opened_is_rolled_back(client, namespace):
     """A process that died between indexing an item and opening it leaves an
     operation whose index entries cleanup removes."""
-    op_id, op_keys, args = operations.code_item_job(
-        namespace, "ghost", "host:1:dead", 0, 1, 0, "import ghostly_library"
-    )
-    client._conn.scripts.run("op_begin", op_keys, args)
+    op = operations.code_item_op("ghost", "host:1:dead", 0, 1, 0, "import ghostly_library")
+    scripts.op_begin(client._conn, namespace, op.id, op.json, code_words=op.words, member=op.member)
+    op_id = op.id
     assert [m.name for m in client.query_process_list(code_text="ghostly_library")] == ["ghost"]
     young = client.vault_cleanup(interval=3600)
     assert not young.changed
@@ -166,10 +165,9 @@ def test_dead_runs_unopened_item_never_touches_the_next_run(spawner, client, red
     assert info.run == 1 and info.code_count == 1
     token = client.redis.hget(keys.proc(namespace, "P"), "heartbeat_token")
     # What run 1 would have left had it died between the two writes of item 1.
-    op_id, op_keys, op_args = operations.code_item_job(
-        namespace, "P", token, 1, 1, 999, "secret zebra words"
-    )
-    client._conn.scripts.run("op_begin", op_keys, op_args)
+    op = operations.code_item_op("P", token, 1, 1, 999, "secret zebra words")
+    scripts.op_begin(client._conn, namespace, op.id, op.json, code_words=op.words, member=op.member)
+    op_id = op.id
     second = spawner.worker(redis_url, namespace, "P").wait_ready()
     assert [(i.index, i.run, i.status) for i in client.get_code_items("P")] == [
         (0, 1, "completed"),

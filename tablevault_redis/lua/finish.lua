@@ -6,9 +6,9 @@
 -- or "" when a cleaner ends a dead process   ARGV[6] "1": only if the heartbeat expired
 -- ARGV[7] status of the open code item, ARGV[8] its error text
 -- Returns {"set", status} or {"kept", status already there} or {"alive", status}.
+-- `final` (the set of final statuses) is defined by the prelude scripts.py puts first.
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {'missing', ''} end
-local final = {stopped = true, completed = true, failed = true, crashed = true}
 if final[status] then return {'kept', status} end
 local holder = redis.call('GET', KEYS[3])
 if ARGV[6] == '1' and holder then return {'alive', status} end

@@ -4,10 +4,10 @@
 -- ARGV[4] the listener thread's last sign of life (epoch s)
 -- Returns {beat, request_seq, request JSON or ""} with beat 1 when refreshed and 0
 -- when the name now belongs to another run or this run has ended.
+-- `final` (the set of final statuses) is defined by the prelude scripts.py puts first.
 local beat = 0
 local holder = redis.call('GET', KEYS[1])
 local status = redis.call('HGET', KEYS[2], 'status')
-local final = {stopped = true, completed = true, failed = true, crashed = true}
 if (holder == ARGV[1] or not holder) and status and not final[status] then
   if not holder and redis.call('HGET', KEYS[2], 'heartbeat_token') ~= ARGV[1] then
     beat = 0

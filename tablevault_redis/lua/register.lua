@@ -8,11 +8,11 @@
 -- ARGV[5..] field, value pairs of the new record
 -- Returns {"held", holder token} when a live process holds the name, else
 -- {"ok", run, code_count, code_length, request_seq}.
+-- `final` (the set of final statuses) is defined by the prelude scripts.py puts first.
 local holder = redis.call('GET', KEYS[2])
 if holder and holder ~= ARGV[1] and holder ~= ARGV[3] then
   return {'held', holder}
 end
-local final = {stopped = true, completed = true, failed = true, crashed = true}
 local prev = redis.call('HGETALL', KEYS[1])
 if #prev > 0 then
   local rec = {}

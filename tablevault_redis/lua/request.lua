@@ -7,12 +7,12 @@
 -- Returns {"ok", seq, status} or {"err", reason, detail1, detail2} with reason one of
 -- not_found, ended, not_alive, conflict, not_paused. A resume of a process still
 -- shown paused after an earlier resume is "ok" with the current seq (nothing new).
+-- `final` (the set of final statuses) is defined by the prelude scripts.py puts first.
 local action = ARGV[1]
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {'err', 'not_found', '', ''} end
 local last = redis.call('HMGET', KEYS[1], 'last_request_id', 'last_request_seq')
 if last[1] == ARGV[5] then return {'ok', tonumber(last[2]), status} end
-local final = {stopped = true, completed = true, failed = true, crashed = true}
 if final[status] then return {'err', 'ended', status, ''} end
 if redis.call('EXISTS', KEYS[3]) == 0 then return {'err', 'not_alive', status, ''} end
 local raw = redis.call('GET', KEYS[2])

@@ -1,0 +1,98 @@
+"""The typed replies of the Lua scripts, built from their raw replies by :mod:`scripts`."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+
+class Registered(NamedTuple):
+    """``register``: the run's counters, or who holds the name."""
+
+    held_by: str  # the token of the live run holding the name, or "" when registered
+    run: int = 0
+    code_count: int = 0
+    code_length: int = 0
+    request_seq: int = 0
+
+    @classmethod
+    def parse(cls, reply: list[Any]) -> Registered:
+        if reply[0] == "held":
+            return cls(str(reply[1]))
+        return cls("", *(int(x) for x in reply[1:5]))
+
+
+class Heartbeat(NamedTuple):
+    """``heartbeat``: whether it beat, and the request state read with it."""
+
+    beat: bool  # False: the name belongs to another run now, or this run has ended
+    request_seq: int
+    request: str | None  # the pending request's JSON
+
+    @classmethod
+    def parse(cls, reply: list[Any]) -> Heartbeat:
+        return cls(bool(int(reply[0])), int(reply[1]), reply[2] or None)
+
+
+class RequestState(NamedTuple):
+    """``request_state``: the last request's sequence number and the pending one."""
+
+    request_seq: int
+    request: str | None  # the pending request's JSON
+
+    @classmethod
+    def parse(cls, reply: list[Any]) -> RequestState:
+        return cls(int(reply[0]), reply[1] or None)
+
+
+class Finished(NamedTuple):
+    """``finish``: what happened to the final status."""
+
+    # set | kept (a final status was there, or another run holds the name) | alive
+    # (only_if_expired, and the heartbeat had not) | missing (no record)
+    outcome: str
+    status: str  # the status now
+
+    @classmethod
+    def parse(cls, reply: list[Any]) -> Finished:
+        return cls(str(reply[0]), str(reply[1]))
+
+
+class RequestReply(NamedTuple):
+    """``request``: the request's sequence number, or why it was refused."""
+
+    seq: int  # 0 when refused
+    status: str  # the target's status ("" when refused: see ``detail``)
+    refused: str = ""  # "" or not_found | ended | not_alive | conflict | not_paused
+    detail: str = ""  # ended, not_alive, not_paused: the status; conflict: its action
+    by: str = ""  # conflict: who asked for the pending request
+
+    @classmethod
+    def parse(cls, reply: list[Any]) -> RequestReply:
+        if reply[0] == "err":
+            return cls(0, "", str(reply[1]), str(reply[2]), str(reply[3]))
+        return cls(int(reply[1]), str(reply[2]))
+
+
+@dataclass(frozen=True)
+class Appended:
+    """``record_append``: the record's index, or why nothing was written."""
+
+    outcome: str  # ok | missing (and not created) | columns (the list has others)
+    index: int = -1  # the record's index; -1 when the call only created the list
+    created: bool = False
+    columns: list[str] | None = None  # outcome "columns": the list's columns
+
+    @classmethod
+    def parse(cls, reply: list[Any]) -> Appended:
+        if reply[0] == "ok":
+            return cls("ok", int(reply[1]), bool(int(reply[2])))
+        if reply[0] == "columns":
+            return cls("columns", columns=list(json.loads(reply[1])))
+        return cls(str(reply[0]))
+
+
+def flag(reply: Any) -> bool:
+    """The scripts that answer 1 (done) or 0 (nothing to do)."""
+    return bool(int(reply))
