@@ -15,7 +15,8 @@ from collections.abc import Callable
 
 from .errors import ExecutionStopped
 
-# (kind, seq, who asked) -> None; must not block: it hands a write to the outbox.
+# (kind: "paused" | "running", seq, who asked) -> None; must not block: it hands a
+# write to the outbox.
 Reporter = Callable[[str, int, str], None]
 
 
@@ -26,6 +27,9 @@ class ControlState:
         self.pending: str | None = None  # "stop", "pause" or None: read by checkpoints
         self.seq = seq
         self.by = ""
+        # Who asked for the stop a checkpoint raised for (or "SIGTERM"): the outcome
+        # written when the process ends. Cleared when a notebook cell consumes it.
+        self.stopped_by = ""
         self._report = report
         self._raised_seq = 0  # the stop request a checkpoint last raised for
         self._cond = threading.Condition()
@@ -81,7 +85,7 @@ class ControlState:
             if self.pending == "stop":
                 if self._raised_seq != self.seq:
                     self._raised_seq = self.seq
-                    self._report("stop", self.seq, self.by)
+                    self.stopped_by = self.by
                 raise ExecutionStopped(self.by)
 
     def consume_stop(self) -> tuple[int, str] | None:
@@ -91,5 +95,11 @@ class ControlState:
         with self._cond:
             if self.pending == "stop" and self._raised_seq == self.seq:
                 self.pending = None
+                self.stopped_by = ""  # the kernel lives on: the process itself goes on
                 return self.seq, self.by
             return None
+
+    def mark_stopped(self, by: str) -> None:
+        """A stop acted on outside a checkpoint (SIGTERM: called from a signal handler,
+        so it takes no lock)."""
+        self.stopped_by = by

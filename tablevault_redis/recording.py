@@ -1,12 +1,12 @@
 """Code capture: a script's whole ``__main__`` source, or each notebook cell.
 
-Recorders only observe and hand writes to the outbox through :class:`Hooks`; they
-never talk to Redis themselves, so a slow or absent server never delays a cell.
+Recorders only observe, and tell the run through :class:`Hooks` (which hands the
+writes to the outbox); they never talk to Redis themselves, so a slow or absent
+server never delays a cell. When the Vault ends it asks its recorder for the outcome.
 """
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import signal
 import sys
@@ -19,14 +19,15 @@ from .errors import ExecutionStopped
 
 
 class Hooks(Protocol):
-    """What a recorder needs from its Vault."""
+    """What a recorder needs from the run it records (:class:`run.ProcessRun`)."""
 
-    _stopped_by: str  # who asked for a stop that was acted on, or ""
+    @property
+    def stopped_by(self) -> str: ...  # who asked for a stop that was acted on, or ""
 
-    def _open_item(self, text: str) -> int: ...
-    def _close_item(self, index: int, status: str, error: str) -> None: ...
-    def _finish(self, status: str, error: str, stopped_by: str) -> None: ...
-    def _cell_ended(self) -> None: ...
+    def mark_stopped(self, by: str) -> None: ...
+    def open_item(self, text: str) -> int: ...
+    def close_item(self, index: int, status: str, error: str) -> None: ...
+    def cell_ended(self) -> None: ...
 
 
 def main_source() -> str:
@@ -63,23 +64,14 @@ def outcome_of(exc: BaseException | None, stopped_by: str) -> tuple[str, str, st
 
 
 class _Recorder:
-    """Writes the run's outcome exactly once: at exit, or when the Vault closes."""
+    """Watches the program for its code and its outcome."""
 
     def __init__(self, hooks: Hooks) -> None:
         self._hooks = hooks
-        self._done = False
 
-    def _outcome(self, exc: BaseException | None) -> tuple[str, str, str]:
+    def outcome(self, exc: BaseException | None) -> tuple[str, str, str]:
+        """(status, error text, stopped_by) of the run, ending with ``exc`` or None."""
         raise NotImplementedError
-
-    def _at_exit(self) -> None:
-        self.end(None)
-
-    def end(self, exc: BaseException | None) -> None:
-        if self._done:
-            return
-        self._done = True
-        self._hooks._finish(*self._outcome(exc))
 
 
 class ScriptRecorder(_Recorder):
@@ -97,7 +89,7 @@ class ScriptRecorder(_Recorder):
         self._prev_term: Any = None
 
     def start(self) -> None:
-        self._hooks._open_item(main_source())
+        self._hooks.open_item(main_source())
         self._prev_hook = sys.excepthook
         sys.excepthook = self._excepthook
         try:
@@ -105,7 +97,6 @@ class ScriptRecorder(_Recorder):
                 self._prev_term = signal.signal(signal.SIGTERM, self._on_sigterm)
         except ValueError:  # not the main thread: signals cannot be handled here
             pass
-        atexit.register(self._at_exit)
 
     def _excepthook(
         self, kind: type[BaseException], exc: BaseException, tb: TracebackType | None
@@ -115,14 +106,14 @@ class ScriptRecorder(_Recorder):
             self._prev_hook(kind, exc, tb)
 
     def _on_sigterm(self, signum: int, frame: FrameType | None) -> None:
-        self._hooks._stopped_by = "SIGTERM"
+        self._hooks.mark_stopped("SIGTERM")
         raise ExecutionStopped("SIGTERM", code=128 + signum)
 
-    def _outcome(self, exc: BaseException | None) -> tuple[str, str, str]:
+    def outcome(self, exc: BaseException | None) -> tuple[str, str, str]:
         # sys.last_value: CPython sets it for an uncaught exception before calling any
         # excepthook, so a program that replaced ours (rich, loguru) is still seen.
         error = exc or self._error or getattr(sys, "last_value", None)
-        return outcome_of(error, self._hooks._stopped_by)
+        return outcome_of(error, self._hooks.stopped_by)
 
     def uninstall(self) -> None:
         if sys.excepthook == self._excepthook and self._prev_hook is not None:
@@ -133,7 +124,6 @@ class ScriptRecorder(_Recorder):
                     signal.signal(signal.SIGTERM, self._prev_term)
             except ValueError:
                 pass
-        atexit.unregister(self._at_exit)
 
 
 class NotebookRecorder(_Recorder):
@@ -152,11 +142,10 @@ class NotebookRecorder(_Recorder):
     def start(self) -> None:
         self._shell.events.register("pre_run_cell", self._pre_run_cell)
         self._shell.events.register("post_run_cell", self._post_run_cell)
-        atexit.register(self._at_exit)
 
     def _pre_run_cell(self, info: Any = None, *args: Any, **kwargs: Any) -> None:
         text = getattr(info, "raw_cell", None) or ""
-        self._open = self._hooks._open_item(text)
+        self._open = self._hooks.open_item(text)
 
     def _post_run_cell(self, result: Any = None, *args: Any, **kwargs: Any) -> None:
         if self._open is not None:  # None: the cell that created the Vault
@@ -164,11 +153,11 @@ class NotebookRecorder(_Recorder):
                 result, "error_in_exec", None
             )
             status, error, _by = outcome_of(exc, "")
-            self._hooks._close_item(self._open, status, error)
+            self._hooks.close_item(self._open, status, error)
             self._open = None
-        self._hooks._cell_ended()
+        self._hooks.cell_ended()
 
-    def _outcome(self, exc: BaseException | None) -> tuple[str, str, str]:
+    def outcome(self, exc: BaseException | None) -> tuple[str, str, str]:
         # A stop ends a cell, not the kernel: the process itself ran to completion.
         return outcome_of(exc, "")
 
@@ -179,4 +168,3 @@ class NotebookRecorder(_Recorder):
         ):
             with contextlib.suppress(ValueError):
                 self._shell.events.unregister(event, cb)
-        atexit.unregister(self._at_exit)

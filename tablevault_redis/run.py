@@ -1,0 +1,282 @@
+"""One run of this process in Redis: its record, heartbeat, acknowledgements, code
+items and final status.
+
+:class:`Vault` owns the threads and the public API; :class:`ProcessRun` owns what
+the run writes. Registration is synchronous, so ``Vault()`` fails at once when the
+name is held by a live process. Every later write is handed to the outbox (ordered,
+retried, each one idempotent), so neither a checkpoint nor a notebook cell ever
+waits on Redis.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from . import identity, keys, operations, scripts
+from .connection import Connection
+from .control import ControlState
+from .errors import DuplicateItemError
+from .replies import Registered
+
+ENV_PARENT_NAME = "TABLEVAULT_PARENT_PROCESS_NAME"
+ENV_PARENT_INDEX = "TABLEVAULT_PARENT_PROCESS_INDEX"
+ENV_PARENT_NAMESPACE = "TABLEVAULT_PARENT_NAMESPACE"
+
+logger = logging.getLogger(__name__)
+
+# (what, write) -> None: queue an idempotent write (the outbox's submit).
+Submit = Callable[[str, Callable[[], object]], None]
+
+
+class ProcessRun:
+    """The run of process ``name``: register it, then keep its record current.
+
+    ``control`` (the request state that checkpoints read) exists once registered.
+    """
+
+    def __init__(
+        self,
+        conn: Connection,
+        ns: str,
+        name: str,
+        submit: Submit,
+        *,
+        user_id: str,
+        execution_type: str,
+        parent: tuple[str, int],
+        heartbeat_interval: float,
+        heartbeat_ttl: float,
+    ) -> None:
+        self._conn = conn
+        self.namespace = ns
+        self.name = name
+        self._submit = submit
+        self._user_id = user_id
+        self._execution_type = execution_type
+        self._parent = parent
+        self._interval = heartbeat_interval
+        self._ttl = heartbeat_ttl
+        self.token = f"{identity.describe()['host']}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+        self.run = 0
+        self.code_count = 0
+        self._code_length = 0
+        self._item_ops: dict[int, str] = {}  # open code item index -> operation id
+        self._lost_warned = False
+        self.control: ControlState
+
+    @property
+    def channel(self) -> str:
+        """The pub/sub channel requests to this process are announced on."""
+        return keys.channel(self.namespace, self.name)
+
+    # -- registration ----------------------------------------------------------------
+
+    def _record_fields(self) -> dict[str, str]:
+        return {
+            "name": self.name,
+            "user_id": self._user_id,
+            "execution_type": self._execution_type,
+            **identity.describe(),
+            "started_at": repr(time.time()),
+            "parent_process_name": self._parent[0],
+            "parent_process_index": str(self._parent[1]),
+            "heartbeat_token": self.token,
+            "heartbeat_interval": repr(self._interval),
+            "heartbeat_ttl": repr(self._ttl),
+        }
+
+    def register(self) -> None:
+        """Claim the name (taking it over from a holder verified dead) and write the
+        record, as an operation that cleanup finishes or undoes should this process
+        die half-way; DuplicateItemError when a live process holds the name."""
+        ns, name, client = self.namespace, self.name, self._conn.client
+        parent = self._parent[0]
+        fields = self._record_fields()
+        started = float(fields["started_at"])
+        with self._conn.translate():
+            if client.zscore(keys.record_lists(ns), name) is not None:
+                raise DuplicateItemError(
+                    f"process name {name!r} is taken by a record list in namespace {ns!r}"
+                )
+            op_id = operations.begin(
+                self._conn,
+                ns,
+                operations.REGISTER,
+                name,
+                self.token,
+                {"parent_process_name": parent, "started_at": started},
+            )
+            # The index first (an entry whose record never got written is harmless),
+            # without moving a holder's entry should the name be refused.
+            client.zadd(keys.processes(ns), {name: started}, nx=True)
+            try:
+                reply = self._claim(started, fields)
+            except DuplicateItemError:
+                operations.end(self._conn, ns, op_id)  # refused: nothing was written
+                raise
+            client.zadd(keys.processes(ns), {name: started})  # the latest run's start
+            if parent:
+                client.zadd(keys.children(ns, parent), {name: started})
+            operations.end(self._conn, ns, op_id)
+        self.run = reply.run
+        self.code_count = reply.code_count
+        self._code_length = reply.code_length
+        self.control = ControlState(reply.request_seq, self._report)
+
+    def _claim(self, started: float, fields: dict[str, str]) -> Registered:
+        """Run ``register``; when a holder answers, take over only if its process is
+        verified dead (same host and PID namespace, PID gone) or is this one."""
+        ns, name = self.namespace, self.name
+        dead_holder = ""
+        for _attempt in range(2):
+            reply = scripts.register(
+                self._conn,
+                ns,
+                name,
+                token=self.token,
+                ttl=self._ttl,
+                dead_holder=dead_holder,
+                now=started,
+                fields=fields,
+            )
+            if not reply.held_by:
+                return reply
+            host, host_id, pid, pid_start = self._conn.client.hmget(
+                keys.proc(ns, name), "host", "host_id", "pid", "pid_started_at"
+            )
+            holder_at = (host_id or "", int(pid or 0), float(pid_start or 0))
+            if not (identity.holder_is_dead(*holder_at) or identity.is_this_process(*holder_at)):
+                raise DuplicateItemError(
+                    f"process name {name!r} is held by a live process on host {host} "
+                    f"(PID {pid}); choose another name or stop that process first"
+                )
+            dead_holder = reply.held_by
+        raise DuplicateItemError(f"process name {name!r} is held by another process")
+
+    def export_to_children(self) -> None:
+        """Processes started from now on record this one as their parent."""
+        os.environ[ENV_PARENT_NAME] = self.name
+        os.environ[ENV_PARENT_NAMESPACE] = self.namespace
+        os.environ[ENV_PARENT_INDEX] = str(self.code_count)
+
+    # -- the threads' calls ----------------------------------------------------------
+
+    def resync(self) -> None:
+        """Read ``request_seq`` and the request key in one script and apply them."""
+        state = scripts.request_state(self._conn, self.namespace, self.name)
+        self.control.apply_stored(state.request_seq, state.request)
+
+    def heartbeat(self, listener_at: float) -> None:
+        """Refresh the heartbeat (the outbox thread); it reads the request state too."""
+        beat = scripts.heartbeat(
+            self._conn,
+            self.namespace,
+            self.name,
+            token=self.token,
+            ttl=self._ttl,
+            listener_at=listener_at,
+        )
+        self.control.apply_stored(beat.request_seq, beat.request)
+        if not beat.beat and not self._lost_warned:
+            self._lost_warned = True
+            logger.warning(
+                "tablevault-redis: process record %r has ended or was taken over by "
+                "another run; this process no longer heartbeats",
+                self.name,
+            )
+
+    # -- writes through the outbox ---------------------------------------------------
+
+    def _write(self, what: str, script: Callable[..., object], **kwargs: Any) -> None:
+        """Queue ``script`` for this process with ``kwargs``, timed now."""
+        call = functools.partial(
+            script, self._conn, self.namespace, self.name, now=time.time(), **kwargs
+        )
+        self._submit(f"{what} of process {self.name!r}", call)
+
+    def _report(self, kind: str, seq: int, by: str) -> None:
+        """A checkpoint (main thread) acted on request ``seq``: paused or running."""
+        self._write(kind, scripts.ack, kind=kind, seq=seq, by=by)
+
+    def cell_ended(self) -> None:
+        """A notebook cell ended: a stop it raised is over, the next cell runs."""
+        consumed = self.control.consume_stop()
+        if consumed is not None:
+            seq, by = consumed
+            self._write("stop_consumed", scripts.ack, kind="stop_consumed", seq=seq, by=by)
+
+    @property
+    def stopped_by(self) -> str:
+        """Who asked for the stop this process acted on, or ""."""
+        return self.control.stopped_by
+
+    def mark_stopped(self, by: str) -> None:
+        """A stop acted on outside a checkpoint (SIGTERM)."""
+        self.control.mark_stopped(by)
+
+    def open_item(self, text: str) -> int:
+        """Open the next code item with ``text``; returns its index."""
+        index, start = self.code_count, self._code_length
+        self.code_count += 1
+        self._code_length += len(text)
+        os.environ[ENV_PARENT_INDEX] = str(index)
+        # Index the item's words with its operation first: the operation stays until
+        # the item closes, so cleanup can finish or undo it if this process dies.
+        op = operations.code_item_op(self.name, self.token, index, self.run, start, text)
+        self._item_ops[index] = op.id
+        begin = functools.partial(
+            scripts.op_begin,
+            self._conn,
+            self.namespace,
+            op.id,
+            op.json,
+            code_words=op.words,
+            member=op.member,
+        )
+        self._submit(f"operation {op.id}", begin)
+        self._write(
+            f"open item {index}",
+            scripts.open_code,
+            index=index,
+            run=self.run,
+            text=text,
+            start_position=start,
+        )
+        return index
+
+    def close_item(self, index: int, status: str, error: str) -> None:
+        """Close code item ``index`` with its outcome."""
+        self._write(
+            f"close item {index}",
+            scripts.close_code,
+            index=index,
+            run=self.run,
+            status=status,
+            error=error,
+        )
+        self._end_item_op(index)
+
+    def _end_item_op(self, index: int) -> None:
+        op_id = self._item_ops.pop(index, None)
+        if op_id is not None:
+            end = functools.partial(scripts.op_end, self._conn, self.namespace, op_id)
+            self._submit(f"end of operation {op_id}", end)
+
+    def finish(self, status: str, error: str, stopped_by: str) -> None:
+        """Queue the final status (compare-and-set; it closes the open item too)."""
+        self._write(
+            f"final status {status}",
+            scripts.finish,
+            status=status,
+            error=error,
+            stopped_by=stopped_by,
+            token=self.token,
+        )
+        for index in list(self._item_ops):  # finish closed them
+            self._end_item_op(index)
