@@ -68,6 +68,28 @@ def _split_code_member(member: str) -> Hit | None:
         return None
 
 
+def _allowed_names(filtered: Iterable[str] | None) -> set[str] | None:
+    if filtered is None:
+        return None
+    if isinstance(filtered, str):
+        raise ValidationError("filtered must be a list of process names, not a string")
+    return {keys.check_name(n, "process name in filtered") for n in filtered}
+
+
+def _parent_links(current: list[Any], snapshots: list[str]) -> list[tuple[Any, Any, Any]]:
+    """(run, parent name, parent index) of the current run and of each snapshot."""
+    links = [tuple(current)]
+    for raw in snapshots:
+        try:
+            snap = json.loads(raw)
+            links.append(
+                (snap.get("run"), snap.get("parent_process_name"), snap.get("parent_process_index"))
+            )
+        except (ValueError, AttributeError):
+            continue
+    return links
+
+
 class QueryMixin:
     """``query_process_list`` for :class:`VaultClient`."""
 
@@ -104,17 +126,9 @@ class QueryMixin:
         code_q = _query_words(code_text, "code_text")
         parent_q = _query_words(parent_code_text, "parent_code_text")
         desc_q = _query_words(description_text, "description_text")
-        allowed: set[str] | None = None
-        if filtered is not None:
-            if isinstance(filtered, str):
-                raise ValidationError("filtered must be a list of process names, not a string")
-            allowed = {keys.check_name(n, "process name in filtered") for n in filtered}
-        ns = self.namespace
-        described: dict[str, list[str]] = {}
+        allowed = _allowed_names(filtered)
+        described = self._described(desc_q)
         if desc_q is not None:
-            for member in self._sinter([keys.description_word(ns, w) for w in desc_q]):
-                item, _sep, dname = member.partition("\x1f")
-                described.setdefault(item, []).append(dname)
             allowed = set(described) if allowed is None else allowed & set(described)
         spawned: dict[str, dict[int, list[Any]]] = {}
         if parent_q is not None and (allowed is None or allowed):
@@ -141,6 +155,16 @@ class QueryMixin:
             )
             for name, index, start, run in hits
         ]
+
+    def _described(self, desc_q: list[str] | None) -> dict[str, list[str]]:
+        """Items whose descriptions have every word: item -> description names."""
+        described: dict[str, list[str]] = {}
+        if desc_q is None:
+            return described
+        for member in self._sinter([keys.description_word(self.namespace, w) for w in desc_q]):
+            item, _sep, dname = member.partition("\x1f")
+            described.setdefault(item, []).append(dname)
+        return described
 
     def _spawned_by(self, parent_q: list[str]) -> dict[str, dict[int, list[Any]]]:
         """Runs of processes whose parent's code item at their ``parent_process_index``
@@ -170,21 +194,7 @@ class QueryMixin:
             replies = pipe.execute() if children else []
         out: dict[str, dict[int, list[Any]]] = {}
         for i, child in enumerate(children):
-            current, snapshots = replies[2 * i], replies[2 * i + 1]
-            links = [tuple(current)]
-            for raw in snapshots:
-                try:
-                    snap = json.loads(raw)
-                    links.append(
-                        (
-                            snap.get("run"),
-                            snap.get("parent_process_name"),
-                            snap.get("parent_process_index"),
-                        )
-                    )
-                except (ValueError, AttributeError):
-                    continue
-            for run, pname, pindex in links:
+            for run, pname, pindex in _parent_links(replies[2 * i], replies[2 * i + 1]):
                 try:
                     run_no, index = int(run or 0), int(pindex if pindex not in (None, "") else -1)
                 except (TypeError, ValueError):

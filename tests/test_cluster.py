@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from helpers import pause_resume_stop
 
-from tablevault_redis import VaultClient, keys
+from tablevault_redis import VaultClient, keys, scripts
 
 
 def test_stop_pause_resume_on_a_cluster(spawner, redis_cluster, namespace):
@@ -31,3 +31,18 @@ def test_cluster_detected_and_forced(redis_cluster, namespace):
     with VaultClient(redis_cluster.url, namespace, cluster=True) as c:
         assert c._conn.cluster
         assert c._conn.sharded_pubsub == (c._conn.version >= (7, 0))
+
+
+def test_a_script_batch_on_a_cluster(redis_cluster, namespace):
+    """Batched script calls go one by one, each to its own key's node, and come back
+    typed and in order (cleanup batches its clear_request and finish calls)."""
+    names = [f"p{i}" for i in range(6)]  # several slots, on several nodes
+    with VaultClient(redis_cluster.url, namespace) as c:
+        for name in names[:4]:
+            c.redis.set(keys.request(namespace, name), "{}")
+        batch = scripts.Batch(c._conn)
+        for name in names:
+            scripts.clear_request(c._conn, namespace, name, client=batch)
+        assert batch.execute() == [True] * 4 + [False] * 2
+        assert not any(c.redis.exists(keys.request(namespace, n)) for n in names)
+        assert len({c.redis.keyslot(keys.request(namespace, n)) for n in names}) > 1
