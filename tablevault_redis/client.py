@@ -29,7 +29,6 @@ from .operations import OperationsMixin
 from .query import QueryMixin
 from .retry import Backoff, is_transient
 
-ACTIONS = ("stop", "pause", "resume")
 _REQUEST_ATTEMPTS = 3  # over about 0.3 s: rides out a dropped connection, not an outage
 
 

@@ -158,10 +158,6 @@ class ItemsMixin:
             reply = self._append(name, cols, text, create=True)
         return self._check_reply(name, cols, reply)
 
-    def _list_exists(self, name: str) -> bool:
-        with self._conn.translate():
-            return bool(self._conn.client.exists(keys.record_list_meta(self.namespace, name)))
-
     def get_record_list_columns(self, name: str) -> list[str]:
         """The columns of record list ``name``; NotFoundError if there is none."""
         keys.check_name(name, "record list name")
