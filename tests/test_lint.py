@@ -35,7 +35,11 @@ PACKAGE = ROOT / "tablevault_redis"
 
 
 def _modules() -> list[tuple[str, ast.Module]]:
-    return [(p.name, ast.parse(p.read_text("utf-8"))) for p in sorted(PACKAGE.glob("*.py"))]
+    """(path relative to the package, syntax tree) of every module, subpackages too."""
+    return [
+        (p.relative_to(PACKAGE).as_posix(), ast.parse(p.read_text("utf-8")))
+        for p in sorted(PACKAGE.rglob("*.py"))
+    ]
 
 
 def _is_keys_call(node: ast.AST) -> bool:
@@ -80,7 +84,7 @@ def test_every_lua_script_has_one_function():
 
 
 # Being split right now; remove each entry as its split lands.
-_SIZE_EXEMPT = {"cli.py", "operations.py", "embedded.py"}
+_SIZE_EXEMPT = {"cli.py", "operations.py"}
 MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 50
 
