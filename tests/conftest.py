@@ -14,6 +14,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -102,6 +103,61 @@ def client(redis_url: str, namespace: str) -> Iterator[VaultClient]:
     c = VaultClient(redis_url, namespace)
     yield c
     c.close()
+
+
+# --------------------------------------------------------------------------- the slow marker
+
+# Redis servers (and redis-cli, which builds the test cluster) are the ground every
+# tier stands on; any other child process makes a test slow.
+_INFRASTRUCTURE = ("redis-server", "redis-cli")
+
+
+class _SpawnGuard:
+    """Fails a test that starts a subprocess without ``@pytest.mark.slow``.
+
+    Installed once as an audit hook (``subprocess.Popen`` raises the audit event in
+    every thread, whoever calls it); armed only while an unmarked test runs.
+    """
+
+    def __init__(self) -> None:
+        self.test: str | None = None  # the unmarked test now running, if any
+        self.spawned: list[str] = []
+
+    def __call__(self, event: str, args: tuple[Any, ...]) -> None:
+        if event != "subprocess.Popen" or self.test is None:
+            return
+        executable, argv = args[0], args[1]
+        if isinstance(argv, (str, bytes, os.PathLike)):
+            argv = [argv]
+        program = os.fsdecode(executable or (argv[0] if argv else ""))
+        if any(name in os.path.basename(program) for name in _INFRASTRUCTURE):
+            return
+        command = " ".join(os.fsdecode(a) for a in argv)[:200]
+        self.spawned.append(command)
+        raise AssertionError(
+            f"{self.test} starts a subprocess ({command}) but is not marked "
+            "@pytest.mark.slow (see the map at the top of tests/conftest.py)"
+        )
+
+
+_guard = _SpawnGuard()
+sys.addaudithook(_guard)
+
+
+@pytest.fixture(autouse=True)
+def _slow_mark_required(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Arms the guard for unmarked tests; set up before, torn down after the test's
+    other function fixtures, so workers started by fixtures count too."""
+    if request.node.get_closest_marker("slow") is not None:
+        yield
+        return
+    _guard.test, _guard.spawned = request.node.nodeid, []
+    try:
+        yield
+    finally:
+        _guard.test = None
+    if _guard.spawned:  # also catches a spawn whose error some code swallowed
+        pytest.fail(f"subprocess started without the slow mark: {_guard.spawned}")
 
 
 # --------------------------------------------------------------------------- embedded server

@@ -26,6 +26,8 @@ from servers import RedisServer, free_port
 
 from tablevault_redis import VaultClient, embedded
 
+pytestmark = pytest.mark.slow  # every test here starts subprocesses
+
 FAST_HB = ("--heartbeat", "0.2", "0.8")
 CLI_TIMEOUT = 60.0  # seconds for one CLI call; they normally take well under one
 

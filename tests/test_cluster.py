@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 from helpers import pause_resume_stop
 
 from tablevault_redis import VaultClient, keys, scripts
 
 
+@pytest.mark.slow
 def test_stop_pause_resume_on_a_cluster(spawner, redis_cluster, namespace):
     # Enter through the last node: the client must find its way to every slot.
     url = redis_cluster.urls[-1]

@@ -106,6 +106,7 @@ def compose_redis() -> Any:
         yield server
 
 
+@pytest.mark.slow
 def test_the_topology_runs_as_processes(compose_redis: RedisServer, tmp_path: Path):
     svc = services()
     url = compose_redis.url

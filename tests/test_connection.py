@@ -82,6 +82,7 @@ def test_version_of_an_uninstalled_source_tree(monkeypatch):
     assert tablevault_redis.__version__ != "0+unknown"
 
 
+@pytest.mark.slow
 def test_acl_user_with_password(spawner, namespace):
     acl = ["default off", "bob on >s3cret ~* &* +@all"]
     with RedisServer({"user": acl}, username="bob", password="s3cret") as server:
@@ -146,6 +147,7 @@ def _make_certs(d: Path) -> None:
     )
 
 
+@pytest.mark.slow
 def test_tls(spawner, tmp_path, namespace):
     if not shutil.which("openssl"):
         pytest.skip("openssl is needed to make test certificates")

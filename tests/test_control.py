@@ -20,6 +20,8 @@ from tablevault_redis import (
     scripts,
 )
 
+pytestmark = pytest.mark.slow  # every test here starts subprocesses
+
 FAST_HB = ("--heartbeat", "0.2", "0.8")
 
 

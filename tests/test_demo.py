@@ -7,11 +7,14 @@ import subprocess
 import sys
 import time
 
+import pytest
 from conftest import servers_in
 from helpers import ROOT, wait_until
 
 from tablevault_redis import VaultClient
 from tablevault_redis.embedded import ensure_server, stop_server
+
+pytestmark = pytest.mark.slow  # every test here starts subprocesses
 
 
 def _env(**extra: str) -> dict[str, str]:

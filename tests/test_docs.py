@@ -146,6 +146,7 @@ def _cli(argv: list[str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
 
 
+@pytest.mark.slow
 def test_redis_cli_commands_run_against_a_live_worker(fresh_redis, spawner, tmp_path):
     commands = redis_cli_commands()
     admin = fresh_redis.client()
@@ -267,6 +268,7 @@ def cli_invocations() -> list[tuple[str, list[str]]]:
     return out
 
 
+@pytest.mark.slow
 def test_cli_lines_in_the_docs_use_real_commands_and_options():
     invocations = cli_invocations()
     assert len(invocations) >= 15
@@ -333,6 +335,7 @@ def test_api_md_lists_every_public_method_and_field():
 # --------------------------------------------------------------------------- ACL
 
 
+@pytest.mark.slow
 def test_the_acl_rule_in_deployment_md_is_enough(tmp_path):
     from helpers import Spawner
 

@@ -20,6 +20,7 @@ def namespace_keys(client: VaultClient, namespace: str) -> set[str]:
     return set(client.redis.scan_iter(match=keys.namespace_pattern(namespace), count=1000))
 
 
+@pytest.mark.slow
 def test_reference_worker_records_read_back_in_order(spawner, fresh_redis, tmp_path):
     client = VaultClient(fresh_redis.url)  # the reference examples use the default namespace
     try:
@@ -59,6 +60,7 @@ def test_reference_worker_records_read_back_in_order(spawner, fresh_redis, tmp_p
         client.close()
 
 
+@pytest.mark.slow
 def test_four_processes_append_1000_each(spawner, client, redis_url, namespace, tmp_path):
     go = tmp_path / "go"
     procs = [
@@ -178,6 +180,7 @@ def test_descriptions_of_record_lists(client, namespace):
     assert client.query_item_names() == ["metrics"]
 
 
+@pytest.mark.slow
 def test_process_and_record_list_names_do_not_clash(client, redis_url, namespace):
 
     client.create_record_list("metrics", ["step"])
@@ -190,6 +193,7 @@ def test_process_and_record_list_names_do_not_clash(client, redis_url, namespace
     assert client.redis.exists(keys.proc(namespace, "metrics")) == 0
 
 
+@pytest.mark.slow
 def test_negative_code_item_index_counts_from_the_end(spawner, client, redis_url, namespace):
     for _ in range(2):
         assert spawner.worker(redis_url, namespace, "p", "--iterations", "1").wait_exit() == 0

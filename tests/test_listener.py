@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import signal
 
+import pytest
 from helpers import pause_resume_stop, wait_until
 
 from tablevault_redis import VaultClient
+
+pytestmark = pytest.mark.slow  # every test here starts subprocesses
 
 FAST_HB = ("--heartbeat", "0.2", "3")
 

@@ -12,6 +12,8 @@ from nbclient import NotebookClient
 
 from tablevault_redis import NotFoundError
 
+pytestmark = pytest.mark.slow  # every test here starts subprocesses
+
 LOOP = """\
 import time
 for step in range(100_000):

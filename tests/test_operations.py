@@ -25,6 +25,7 @@ def wait_dead(client: VaultClient, name: str) -> None:
     wait_until(lambda: not client.get_process(name).alive, 5, what=f"{name}'s heartbeat to expire")
 
 
+@pytest.mark.slow
 def test_killed_script_is_crashed_and_its_item_closed(spawner, client, redis_url, namespace):
     w = spawner.worker(redis_url, namespace, "victim", *FAST_HB).wait_ready()
     (op,) = wait_until(lambda: item_ops(client, "victim"), 5, what="the code item operation")
@@ -53,6 +54,7 @@ def test_killed_script_is_crashed_and_its_item_closed(spawner, client, redis_url
     assert client.get_process("victim").status == "crashed"
 
 
+@pytest.mark.slow
 def test_killed_notebook_cell_is_closed(spawner, client, redis_url, namespace, tmp_path):
     proc = spawner.run(
         [sys.executable, str(SCRIPTS / "ops_cell_worker.py"), "nb", str(tmp_path)],
@@ -74,6 +76,7 @@ def test_killed_notebook_cell_is_closed(spawner, client, redis_url, namespace, t
     assert not client.vault_cleanup(interval=0).changed
 
 
+@pytest.mark.slow
 def test_selected_timestamps_clean_exactly_those(spawner, client, redis_url, namespace):
     a = spawner.worker(redis_url, namespace, "a", *FAST_HB)
     b = spawner.worker(redis_url, namespace, "b", *FAST_HB)
@@ -110,6 +113,7 @@ def test_an_item_that_never_opened_is_rolled_back(client, namespace):
     assert client.get_current_operations() == []
 
 
+@pytest.mark.slow
 def test_requests_to_dead_processes_are_cleared(spawner, client, redis_url, namespace):
     w = spawner.worker(redis_url, namespace, "held", "--hold", *FAST_HB).wait_ready()
     client.pause_execution("held")  # pending: the worker never reaches a checkpoint
@@ -122,6 +126,7 @@ def test_requests_to_dead_processes_are_cleared(spawner, client, redis_url, name
     assert not client.redis.exists(keys.request(namespace, "held"))
 
 
+@pytest.mark.slow
 def test_concurrent_cleanups_each_change_once(spawner, redis_url, namespace):
     workers = [spawner.worker(redis_url, namespace, f"d{i}", *FAST_HB) for i in range(4)]
     clients = [VaultClient(redis_url, namespace) for _ in range(2)]
@@ -156,6 +161,7 @@ def test_concurrent_cleanups_each_change_once(spawner, redis_url, namespace):
             c.close()
 
 
+@pytest.mark.slow
 def test_dead_runs_unopened_item_never_touches_the_next_run(spawner, client, redis_url, namespace):
     """Run 1 indexed item 1 and died before opening it; run 2 of the name reuses index
     1. Cleanup rolls run 1's words back and leaves run 2's item alone."""

@@ -33,6 +33,7 @@ def names(matches) -> list[tuple[str, int]]:
     return [(m.name, m.index) for m in matches]
 
 
+@pytest.mark.slow
 def test_each_filter_alone(family):
     client = family
     spawned = client.query_process_list(parent_code_text="spawn_worker")
@@ -57,6 +58,7 @@ def test_each_filter_alone(family):
     assert names(everything) == [("kid1", 0), ("kid2", 0), ("loner", 0), ("search", 0)]
 
 
+@pytest.mark.slow
 def test_filters_combine_with_and(family):
     client = family
     both = client.query_process_list(
@@ -86,6 +88,7 @@ def test_query_arguments_are_checked(client):
     assert client.query_process_list(code_text="anything") == []
 
 
+@pytest.mark.slow
 def test_queries_and_appends_on_a_cluster(spawner, redis_cluster, namespace):
     url = redis_cluster.url
     procs = [
@@ -118,6 +121,7 @@ def test_queries_and_appends_on_a_cluster(spawner, redis_cluster, namespace):
         client.close()
 
 
+@pytest.mark.slow
 def test_parent_code_text_follows_each_run_of_a_reused_child_name(client, redis_url, namespace):
     """Run 1 of "child" was spawned by alpha, run 2 by beta: each parent's query finds
     only the items of the run it spawned."""

@@ -79,6 +79,7 @@ def wait_running(c: VaultClient, name: str) -> None:
     wait_until(running, timeout=20, what=f"{name} to run")
 
 
+@pytest.mark.slow
 def test_controller_stops_pauses_and_resumes_workers(spawner, fresh_redis):
     url = fresh_redis.url
     worker = start_example(spawner, "worker.py", url)
@@ -104,6 +105,7 @@ def test_controller_stops_pauses_and_resumes_workers(spawner, fresh_redis):
         assert c.query_item_content("results")[0] == {"batch": 0, "rows": 0}
 
 
+@pytest.mark.slow
 def test_stop_pause_resume_snippets(spawner, fresh_redis):
     url = fresh_redis.url
     exp = spawner.worker(url, "tv", "experiment_process").wait_ready()
@@ -117,6 +119,7 @@ def test_stop_pause_resume_snippets(spawner, fresh_redis):
         pipe.advancing()
 
 
+@pytest.mark.slow
 def test_parent_child_cleanup_and_queries(fresh_redis):
     url = fresh_redis.url
     r = run_example("parent.py", url)

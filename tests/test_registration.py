@@ -14,6 +14,7 @@ from tablevault_redis import (
 VAULT = "import os\nfrom tablevault_redis import Vault\nNS = os.environ['TEST_NAMESPACE']\n"
 
 
+@pytest.mark.slow
 def test_record_fields_are_readable_strings(spawner, client, redis_url, namespace):
     w = spawner.worker(redis_url, namespace, "w").wait_ready()
     raw = client.redis.hgetall(f"{namespace}:{{{namespace}:w}}:proc")
@@ -44,6 +45,7 @@ def test_record_fields_are_readable_strings(spawner, client, redis_url, namespac
     assert [p.name for p in client.list_processes()] == ["w"]
 
 
+@pytest.mark.slow
 def test_live_name_is_refused_with_holder_host_and_pid(spawner, client, redis_url, namespace):
     w = spawner.worker(redis_url, namespace, "w").wait_ready()
     r = run_python(VAULT + "Vault('other', 'w', namespace=NS)", redis_url, namespace)
@@ -56,6 +58,7 @@ def test_live_name_is_refused_with_holder_host_and_pid(spawner, client, redis_ur
     assert [op.kind for op in client.get_current_operations()] == ["code_item"]
 
 
+@pytest.mark.slow
 def test_ended_name_is_reused_and_history_kept(client, redis_url, namespace):
     first = run_python(
         VAULT + "Vault('u', 'job', namespace=NS)\nprint('one')", redis_url, namespace
@@ -74,6 +77,7 @@ def test_ended_name_is_reused_and_history_kept(client, redis_url, namespace):
     assert len(history) == 1 and '"run":"1"' in history[0].replace(" ", "")
 
 
+@pytest.mark.slow
 def test_dead_holder_on_this_host_is_taken_over_at_once(spawner, client, redis_url, namespace):
     w = spawner.worker(redis_url, namespace, "w", "--heartbeat", "1", "60").wait_ready()
     w.kill()  # its heartbeat would last a minute, but its PID is gone
@@ -85,6 +89,7 @@ def test_dead_holder_on_this_host_is_taken_over_at_once(spawner, client, redis_u
     assert [i.status for i in client.get_code_items("w")] == ["crashed", "completed"]
 
 
+@pytest.mark.slow
 def test_one_vault_per_process(redis_url, namespace):
     code = VAULT + (
         "from tablevault_redis import ValidationError\n"
@@ -162,6 +167,7 @@ def test_bad_arguments_are_refused_before_any_write(redis_url, namespace, kwargs
         assert c.redis.keys(f"{namespace}:*") == []
 
 
+@pytest.mark.slow
 def test_heartbeat_settings_from_environment(spawner, client, redis_url, namespace):
     w = spawner.worker(
         redis_url,
@@ -196,6 +202,7 @@ def test_unreachable_server_gives_one_clear_error(clean_env, namespace):
         VaultClient(url)
 
 
+@pytest.mark.slow
 def test_new_db_deletes_only_its_namespace(redis_url, namespace):
     keep = namespace + "k"
     code = VAULT + "Vault('u', 'old', namespace=NS)\n"
@@ -217,6 +224,7 @@ def test_new_db_deletes_only_its_namespace(redis_url, namespace):
         assert [p.name for p in c.list_processes()] == ["old"]
 
 
+@pytest.mark.slow
 def test_children_inherit_parent_through_environment(client, redis_url, namespace):
     code = VAULT + (
         "import subprocess, sys\n"
@@ -248,6 +256,7 @@ def test_children_inherit_parent_through_environment(client, redis_url, namespac
         assert c.get_process("c").parent_process_name == ""
 
 
+@pytest.mark.slow
 def test_a_replaced_excepthook_still_records_the_failure(client, redis_url, namespace):
     code = VAULT + (
         "import sys\n"
@@ -261,6 +270,7 @@ def test_a_replaced_excepthook_still_records_the_failure(client, redis_url, name
     assert info.status == "failed" and "KeyError: 'lost?'" in (info.error or "")
 
 
+@pytest.mark.slow
 def test_vault_retried_in_the_same_process_takes_its_own_name_back(client, redis_url, namespace):
     """A Vault() whose registration reply was lost (the name is held by this very
     process's earlier attempt) can be created again at once."""
