@@ -1,0 +1,242 @@
+"""ControlState: the cached request a checkpoint reads, in one process, no Redis."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+from collections.abc import Iterator
+from types import FrameType
+
+import pytest
+from helpers import wait_until
+
+from tablevault_redis.control import ControlState
+from tablevault_redis.errors import ExecutionStopped
+
+
+class Reports(list[tuple[str, int, str]]):
+    """The (kind, seq, by) calls a ControlState made to its reporter."""
+
+    def __call__(self, kind: str, seq: int, by: str) -> None:
+        self.append((kind, seq, by))
+
+    def kinds(self) -> list[str]:
+        return [kind for kind, _seq, _by in self]
+
+
+@pytest.fixture
+def reports() -> Reports:
+    return Reports()
+
+
+@pytest.fixture
+def state(reports: Reports) -> ControlState:
+    return ControlState(seq=5, report=reports)
+
+
+# --------------------------------------------------------------------------- apply, by seq
+
+
+def test_only_a_newer_seq_applies(state: ControlState) -> None:
+    assert state.pending is None
+    assert not state.apply(5, "stop", "same seq")
+    assert not state.apply(4, "stop", "older")
+    assert state.pending is None and state.seq == 5
+    assert state.apply(6, "pause", "alice")
+    assert (state.pending, state.seq, state.by) == ("pause", 6, "alice")
+    assert not state.apply(6, "stop", "repeated")  # a repeated notification changes nothing
+    assert state.pending == "pause"
+
+
+@pytest.mark.parametrize("action", ["resume", None, "reboot", ""])
+def test_resume_and_unknown_actions_clear(state: ControlState, action: str | None) -> None:
+    state.apply(6, "pause")
+    assert state.apply(7, action, "bob")
+    assert state.pending is None and state.seq == 7 and state.by == "bob"
+
+
+def test_apply_stored_without_a_request_clears_up_to_its_seq(state: ControlState) -> None:
+    state.apply(6, "pause")
+    assert state.apply_stored(8, None)
+    assert state.pending is None and state.seq == 8
+    assert not state.apply_stored(8, "")  # nothing newer
+
+
+def test_apply_stored_takes_the_larger_seq(state: ControlState) -> None:
+    raw = json.dumps({"seq": 9, "action": "stop", "by": "carol", "at": 1.0})
+    assert state.apply_stored(7, raw)
+    assert (state.pending, state.seq, state.by) == ("stop", 9, "carol")
+    raw = json.dumps({"seq": 3, "action": "pause"})  # request_seq moved on past it
+    assert state.apply_stored(12, raw)
+    assert (state.pending, state.seq, state.by) == ("pause", 12, "")
+
+
+MALFORMED = [
+    "not json",
+    "[1, 2]",  # not an object
+    json.dumps({"action": "stop"}),  # no seq
+    json.dumps({"seq": 9}),  # no action
+    json.dumps({"seq": "nine", "action": "stop"}),
+    json.dumps({"seq": None, "action": "stop"}),
+]
+
+
+@pytest.mark.parametrize("raw", MALFORMED)
+def test_malformed_stored_requests_are_ignored(state: ControlState, raw: str) -> None:
+    assert not state.apply_stored(3, raw)
+    assert (state.pending, state.seq) == (None, 5)
+
+
+@pytest.mark.parametrize("data", MALFORMED)
+def test_malformed_messages_are_ignored(state: ControlState, data: str) -> None:
+    assert not state.apply_message(data)
+    assert (state.pending, state.seq) == (None, 5)
+
+
+def test_messages_apply_in_seq_order_whatever_order_they_arrive(state: ControlState) -> None:
+    assert state.apply_message(json.dumps({"seq": 8, "action": "stop", "by": "late"}))
+    assert not state.apply_message(json.dumps({"seq": 7, "action": "resume"}))
+    assert not state.apply_message(json.dumps({"seq": 6, "action": "pause"}))
+    assert (state.pending, state.seq, state.by) == ("stop", 8, "late")
+    assert state.apply_message(json.dumps({"seq": 9, "action": "resume", "by": 42}))
+    assert state.pending is None and state.by == "42"
+
+
+# --------------------------------------------------------------------------- act
+
+
+def test_act_does_nothing_without_a_request(state: ControlState, reports: Reports) -> None:
+    state.act()
+    assert reports == []
+
+
+def test_stop_raises_at_every_checkpoint_but_reports_once(
+    state: ControlState, reports: Reports
+) -> None:
+    state.apply(6, "stop", "dave")
+    for _ in range(3):
+        with pytest.raises(ExecutionStopped) as info:
+            state.act()
+        assert info.value.requested_by == "dave"
+    assert reports == [("stop", 6, "dave")]
+
+
+def act_in_thread(state: ControlState) -> tuple[threading.Thread, list[BaseException]]:
+    raised: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            state.act()
+        except BaseException as e:
+            raised.append(e)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, raised
+
+
+def test_pause_waits_until_resume(state: ControlState, reports: Reports) -> None:
+    state.apply(6, "pause", "erin")
+    thread, raised = act_in_thread(state)
+    wait_until(lambda: reports.kinds() == ["paused"], what="the paused report")
+    assert thread.is_alive()  # held at the checkpoint
+    state.apply(7, "resume", "frank")
+    thread.join(5)
+    assert not thread.is_alive() and raised == []
+    assert reports == [("paused", 6, "erin"), ("running", 7, "frank")]
+
+
+def test_stop_while_paused_raises(state: ControlState, reports: Reports) -> None:
+    state.apply(6, "pause")
+    thread, raised = act_in_thread(state)
+    wait_until(lambda: reports.kinds() == ["paused"], what="the paused report")
+    state.apply(7, "stop", "gina")
+    thread.join(5)
+    assert [type(e) for e in raised] == [ExecutionStopped]
+    assert reports == [("paused", 6, ""), ("stop", 7, "gina")]
+
+
+def test_a_newer_pause_keeps_it_paused(state: ControlState, reports: Reports) -> None:
+    state.apply(6, "pause")
+    thread, _raised = act_in_thread(state)
+    wait_until(lambda: reports.kinds() == ["paused"], what="the paused report")
+    state.apply(7, "pause")
+    thread.join(0.2)
+    assert thread.is_alive() and reports.kinds() == ["paused"]
+    state.apply(8, "resume")
+    thread.join(5)
+    assert not thread.is_alive() and reports.kinds() == ["paused", "running"]
+
+
+class Interrupted(Exception):
+    pass
+
+
+@pytest.fixture
+def interrupt_while_waiting() -> Iterator[threading.Event]:
+    """SIGUSR1 raises :class:`Interrupted` in the main thread, but only while it sits
+    in ``Condition.wait``, so it lands inside the paused loop (like Ctrl-C would)."""
+    delivered = threading.Event()
+
+    def handler(_signum: int, frame: FrameType | None) -> None:
+        if frame is not None and frame.f_code.co_name == "wait" and not delivered.is_set():
+            delivered.set()
+            raise Interrupted
+
+    previous = signal.signal(signal.SIGUSR1, handler)
+    try:
+        yield delivered
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+
+
+def test_interrupted_while_paused_reports_running(
+    state: ControlState, reports: Reports, interrupt_while_waiting: threading.Event
+) -> None:
+    state.apply(6, "pause", "hal")
+    main = threading.main_thread().ident
+    assert main is not None and threading.get_ident() == main
+
+    def interrupter() -> None:
+        wait_until(lambda: reports, what="the paused report")
+        while not interrupt_while_waiting.wait(0.05):
+            signal.pthread_kill(main, signal.SIGUSR1)
+
+    sender = threading.Thread(target=interrupter, daemon=True)
+    sender.start()
+    with pytest.raises(Interrupted):
+        state.act()
+    sender.join(5)
+    assert reports == [("paused", 6, "hal"), ("running", 6, "hal")]
+    assert state.pending == "pause"  # the request stays; the next checkpoint pauses again
+
+
+# --------------------------------------------------------------------------- consume_stop
+
+
+def test_consume_stop_ends_only_a_stop_a_checkpoint_raised(state: ControlState) -> None:
+    assert state.consume_stop() is None
+    state.apply(6, "stop", "ivan")
+    assert state.consume_stop() is None  # no checkpoint reached it yet: it stays
+    assert state.pending == "stop"
+    with pytest.raises(ExecutionStopped):
+        state.act()
+    assert state.consume_stop() == (6, "ivan")
+    assert state.pending is None
+    state.act()  # the next cell runs
+    assert state.consume_stop() is None
+
+
+def test_a_newer_stop_after_a_consumed_one_raises_and_reports_again(
+    state: ControlState, reports: Reports
+) -> None:
+    state.apply(6, "stop")
+    with pytest.raises(ExecutionStopped):
+        state.act()
+    state.consume_stop()
+    state.apply(7, "stop", "judy")
+    assert state.consume_stop() is None
+    with pytest.raises(ExecutionStopped):
+        state.act()
+    assert reports == [("stop", 6, ""), ("stop", 7, "judy")]
