@@ -111,15 +111,22 @@ def test_act_does_nothing_without_a_request(state: ControlState, reports: Report
     assert reports == []
 
 
-def test_stop_raises_at_every_checkpoint_but_reports_once(
+def test_stop_raises_at_every_checkpoint_and_records_who_asked(
     state: ControlState, reports: Reports
 ) -> None:
     state.apply(6, "stop", "dave")
+    assert state.stopped_by == ""  # nothing stopped until a checkpoint acts on it
     for _ in range(3):
         with pytest.raises(ExecutionStopped) as info:
             state.act()
         assert info.value.requested_by == "dave"
-    assert reports == [("stop", 6, "dave")]
+    assert state.stopped_by == "dave"
+    assert reports == []  # the outcome is written when the process ends
+
+
+def test_a_stop_outside_a_checkpoint_is_recorded(state: ControlState) -> None:
+    state.mark_stopped("SIGTERM")
+    assert state.stopped_by == "SIGTERM" and state.pending is None
 
 
 def act_in_thread(state: ControlState) -> tuple[threading.Thread, list[BaseException]]:
@@ -154,7 +161,7 @@ def test_stop_while_paused_raises(state: ControlState, reports: Reports) -> None
     state.apply(7, "stop", "gina")
     thread.join(5)
     assert [type(e) for e in raised] == [ExecutionStopped]
-    assert reports == [("paused", 6, ""), ("stop", 7, "gina")]
+    assert reports == [("paused", 6, "")] and state.stopped_by == "gina"
 
 
 def test_a_newer_pause_keeps_it_paused(state: ControlState, reports: Reports) -> None:
@@ -222,15 +229,14 @@ def test_consume_stop_ends_only_a_stop_a_checkpoint_raised(state: ControlState) 
     assert state.pending == "stop"
     with pytest.raises(ExecutionStopped):
         state.act()
+    assert state.stopped_by == "ivan"
     assert state.consume_stop() == (6, "ivan")
-    assert state.pending is None
+    assert state.pending is None and state.stopped_by == ""  # the kernel goes on
     state.act()  # the next cell runs
     assert state.consume_stop() is None
 
 
-def test_a_newer_stop_after_a_consumed_one_raises_and_reports_again(
-    state: ControlState, reports: Reports
-) -> None:
+def test_a_newer_stop_after_a_consumed_one_raises_again(state: ControlState) -> None:
     state.apply(6, "stop")
     with pytest.raises(ExecutionStopped):
         state.act()
@@ -239,4 +245,5 @@ def test_a_newer_stop_after_a_consumed_one_raises_and_reports_again(
     assert state.consume_stop() is None
     with pytest.raises(ExecutionStopped):
         state.act()
-    assert reports == [("stop", 6, ""), ("stop", 7, "judy")]
+    assert state.stopped_by == "judy"
+    assert state.consume_stop() == (7, "judy")
