@@ -1,5 +1,50 @@
 """Shared fixtures: real Redis servers, unique namespaces, a clean environment.
 
+Where each feature is tested
+----------------------------
+``unit/test_unit_*.py``   pure logic, no server, no subprocess: ControlState
+                          (control.py), record and code event folding (models.py),
+                          the word tokenizer, names, record JSON, URL redaction,
+                          operation ids
+``test_lua_process.py``   every branch of register, heartbeat, request_state,
+                          request, ack, finish, clear_request (through scripts.py)
+``test_lua_items.py``     every branch of open_code, close_code, op_begin, op_end,
+                          record_append, describe
+``test_registration.py``  the process record, name reuse, one Vault per process
+``test_control.py``       stop / pause / resume of real workers, request rules
+``test_listener.py``      the listener and outbox across dropped connections,
+                          restarts and a failover
+``test_notebook.py``      notebook cells in a real Jupyter kernel
+``test_operations.py``    operations and vault_cleanup after kill -9
+``test_items.py``         record lists, descriptions, reading items back
+``test_query.py``         query_process_list
+``test_connection.py``    URL resolution, ACL users, TLS
+``test_cluster.py``       the control plane on a Redis Cluster
+``test_embedded.py``      the embedded per-user server; ``test_demo.py`` the README demo
+``test_cli.py``           the command line; ``test_docs.py`` the docs' commands and
+                          links; ``test_reference.py`` the TableVault page's examples;
+                          ``test_compose.py`` compose.yaml
+``test_lint.py``          ruff, mypy, module and function sizes, one function per script
+``test_servers.py``       the test servers themselves (servers.py)
+
+Which fixture
+-------------
+``client`` (a VaultClient) or ``redis_url`` + ``namespace``: most tests; they share
+the session ``redis_server`` and stay apart by namespace. ``conn``: a library
+Connection, to call the script functions of scripts.py directly. ``fresh_redis``: a
+private server to kill, restart or reconfigure; ``durable_redis`` when data must
+survive kill -9. ``redis_cluster``: a 3-master cluster (started on first use).
+``spawner``: worker subprocesses (tests/scripts/), killed at teardown; ``run_python``
+(helpers.py) for a one-off ``python -c``. ``home``: a private HOME for the embedded
+server, which is ended afterwards. ``clean_env``: no TABLEVAULT_* variables.
+
+The slow marker
+---------------
+A test that starts any subprocess other than redis-server / redis-cli (workers,
+CLI runs, kernels, the demo, linters) is marked ``@pytest.mark.slow`` (per test, or
+``pytestmark = pytest.mark.slow`` when the whole module does); an unmarked one fails
+(see ``_slow_mark_required``). ``pytest -m "not slow"`` is the fast tier.
+
 Add new fixtures in their own section below; keep server handling in servers.py.
 """
 
@@ -27,6 +72,7 @@ from helpers import Spawner  # noqa: E402
 from servers import RedisClusterServers, RedisServer  # noqa: E402
 
 from tablevault_redis import VaultClient  # noqa: E402
+from tablevault_redis.connection import Connection, connect  # noqa: E402
 from tablevault_redis.embedded import EmbeddedPaths, paths, stop_server  # noqa: E402
 from tablevault_redis.errors import VaultConnectionError  # noqa: E402
 
@@ -101,6 +147,15 @@ def spawner(tmp_path: Path) -> Iterator[Spawner]:
 def client(redis_url: str, namespace: str) -> Iterator[VaultClient]:
     """A non-registering client on the session server, in this test's namespace."""
     c = VaultClient(redis_url, namespace)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def conn(redis_url: str) -> Iterator[Connection]:
+    """A library connection to the session server, for calling the script functions
+    of ``tablevault_redis.scripts`` directly (with ``namespace`` as their ``ns``)."""
+    c = connect(redis_url)
     yield c
     c.close()
 

@@ -1,0 +1,397 @@
+"""Each branch of the per-process Lua scripts (register, heartbeat, request_state,
+request, ack, finish, clear_request), called through their functions in
+``tablevault_redis.scripts`` on the session server; no worker processes."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import pytest
+import redis
+
+from tablevault_redis import keys, scripts
+from tablevault_redis.connection import Connection
+
+NAME = "p"
+T0 = 1_700_000_000.0
+
+
+def record(conn: Connection, ns: str, name: str = NAME) -> dict[str, str]:
+    return conn.client.hgetall(keys.proc(ns, name))
+
+
+def code_events(conn: Connection, ns: str, name: str = NAME) -> list[dict[str, str]]:
+    return [fields for _id, fields in conn.client.xrange(keys.code(ns, name))]
+
+
+def register(
+    conn: Connection, ns: str, token: str = "T1", dead_holder: str = "", **fields: str
+) -> scripts.Registered:
+    fields = {"name": NAME, "heartbeat_token": token, **fields}
+    return scripts.register(
+        conn, ns, NAME, token=token, ttl=60, dead_holder=dead_holder, now=T0, fields=fields
+    )
+
+
+def set_record(conn: Connection, ns: str, **fields: Any) -> None:
+    conn.client.hset(keys.proc(ns, NAME), mapping=fields)
+
+
+def ask(conn: Connection, ns: str, action: str, request_id: str = "", by: str = "ctl") -> Any:
+    return scripts.request(
+        conn, ns, NAME, action=action, by=by, request_id=request_id or uuid.uuid4().hex
+    )
+
+
+def kill(conn: Connection, ns: str) -> None:
+    """The heartbeat expires: the process is not alive any more."""
+    conn.client.delete(keys.alive(ns, NAME))
+
+
+# --------------------------------------------------------------------------- register
+
+
+def test_register_a_new_name(conn: Connection, namespace: str) -> None:
+    conn.client.set(keys.request(namespace, NAME), "stale")
+    assert register(conn, namespace, user_id="u") == ("", 1, 0, 0, 0)
+    rec = record(conn, namespace)
+    assert rec["status"] == "running" and rec["run"] == "1" and rec["user_id"] == "u"
+    assert rec["open_code"] == "" and rec["stopped_by"] == ""
+    assert conn.client.get(keys.alive(namespace, NAME)) == "T1"
+    assert 0 < conn.client.pttl(keys.alive(namespace, NAME)) <= 60_000
+    assert not conn.client.exists(keys.request(namespace, NAME))
+    assert conn.client.llen(keys.runs(namespace, NAME)) == 0  # no earlier run to keep
+
+
+def test_register_refuses_a_name_a_live_run_holds(conn: Connection, namespace: str) -> None:
+    register(conn, namespace, "T1")
+    before = record(conn, namespace)
+    assert register(conn, namespace, "T2") == ("T1", 0, 0, 0, 0)
+    assert register(conn, namespace, "T2", dead_holder="T9") == ("T1", 0, 0, 0, 0)
+    assert record(conn, namespace) == before
+
+
+def test_register_takes_over_a_verified_dead_holder(conn: Connection, namespace: str) -> None:
+    register(conn, namespace, "T1")
+    set_record(conn, namespace, open_code="3", code_count="4", code_length="90", request_seq="7")
+    reply = register(conn, namespace, "T2", dead_holder="T1")
+    assert reply == ("", 2, 4, 90, 7)  # counters go on across runs
+    [snapshot] = [json.loads(r) for r in conn.client.lrange(keys.runs(namespace, NAME), 0, -1)]
+    assert snapshot["status"] == "crashed" and snapshot["ended_at"] == repr(T0)
+    assert snapshot["run"] == "1"
+    [close] = code_events(conn, namespace)
+    assert close["event"] == "close" and close["index"] == "3" and close["status"] == "crashed"
+    assert record(conn, namespace)["status"] == "running"
+    assert conn.client.get(keys.alive(namespace, NAME)) == "T2"
+
+
+def test_register_again_with_its_own_token(conn: Connection, namespace: str) -> None:
+    register(conn, namespace, "T1")
+    assert register(conn, namespace, "T1").run == 2  # a retry in the same process
+
+
+def test_register_keeps_a_finished_run_as_it_was(conn: Connection, namespace: str) -> None:
+    register(conn, namespace, "T1")
+    set_record(conn, namespace, status="completed", ended_at="123.0", open_code="")
+    kill(conn, namespace)  # finish drops the heartbeat
+    assert register(conn, namespace, "T2").run == 2
+    [snapshot] = [json.loads(r) for r in conn.client.lrange(keys.runs(namespace, NAME), 0, -1)]
+    assert snapshot["status"] == "completed" and snapshot["ended_at"] == "123.0"
+    assert code_events(conn, namespace) == []
+
+
+def test_register_after_an_unnoticed_crash_keeps_its_end_time(
+    conn: Connection, namespace: str
+) -> None:
+    register(conn, namespace, "T1")
+    set_record(conn, namespace, status="paused", ended_at="99.5")
+    kill(conn, namespace)
+    assert register(conn, namespace, "T2").run == 2
+    [snapshot] = [json.loads(r) for r in conn.client.lrange(keys.runs(namespace, NAME), 0, -1)]
+    assert snapshot["status"] == "crashed" and snapshot["ended_at"] == "99.5"
+    assert code_events(conn, namespace) == []  # no item was open
+
+
+# --------------------------------------------------------------------------- heartbeat
+
+
+def beat(conn: Connection, ns: str, token: str = "T1") -> Any:
+    return scripts.heartbeat(conn, ns, NAME, token=token, ttl=30, listener_at=T0)
+
+
+def test_heartbeat_of_the_holder_refreshes_and_reads_the_request(
+    conn: Connection, namespace: str
+) -> None:
+    register(conn, namespace)
+    ask(conn, namespace, "pause")
+    reply = beat(conn, namespace)
+    assert reply.beat and reply.request_seq == 1
+    assert json.loads(reply.request or "")["action"] == "pause"
+    assert 0 < conn.client.pttl(keys.alive(namespace, NAME)) <= 30_000
+    assert record(conn, namespace)["listener_at"] == repr(T0)
+
+
+def test_heartbeat_revives_its_own_expired_key(conn: Connection, namespace: str) -> None:
+    register(conn, namespace)
+    kill(conn, namespace)
+    assert beat(conn, namespace).beat
+    assert conn.client.get(keys.alive(namespace, NAME)) == "T1"
+
+
+@pytest.mark.parametrize("case", ["other holder", "other run's record", "final", "no record"])
+def test_heartbeat_does_not_beat(conn: Connection, namespace: str, case: str) -> None:
+    if case != "no record":
+        register(conn, namespace)
+    if case == "other holder":
+        conn.client.set(keys.alive(namespace, NAME), "T2")
+    elif case == "other run's record":
+        kill(conn, namespace)
+        set_record(conn, namespace, heartbeat_token="T2")
+    elif case == "final":
+        set_record(conn, namespace, status="stopped")
+    reply = beat(conn, namespace)
+    assert not reply.beat and reply.request is None
+    assert "heartbeat_at" not in record(conn, namespace)
+    if case == "other holder":
+        assert conn.client.get(keys.alive(namespace, NAME)) == "T2"
+    elif case != "final":
+        assert not conn.client.exists(keys.alive(namespace, NAME))
+
+
+def test_request_state(conn: Connection, namespace: str) -> None:
+    assert scripts.request_state(conn, namespace, NAME) == (0, None)
+    register(conn, namespace)
+    ask(conn, namespace, "stop")
+    state = scripts.request_state(conn, namespace, NAME)
+    assert state.request_seq == 1 and json.loads(state.request or "")["action"] == "stop"
+
+
+# --------------------------------------------------------------------------- request
+
+
+def test_request_stop_writes_publishes_and_counts(conn: Connection, namespace: str) -> None:
+    register(conn, namespace)
+    sub = conn.client.pubsub()
+    sub.subscribe(keys.channel(namespace, NAME))
+    assert sub.get_message(timeout=5)["type"] == "subscribe"
+    try:
+        assert ask(conn, namespace, "stop", "r1", by="alice") == (1, "running", "", "", "")
+        message = sub.get_message(timeout=5)
+    finally:
+        sub.close()
+    assert json.loads(message["data"]) == {"seq": 1, "action": "stop", "by": "alice"}
+    stored = json.loads(conn.client.get(keys.request(namespace, NAME)))
+    assert (stored["seq"], stored["action"], stored["by"]) == (1, "stop", "alice")
+    rec = record(conn, namespace)
+    assert (rec["interrupt_action"], rec["interrupt_request"]) == ("stop", "alice")
+    assert (rec["request_seq"], rec["last_request_id"], rec["last_request_seq"]) == (
+        "1",
+        "r1",
+        "1",
+    )
+
+
+def test_request_retried_with_its_id_is_answered_again(conn: Connection, namespace: str) -> None:
+    register(conn, namespace)
+    assert ask(conn, namespace, "pause", "id-1").seq == 1
+    assert ask(conn, namespace, "pause", "id-1") == (1, "running", "", "", "")
+    assert record(conn, namespace)["request_seq"] == "1"
+
+
+def test_request_to_an_unknown_process(conn: Connection, namespace: str) -> None:
+    assert ask(conn, namespace, "stop").refused == "not_found"
+
+
+def test_request_to_an_ended_or_dead_process(conn: Connection, namespace: str) -> None:
+    register(conn, namespace)
+    kill(conn, namespace)
+    assert ask(conn, namespace, "stop")[2:4] == ("not_alive", "running")
+    set_record(conn, namespace, status="failed")
+    assert ask(conn, namespace, "pause")[2:4] == ("ended", "failed")
+    assert not conn.client.exists(keys.request(namespace, NAME))
+
+
+@pytest.mark.parametrize(
+    ("pending", "action"),
+    [("stop", "stop"), ("stop", "pause"), ("pause", "pause")] + [("stop", "resume")],
+)
+def test_request_conflicts(conn: Connection, namespace: str, pending: str, action: str) -> None:
+    register(conn, namespace)
+    ask(conn, namespace, pending, by="first")
+    assert ask(conn, namespace, action) == (0, "", "conflict", pending, "first")
+
+
+def test_stop_overrides_a_pending_pause(conn: Connection, namespace: str) -> None:
+    register(conn, namespace)
+    ask(conn, namespace, "pause")
+    assert ask(conn, namespace, "stop").seq == 2
+    assert json.loads(conn.client.get(keys.request(namespace, NAME)))["action"] == "stop"
+
+
+def test_resume_clears_a_pending_pause(conn: Connection, namespace: str) -> None:
+    register(conn, namespace)
+    ask(conn, namespace, "pause")
+    set_record(conn, namespace, status="paused")
+    assert ask(conn, namespace, "resume") == (2, "paused", "", "", "")
+    assert not conn.client.exists(keys.request(namespace, NAME))
+    assert record(conn, namespace)["interrupt_action"] == ""
+
+
+def test_resume_of_a_process_not_paused(conn: Connection, namespace: str) -> None:
+    register(conn, namespace)
+    assert ask(conn, namespace, "resume")[2:4] == ("not_paused", "running")
+
+
+def test_resume_while_an_earlier_resume_is_on_its_way(conn: Connection, namespace: str) -> None:
+    register(conn, namespace)
+    ask(conn, namespace, "pause")
+    set_record(conn, namespace, status="paused")
+    ask(conn, namespace, "resume", "first resume")
+    assert ask(conn, namespace, "resume", "second resume") == (2, "paused", "", "", "")
+    assert record(conn, namespace)["request_seq"] == "2"  # nothing new
+
+
+def test_request_with_an_unknown_action_is_an_error(conn: Connection, namespace: str) -> None:
+    register(conn, namespace)
+    with pytest.raises(redis.ResponseError, match="unknown action reboot"):
+        ask(conn, namespace, "reboot")
+
+
+# --------------------------------------------------------------------------- ack
+
+
+def acked(conn: Connection, ns: str, kind: str, seq: int, by: str = "") -> str:
+    return scripts.ack(conn, ns, NAME, kind=kind, seq=seq, by=by, now=T0)
+
+
+def test_ack_paused_for_the_pending_pause(conn: Connection, namespace: str) -> None:
+    register(conn, namespace)
+    seq = ask(conn, namespace, "pause").seq
+    assert acked(conn, namespace, "paused", seq + 1) == "running"  # not that pause
+    assert acked(conn, namespace, "paused", seq) == "paused"
+    rec = record(conn, namespace)
+    assert (rec["status"], rec["paused_at"], rec["paused_seq"]) == ("paused", repr(T0), "1")
+    assert acked(conn, namespace, "paused", seq) == "paused"  # once is enough
+
+
+def test_ack_paused_without_a_pause_pending(conn: Connection, namespace: str) -> None:
+    register(conn, namespace)
+    assert acked(conn, namespace, "paused", 0) == "running"
+    ask(conn, namespace, "stop")
+    assert acked(conn, namespace, "paused", 1) == "running"
+
+
+def test_ack_running(conn: Connection, namespace: str) -> None:
+    register(conn, namespace)
+    assert acked(conn, namespace, "running", 1) == "running"
+    set_record(conn, namespace, status="paused", paused_at="5.0")
+    assert acked(conn, namespace, "running", 1) == "running"
+    assert record(conn, namespace)["paused_at"] == ""
+
+
+@pytest.mark.parametrize("status", ["running", "paused"])
+def test_ack_stop_consumed(conn: Connection, namespace: str, status: str) -> None:
+    register(conn, namespace)
+    seq = ask(conn, namespace, "stop").seq
+    set_record(conn, namespace, status=status)
+    assert acked(conn, namespace, "stop_consumed", seq + 1, "bob") == status  # another stop
+    assert conn.client.exists(keys.request(namespace, NAME))
+    assert acked(conn, namespace, "stop_consumed", seq, "bob") == "running"
+    rec = record(conn, namespace)
+    assert (rec["stopped_by"], rec["stopped_at"], rec["interrupt_action"]) == ("bob", repr(T0), "")
+    assert not conn.client.exists(keys.request(namespace, NAME))
+
+
+def test_ack_of_a_missing_process_or_an_unknown_kind(conn: Connection, namespace: str) -> None:
+    assert acked(conn, namespace, "paused", 1) == ""
+    register(conn, namespace)
+    with pytest.raises(redis.ResponseError, match="unknown ack resumed"):
+        acked(conn, namespace, "resumed", 1)
+
+
+# --------------------------------------------------------------------------- finish
+
+
+def finish(conn: Connection, ns: str, status: str = "completed", **kw: Any) -> Any:
+    kw.setdefault("token", "T1")
+    return scripts.finish(conn, ns, NAME, status=status, now=T0 + 5, **kw)
+
+
+def test_finish_writes_the_outcome_and_ends_the_run(conn: Connection, namespace: str) -> None:
+    register(conn, namespace)
+    ask(conn, namespace, "stop", by="carol")
+    set_record(conn, namespace, open_code="2")
+    reply = finish(conn, namespace, "stopped", stopped_by="carol", error="", item_error="cut")
+    assert reply == ("set", "stopped")
+    rec = record(conn, namespace)
+    assert (rec["status"], rec["ended_at"], rec["stopped_at"]) == ("stopped", *[repr(T0 + 5)] * 2)
+    assert (rec["stopped_by"], rec["open_code"], rec["interrupt_action"]) == ("carol", "", "")
+    [close] = code_events(conn, namespace)
+    assert (close["index"], close["status"], close["error"]) == ("2", "stopped", "cut")
+    assert not conn.client.exists(keys.request(namespace, NAME), keys.alive(namespace, NAME))
+
+
+def test_finish_keeps_who_stopped_a_notebook_cell(conn: Connection, namespace: str) -> None:
+    register(conn, namespace)
+    set_record(conn, namespace, stopped_by="dave")
+    assert finish(conn, namespace, "completed", error="") == ("set", "completed")
+    rec = record(conn, namespace)
+    assert (rec["stopped_by"], rec["stopped_at"]) == ("dave", "")
+    assert code_events(conn, namespace) == []  # no item was open
+
+
+def test_finish_never_overwrites_a_final_status(conn: Connection, namespace: str) -> None:
+    assert finish(conn, namespace) == ("missing", "")
+    register(conn, namespace)
+    finish(conn, namespace, "failed", error="boom")
+    assert finish(conn, namespace, "completed") == ("kept", "failed")
+    assert record(conn, namespace)["error"] == "boom"
+
+
+def test_finish_by_a_run_that_lost_its_name(conn: Connection, namespace: str) -> None:
+    register(conn, namespace, "T2")
+    assert finish(conn, namespace, token="T1") == ("kept", "running")
+    assert conn.client.get(keys.alive(namespace, NAME)) == "T2"
+
+
+def test_finish_only_if_expired(conn: Connection, namespace: str) -> None:
+    register(conn, namespace)
+    assert finish(conn, namespace, "crashed", token="", only_if_expired=True) == (
+        "alive",
+        "running",
+    )
+    kill(conn, namespace)
+    assert finish(conn, namespace, "crashed", token="", only_if_expired=True) == (
+        "set",
+        "crashed",
+    )
+
+
+def test_finish_by_a_cleaner_drops_any_heartbeat(conn: Connection, namespace: str) -> None:
+    register(conn, namespace)
+    assert finish(conn, namespace, "crashed", token="") == ("set", "crashed")
+    assert not conn.client.exists(keys.alive(namespace, NAME))
+
+
+# --------------------------------------------------------------------------- clear_request
+
+
+def test_clear_request(conn: Connection, namespace: str) -> None:
+    assert not scripts.clear_request(conn, namespace, NAME)  # nothing there
+    register(conn, namespace)
+    ask(conn, namespace, "pause")
+    assert not scripts.clear_request(conn, namespace, NAME)  # alive: its request stands
+    assert conn.client.exists(keys.request(namespace, NAME))
+    kill(conn, namespace)
+    assert scripts.clear_request(conn, namespace, NAME)
+    assert not conn.client.exists(keys.request(namespace, NAME))
+    assert record(conn, namespace)["interrupt_action"] == ""
+    assert not scripts.clear_request(conn, namespace, NAME)  # once
+
+
+def test_clear_request_without_a_record_creates_none(conn: Connection, namespace: str) -> None:
+    conn.client.set(keys.request(namespace, NAME), "{}")
+    assert scripts.clear_request(conn, namespace, NAME)
+    assert not conn.client.exists(keys.proc(namespace, NAME), keys.request(namespace, NAME))
