@@ -18,7 +18,10 @@ Where each feature is tested
 ``test_operations.py``    operations and vault_cleanup after kill -9
 ``test_items.py``         record lists, descriptions, reading items back
 ``test_query.py``         query_process_list
-``test_connection.py``    URL resolution, ACL users, TLS
+``test_connection.py``    URL resolution, version checks, ACL users, TLS
+``test_retry.py``         the transient-error rule and backoff (retry.py)
+``test_redis_compat.py``  the redis-py internals the package relies on
+``test_logging.py``       warnings through ``logging``
 ``test_cluster.py``       the control plane on a Redis Cluster
 ``test_embedded.py``      the embedded per-user server; ``test_demo.py`` the README demo
 ``test_cli.py``           the command line; ``test_docs.py`` the docs' commands and
