@@ -23,6 +23,7 @@ from .errors import (
     VaultConnectionError,
     WaitTimeoutError,
 )
+from .events import CodeEventsMixin
 from .items import ItemsMixin
 from .models import FINAL_STATUSES, CodeItem, ProcessInfo, fold_code_events
 from .operations import OperationsMixin
@@ -32,7 +33,7 @@ from .retry import Backoff, is_transient
 _REQUEST_ATTEMPTS = 3  # over about 0.3 s: rides out a dropped connection, not an outage
 
 
-class VaultClient(ItemsMixin, QueryMixin, OperationsMixin):
+class VaultClient(ItemsMixin, QueryMixin, OperationsMixin, CodeEventsMixin):
     """Stop, pause, resume and inspect the processes of one namespace; read and write
     record lists and descriptions, query, list operations and clean up (mixins)."""
 

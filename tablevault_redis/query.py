@@ -43,6 +43,10 @@ class ProcessMatch(NamedTuple):
     matched_descriptions: list[str]
     matched_processes: list[list[Any]]
 
+    def to_dict(self) -> dict[str, Any]:
+        """The match as a JSON-ready dict."""
+        return self._asdict()
+
 
 def _query_words(text: str | None, what: str) -> list[str] | None:
     if text is None:
