@@ -1,0 +1,139 @@
+"""Plain-text output: times, durations, JSON and the code-item log. No rich here, so
+``--json`` and ``logs`` never import it.
+
+Times are shown as local clock time (with the date unless today) plus how long ago.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from datetime import datetime
+from typing import Any
+
+from ..events import CodeEvent
+from ..models import CodeItem, ProcessInfo
+
+
+def print_json(value: Any) -> None:
+    """Plain ``print``: rich would colour and re-wrap what scripts must parse."""
+    print(json.dumps(value, indent=2, default=str), flush=True)
+
+
+def print_json_line(value: dict[str, Any]) -> None:
+    """One object per line, for streams read line by line (``logs -f --json``)."""
+    print(json.dumps(value), flush=True)
+
+
+def ago(seconds: float) -> str:
+    if seconds < 0:
+        return "in the future"
+    if seconds < 1:
+        return "just now"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit} ago"
+    return f"{int(seconds)}s ago"
+
+
+def when(ts: float | None, now: float | None = None) -> str:
+    """Local clock time (with the date unless today) and how long ago."""
+    if ts is None:
+        return "-"
+    now = time.time() if now is None else now
+    moment = datetime.fromtimestamp(ts)
+    same_day = moment.date() == datetime.fromtimestamp(now).date()
+    clock = moment.strftime("%H:%M:%S" if same_day else "%Y-%m-%d %H:%M:%S")
+    return f"{clock} ({ago(now - ts)})"
+
+
+def duration(start: float | None, end: float | None, now: float | None = None) -> str:
+    """How long from ``start`` to ``end`` (still going: to ``now``)."""
+    if start is None:
+        return "-"
+    stop = end if end is not None else (time.time() if now is None else now)
+    seconds = max(0.0, stop - start)
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    if seconds < 3600:
+        return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
+    return f"{int(seconds // 3600)}h{int(seconds % 3600 // 60):02d}m"
+
+
+def request_text(p: ProcessInfo) -> str:
+    """The pending request, as ``pause by client:...``."""
+    if not p.interrupt_action:
+        return ""
+    if p.interrupt_request:
+        return f"{p.interrupt_action} by {p.interrupt_request}"
+    return p.interrupt_action
+
+
+def parent_text(p: ProcessInfo) -> str:
+    return f"{p.parent_process_name}#{p.parent_process_index}" if p.parent_process_name else ""
+
+
+def pair(value: Any) -> str:
+    """``[name, index]`` (a query's matched parent code item) as ``name#index``."""
+    if isinstance(value, list | tuple) and len(value) == 2 and isinstance(value[1], int):
+        return f"{value[0]}#{value[1]}"
+    return str(value)
+
+
+def first_line(text: str, limit: int = 60) -> str:
+    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def clip(text: str, limit: int = 80) -> str:
+    """Arguments can hold a whole script; a table cell shows the start (--json has all)."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def item_summary(item: CodeItem) -> str:
+    """The last line of its error, else the first line of its code."""
+    if item.error:
+        return first_line(item.error.strip().splitlines()[-1])
+    return first_line(item.text)
+
+
+# --------------------------------------------------------------------------- logs
+
+
+def item_header(item: CodeItem) -> str:
+    ended = f" → {when(item.ended_at)}" if item.ended_at is not None else ""
+    return (
+        f"# ── code item {item.index} (run {item.run}) · {item.status} · "
+        f"{when(item.started_at)}{ended} ──"
+    )
+
+
+def print_item(item: CodeItem) -> None:
+    """The code text as it ran, between comment lines so the output stays readable."""
+    print(item_header(item))
+    text = item.text
+    print(text if text.endswith("\n") else text + "\n", end="")
+    if item.error:
+        print("# error:")
+        for line in item.error.rstrip("\n").splitlines():
+            print(f"#   {line}")
+    sys.stdout.flush()
+
+
+def print_event(event: CodeEvent) -> None:
+    """A followed event: an opened item in full, a closed one as a line (and error)."""
+    if event.event == "open":
+        item = event.as_item()
+        if item:
+            print_item(item)
+        return
+    if event.event == "close":
+        print(
+            f"# ── code item {event.fields.get('index')} closed · {event.status} · "
+            f"{when(event.ended_at)} ──"
+        )
+        for line in (event.error or "").rstrip("\n").splitlines():
+            print(f"#   {line}")
+        sys.stdout.flush()
