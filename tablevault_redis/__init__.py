@@ -17,6 +17,7 @@ from .errors import (
     VaultConnectionError,
     WaitTimeoutError,
 )
+from .events import CodeEvent
 from .models import CodeItem, ProcessInfo
 from .operations import CleanupReport, Operation
 from .query import ProcessMatch
@@ -29,6 +30,7 @@ except PackageNotFoundError:  # run from a source tree that was never installed
 
 __all__ = [
     "CleanupReport",
+    "CodeEvent",
     "CodeItem",
     "ConflictError",
     "DuplicateItemError",

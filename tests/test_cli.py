@@ -1,13 +1,16 @@
 """The command line against real servers and real worker processes.
 
-Every command runs as ``python -m tablevault_redis`` in a subprocess, so exit codes,
-stdout/stderr separation and the entry point are what a user gets.
+Output is checked in-process (``cli``: typer's CliRunner, stdout and stderr apart);
+exit codes, signals, ``logs -f`` and the entry points run as ``python -m
+tablevault_redis`` in a subprocess (``cli_proc``, ``run_cli``), as a user runs them.
+Tests that start workers or CLI subprocesses are marked ``slow``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import shutil
 import signal
@@ -23,8 +26,10 @@ import psutil
 import pytest
 from helpers import Spawner, child_env, wait_until
 from servers import RedisServer, free_port
+from typer.testing import CliRunner
 
 from tablevault_redis import VaultClient, embedded
+from tablevault_redis.cli import PROG, app
 
 pytestmark = pytest.mark.slow  # every test here starts subprocesses
 
@@ -55,15 +60,29 @@ def run_cli(
     )
 
 
+def invoke(
+    *args: str, env: dict[str, str | None] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The CLI in this process, as a ``CompletedProcess``; a crash is raised, never
+    mistaken for an exit code."""
+    clean: dict[str, str | None] = {k: None for k in os.environ if k.startswith("TABLEVAULT_")}
+    result = CliRunner().invoke(
+        app, list(args), prog_name=PROG, env={**clean, "COLUMNS": "250", **(env or {})}
+    )
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return subprocess.CompletedProcess(args, result.exit_code, result.stdout, result.stderr)
+
+
 class Cli:
-    """Runs the CLI on the test server in the test namespace (``--url``/``--namespace``)."""
+    """Runs the CLI in-process on the test server in the test namespace."""
 
     def __init__(self, url: str, namespace: str) -> None:
         self.url = url
         self.namespace = namespace
 
     def __call__(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return run_cli(*args, "--url", self.url, "--namespace", self.namespace, url=self.url)
+        return invoke(*args, "--url", self.url, "--namespace", self.namespace)
 
     def ok(self, *args: str) -> str:
         result = self(*args)
@@ -74,9 +93,21 @@ class Cli:
         return json.loads(self.ok(*args, "--json"))
 
 
+class ProcCli(Cli):
+    """The same, as ``python -m tablevault_redis`` in a subprocess."""
+
+    def __call__(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return run_cli(*args, "--url", self.url, "--namespace", self.namespace, url=self.url)
+
+
 @pytest.fixture
 def cli(redis_url: str, namespace: str) -> Cli:
     return Cli(redis_url, namespace)
+
+
+@pytest.fixture
+def cli_proc(redis_url: str, namespace: str) -> ProcCli:
+    return ProcCli(redis_url, namespace)
 
 
 def refused(result: subprocess.CompletedProcess[str]) -> str:
@@ -120,6 +151,7 @@ class LineReader:
 # --------------------------------------------------------------------------- inspection
 
 
+@pytest.mark.slow
 def test_ps_tree_show_tables_and_json(spawner: Spawner, cli: Cli, redis_url: str, namespace: str):
     parent = spawner.worker(redis_url, namespace, "parent").wait_ready()
     spawner.worker(redis_url, namespace, "child", "--parent", "parent", "0").wait_ready()
@@ -162,6 +194,7 @@ def test_ps_tree_show_tables_and_json(spawner: Spawner, cli: Cli, redis_url: str
     assert [(n["name"], n["status"]) for n in cli.json("tree")] == [("parent", "stopped")]
 
 
+@pytest.mark.slow
 def test_tree_shows_a_parent_cycle(spawner: Spawner, cli: Cli, redis_url: str, namespace: str):
     # Re-runs can make a's parent b and b's parent a; neither is a root, both show.
     first = spawner.worker(redis_url, namespace, "a").wait_ready()
@@ -177,20 +210,25 @@ def test_tree_shows_a_parent_cycle(spawner: Spawner, cli: Cli, redis_url: str, n
     assert "a" in cli.ok("tree") and "b" in cli.ok("tree")
 
 
+@pytest.mark.slow
 def test_environment_gives_url_and_namespace(spawner: Spawner, redis_url: str, namespace: str):
     spawner.worker(redis_url, namespace, "w").wait_ready()
-    env = cli_env(redis_url, TABLEVAULT_NAMESPACE=namespace)
-    result = run_cli("ps", "--json", env=env)
+    env: dict[str, str | None] = {
+        "TABLEVAULT_REDIS_URL": redis_url,
+        "TABLEVAULT_NAMESPACE": namespace,
+    }
+    result = invoke("ps", "--json", env=env)
     assert result.returncode == 0, result.stderr
     assert [p["name"] for p in json.loads(result.stdout)] == ["w"]
     # Another namespace on the same server sees nothing.
-    other = run_cli("ps", "--json", "--namespace", namespace + "x", env=env)
+    other = invoke("ps", "--json", "--namespace", namespace + "x", env=env)
     assert other.returncode == 0 and json.loads(other.stdout) == []
 
 
 # --------------------------------------------------------------------------- control
 
 
+@pytest.mark.slow
 def test_pause_resume_stop_with_wait(
     spawner: Spawner, cli: Cli, client: VaultClient, redis_url: str, namespace: str
 ):
@@ -217,6 +255,7 @@ def test_pause_resume_stop_with_wait(
     assert info.status == "stopped" and info.stopped_by and info.stopped_by.startswith("client:")
 
 
+@pytest.mark.slow
 def test_request_without_wait_returns_at_once(
     spawner: Spawner, cli: Cli, client: VaultClient, redis_url: str, namespace: str
 ):
@@ -231,7 +270,9 @@ def test_request_without_wait_returns_at_once(
     assert w.wait_exit() == 0
 
 
-def test_exit_codes(spawner: Spawner, cli: Cli, redis_url: str, namespace: str):
+@pytest.mark.slow
+def test_exit_codes(spawner: Spawner, cli_proc: ProcCli, redis_url: str, namespace: str):
+    cli = cli_proc
     spawner.worker(redis_url, namespace, "w").wait_ready()
     # 1: refused by the vault, message on stderr in one line.
     assert "no process named 'nope'" in refused(cli("stop", "nope"))
@@ -264,6 +305,7 @@ def test_exit_codes(spawner: Spawner, cli: Cli, redis_url: str, namespace: str):
     assert cli.json("ps")[0]["status"] == "running"
 
 
+@pytest.mark.slow
 def test_console_script_and_empty_namespace(redis_url: str, namespace: str):
     script = Path(sys.executable).parent / "tablevault-redis"
     if not script.exists():
@@ -283,7 +325,11 @@ def test_console_script_and_empty_namespace(redis_url: str, namespace: str):
     assert run_cli("tree", "--json", *args, url=redis_url).stdout.strip() == "[]"
 
 
-def test_wait_timeout_is_refused(spawner: Spawner, cli: Cli, redis_url: str, namespace: str):
+@pytest.mark.slow
+def test_wait_timeout_is_refused(
+    spawner: Spawner, cli_proc: ProcCli, redis_url: str, namespace: str
+):
+    cli = cli_proc
     w = spawner.worker(redis_url, namespace, "w", "--hold").wait_ready()
     message = refused(cli("pause", "w", "--wait", "--timeout", "0.2"))
     assert "within 0.2" in message and "pending" in message
@@ -312,6 +358,7 @@ def start_follow(spawner: Spawner, url: str, namespace: str, *args: str) -> subp
     return proc
 
 
+@pytest.mark.slow
 def test_logs_and_follow(spawner: Spawner, cli: Cli, redis_url: str, namespace: str):
     first = spawner.worker(redis_url, namespace, "w").wait_ready()
     follow = start_follow(spawner, redis_url, namespace, "w")
@@ -342,6 +389,7 @@ def test_logs_and_follow(spawner: Spawner, cli: Cli, redis_url: str, namespace: 
     second.kill()
 
 
+@pytest.mark.slow
 def test_follow_json_lines(spawner: Spawner, cli: Cli, redis_url: str, namespace: str):
     w = spawner.worker(redis_url, namespace, "w").wait_ready()
     follow = start_follow(spawner, redis_url, namespace, "w", "--json")
@@ -359,6 +407,7 @@ def test_follow_json_lines(spawner: Spawner, cli: Cli, redis_url: str, namespace
     assert isinstance(close["ended_at"], float)
 
 
+@pytest.mark.slow
 def test_follow_survives_a_server_restart(spawner: Spawner, tmp_path: Path):
     namespace = "tfollow"
     with RedisServer({"appendonly": "yes", "appendfsync": "always"}) as server:
@@ -394,6 +443,7 @@ needs_query = pytest.mark.skipif(
 )
 
 
+@pytest.mark.slow
 @needs_ops
 def test_ops_lists_open_code_items(spawner: Spawner, cli: Cli, redis_url: str, namespace: str):
     spawner.worker(redis_url, namespace, "w").wait_ready()
@@ -404,6 +454,7 @@ def test_ops_lists_open_code_items(spawner: Spawner, cli: Cli, redis_url: str, n
     assert "KIND" in table and " w " in f" {table} "
 
 
+@pytest.mark.slow
 @needs_ops
 def test_cleanup_marks_killed_worker_crashed(
     spawner: Spawner, cli: Cli, client: VaultClient, redis_url: str, namespace: str
@@ -420,6 +471,7 @@ def test_cleanup_marks_killed_worker_crashed(
     assert "crashed" in again
 
 
+@pytest.mark.slow
 @needs_query
 def test_query_by_code_and_parent_code(spawner: Spawner, cli: Cli, redis_url: str, namespace: str):
     spawner.worker(redis_url, namespace, "parent").wait_ready()
@@ -473,6 +525,7 @@ def private_home(tmp_path: Path) -> Iterator[dict[str, str]]:
         shutil.rmtree(runtime, ignore_errors=True)
 
 
+@pytest.mark.slow
 def test_server_commands(private_home: dict[str, str]):
     env = private_home
 
@@ -522,6 +575,7 @@ def test_server_commands(private_home: dict[str, str]):
     assert json.loads(ok("server", "status", "--json").stdout)["running"] is False
 
 
+@pytest.mark.slow
 def test_server_filesystem_error_exits_1(private_home: dict[str, str]):
     # A file where the socket directory should be: an OSError, reported in one line.
     blocker = Path(private_home["XDG_RUNTIME_DIR"]) / "tablevault-redis"
@@ -531,6 +585,7 @@ def test_server_filesystem_error_exits_1(private_home: dict[str, str]):
     blocker.unlink()
 
 
+@pytest.mark.slow
 def test_ctrl_c_while_waiting_keeps_the_request(
     spawner: Spawner, client: VaultClient, redis_url: str, namespace: str
 ):
@@ -563,3 +618,44 @@ def test_ctrl_c_while_waiting_keeps_the_request(
     assert proc.returncode == 130, err
     assert "the pause request stays" in err
     assert client.get_process("w").interrupt_action == "pause"
+
+
+# --------------------------------------------------------------------------- in-process only
+
+
+def test_empty_namespace_says_so_on_stderr(cli: Cli):
+    for args, message in (
+        (("ps",), "no live processes"),
+        (("ps", "--all"), "no processes"),
+        (("tree",), "no live processes"),
+        (("tree", "--all"), "no processes"),
+        (("ops",), "no operations in progress"),
+        (("query",), "no matches"),
+    ):
+        result = cli(*args)
+        assert (result.returncode, result.stdout) == (0, ""), (args, result)
+        assert result.stderr.strip() == message, (args, result.stderr)
+    for args in (("ps",), ("tree",), ("ops",), ("query",)):
+        assert cli.json(*args) == [], args
+
+
+def test_cleanup_report_in_process(cli: Cli):
+    report = cli.json("cleanup", "--interval", "0")
+    assert report == {
+        "completed": [],
+        "rolled_back": [],
+        "skipped": [],
+        "crashed": [],
+        "requests_cleared": [],
+    }
+    table = cli.ok("cleanup", "--interval", "0")
+    for key in report:
+        assert re.search(rf"^\s*{key}\s+0\s*$", table, re.MULTILINE), table
+
+
+def test_refusals_and_usage_errors_in_process(cli: Cli):
+    for args in (("show", "nope"), ("logs", "nope"), ("logs", "nope", "-f"), ("stop", "nope")):
+        assert "'nope'" in refused(cli(*args)), args
+    for args in (("show", "a{b}"), ("logs", ""), ("cleanup", "--operation", "x")):
+        result = cli(*args)
+        assert result.returncode == 2 and result.stdout == "", (args, result)
