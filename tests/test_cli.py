@@ -659,3 +659,28 @@ def test_refusals_and_usage_errors_in_process(cli: Cli):
     for args in (("show", "a{b}"), ("logs", ""), ("cleanup", "--operation", "x")):
         result = cli(*args)
         assert result.returncode == 2 and result.stdout == "", (args, result)
+
+
+@pytest.mark.slow
+def test_json_and_logs_never_import_rich(redis_url: str, namespace: str):
+    # rich is for drawing; scripts that parse --json should not pay for it.
+    code = (
+        "import sys\n"
+        "from tablevault_redis.cli import app\n"
+        "for args in (['ps', '--json'], ['tree', '--json'], ['logs', 'nope']):\n"
+        "    try:\n"
+        f"        app(args + ['--url', {redis_url!r}, '--namespace', {namespace!r}])\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'rich'))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env=cli_env(redis_url),
+        capture_output=True,
+        text=True,
+        timeout=CLI_TIMEOUT,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "[]", result.stdout
