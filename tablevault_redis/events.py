@@ -20,6 +20,7 @@ from . import keys
 from .connection import Connection
 from .errors import ValidationError, VaultConnectionError
 from .models import CodeItem, fold_code_events
+from .retry import Backoff
 
 if TYPE_CHECKING:
     from .models import ProcessInfo
@@ -173,7 +174,8 @@ class CodeEventsMixin:
         ``stop()`` returns true (checked at least every ``block_ms`` milliseconds).
 
         Pass the id of the last event already read (from :meth:`code_events`) to miss
-        nothing in between. A lost connection is retried with backoff, not raised:
+        nothing in between. A lost connection (a transient error, see
+        :mod:`tablevault_redis.retry`) is retried with backoff, not raised:
         ``on_outage`` is called with the error when reading first fails and with
         None once it works again (without it, both are logged as warnings). A name
         with no process yet yields nothing until one opens a code item.
@@ -193,7 +195,7 @@ class CodeEventsMixin:
         on_outage: OutageCallback | None,
     ) -> Iterator[CodeEvent]:
         stream = keys.code(self.namespace, name)
-        backoff = 0.0
+        backoff = Backoff(maximum=_MAX_BACKOFF)
         while stop is None or not stop():
             try:
                 with self._conn.translate():
@@ -201,20 +203,25 @@ class CodeEventsMixin:
                         {stream: last_id}, block=block_ms, count=_READ_COUNT
                     )
             except VaultConnectionError as exc:
-                if not backoff:
-                    if on_outage is not None:
-                        on_outage(exc)
-                    else:
-                        logger.warning("following %r: %s; retrying", name, exc)
-                backoff = min(max(backoff * 2, 0.05), _MAX_BACKOFF)
-                time.sleep(backoff)
+                if not exc.transient:
+                    raise  # refused access or the like: retrying cannot fix it
+                if not backoff.failures:
+                    _report(on_outage, exc, f"following {name!r}: {exc}; retrying")
+                time.sleep(backoff.next())
                 continue
-            if backoff:
-                if on_outage is not None:
-                    on_outage(None)
-                else:
-                    logger.warning("following %r: reconnected", name)
-                backoff = 0.0
+            if backoff.failures:
+                _report(on_outage, None, f"following {name!r}: reconnected")
+                backoff.reset()
             for entry_id, fields in _stream_entries(reply):
                 last_id = entry_id
                 yield CodeEvent.from_entry(name, entry_id, fields)
+
+
+def _report(
+    on_outage: OutageCallback | None, error: VaultConnectionError | None, text: str
+) -> None:
+    """Tell the caller about an outage or its end; without a callback, log it."""
+    if on_outage is not None:
+        on_outage(error)
+    else:
+        logger.warning("%s", text)
