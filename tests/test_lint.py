@@ -86,7 +86,7 @@ def test_every_lua_script_has_one_function():
 
 
 # Being split right now; remove each entry as its split lands.
-_SIZE_EXEMPT = {"cli.py", "operations.py"}
+_SIZE_EXEMPT = {"operations.py"}
 MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 50
 
