@@ -19,7 +19,7 @@ TIMEOUT = 30.0  # seconds for each worker to act on a request
 
 def epochs(client: VaultClient, name: str) -> int:
     try:
-        return len(client.query_item_list(f"{name}-loss"))
+        return client.query_item_list(f"{name}-loss")["n_items"]
     except NotFoundError:
         return 0
 

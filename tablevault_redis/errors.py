@@ -2,25 +2,53 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
+F = TypeVar("F", bound=Callable[..., Any])
+
 
 class TableVaultError(Exception):
-    """Root of every error this library raises on purpose."""
+    """Root of every error this library raises on purpose.
+
+    As in the original TableVault, every error has a ``code`` (a short word per
+    class), and ``operation`` (the method that raised it) and ``key`` (the item or
+    process it was about) where the library knows them, else None.
+    """
+
+    code: str = "unknown"
+
+    def __init__(
+        self, message: str = "", *, operation: str | None = None, key: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.operation = operation
+        self.key = key
 
 
 class ValidationError(TableVaultError, ValueError):
     """An argument or a request was malformed or not allowed in the current state."""
 
+    code = "validation_error"
+
 
 class NotFoundError(TableVaultError, LookupError):
     """A named process, code item, list or description does not exist."""
+
+    code = "not_found"
 
 
 class DuplicateItemError(TableVaultError):
     """An item with that name already exists, or a live process holds that name."""
 
+    code = "duplicate_item"
+
 
 class ConflictError(TableVaultError):
     """Another pending request, or another controller, got there first."""
+
+    code = "conflict"
 
 
 class VaultConnectionError(TableVaultError, ConnectionError):
@@ -33,6 +61,33 @@ class VaultConnectionError(TableVaultError, ConnectionError):
     def __init__(self, message: str, *, transient: bool = False) -> None:
         super().__init__(message)
         self.transient = transient
+
+    code = "db_error"
+
+
+class VaultExistsError(ValidationError, RuntimeError):
+    """This process already has a Vault with other arguments. A RuntimeError too, as
+    the original's is."""
+
+    code = "vault_exists"
+
+
+def tag_errors(func: F) -> F:
+    """Fill ``operation`` (the method's name) and ``key`` (its first argument, when
+    a string) of a TableVaultError raised by ``func`` that does not say them yet."""
+
+    @functools.wraps(func)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(self, *args, **kwargs)
+        except TableVaultError as e:
+            if e.operation is None:
+                e.operation = func.__name__
+            if e.key is None and args and isinstance(args[0], str):
+                e.key = args[0]
+            raise
+
+    return cast(F, wrapper)
 
 
 class ExecutionStopped(SystemExit):
@@ -54,3 +109,5 @@ class ExecutionStopped(SystemExit):
 
 class WaitTimeoutError(TableVaultError, TimeoutError):
     """A request was made but its target did not act on it within the timeout."""
+
+    code = "timeout"

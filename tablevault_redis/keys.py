@@ -20,9 +20,14 @@ key                            type         holds
                                              last_request_id last_request_seq
                                              code_count code_length open_code error
                                              heartbeat_token heartbeat_interval
-                                             heartbeat_ttl heartbeat_at listener_at``
+                                             heartbeat_ttl heartbeat_at listener_at
+                                             records_written last_record
+                                             last_record_list last_record_at``
                                              (plain strings; times are seconds since
-                                             the epoch)
+                                             the epoch). ``records_written`` counts
+                                             this run's appends; ``last_record`` is
+                                             its latest record's JSON, cut to 200
+                                             characters
 ``<ns>:{<ns>:<name>}:code``     stream       code item events: ``event=open`` with
                                              ``index run text start_position
                                              started_at``, ``event=close`` with ``index
@@ -61,13 +66,30 @@ script even on Redis Cluster; the price is that these keys live on one node):
                                              ``<item>\\x1f<description name>``
 ``<ns>:{<ns>}:desc:<item>``     hash         descriptions of a process or record list:
                                              description name -> JSON ``{"text",
-                                             "embedding", "created_at"}``
+                                             "embedding", "created_at", "process",
+                                             "process_index"}``
 ``<ns>:{<ns>}:record_lists``    sorted set   every record list name, by creation time
 ``<ns>:{<ns>}:listmeta:<name>`` hash         a record list: ``columns`` (JSON list, in
                                              creation order), ``column_set`` (sorted
-                                             JSON list), ``created_at``
+                                             JSON list), ``created_at``, ``process``
+                                             and ``process_index`` (the process and
+                                             code item that created it; empty when a
+                                             VaultClient did)
 ``<ns>:{<ns>}:records:<name>``  list         the records of a list, JSON objects, in
-                                             append order (index = position)
+                                             append order (index = position); NaN and
+                                             infinities as ``NaN``/``Infinity`` tokens
+``<ns>:{<ns>}:recmeta:<name>``  list         lineage of each record, same positions:
+                                             JSON ``{"process", "index", "run", "at"}``
+                                             plus ``"inputs": {item: [start, end]}``
+                                             when given (``process`` is ``""`` and
+                                             ``index`` null for a VaultClient write)
+``<ns>:{<ns>}:wrote:<process>`` hash         what a process wrote: ``e:<list>`` ->
+                                             ``<start>:<end>`` (the span of its records
+                                             in the list), ``c:<list>`` -> code index
+                                             that created the list
+``<ns>:{<ns>}:dependents:<item>`` list       entries that named ``<item>`` in
+                                             ``input_items``: JSON ``[start, end,
+                                             "record_list", list, index, index + 1]``
 =============================  ===========  =========================================
 """
 
@@ -205,6 +227,25 @@ def record_list_meta(ns: str, name: str) -> str:
 def records(ns: str, name: str) -> str:
     """List: a record list's records (JSON objects) in append order."""
     return f"{ns}:{{{ns}}}:records:{name}"
+
+
+def record_meta(ns: str, name: str) -> str:
+    """List: the lineage of each record of a list (JSON), parallel to :func:`records`."""
+    return f"{ns}:{{{ns}}}:recmeta:{name}"
+
+
+def process_writes(ns: str, process: str) -> str:
+    """Hash: the record lists a process created (``c:<list>``) and wrote (``e:<list>``).
+
+    Namespace-tagged rather than process-tagged, so the append script that writes a
+    record can update it in the same atomic step on Redis Cluster.
+    """
+    return f"{ns}:{{{ns}}}:wrote:{process}"
+
+
+def dependents(ns: str, item: str) -> str:
+    """List: JSON of the entries that named ``item`` in their ``input_items``."""
+    return f"{ns}:{{{ns}}}:dependents:{item}"
 
 
 def namespace_pattern(ns: str) -> str:

@@ -54,6 +54,10 @@ class ProcessInfo:
     pid_started_at: float | None
     heartbeat_at: float | None  # last heartbeat written
     listener_at: float | None  # the listener thread's last sign of life, as of that beat
+    records_written: int = 0  # records this run appended
+    last_record: str | None = None  # the latest one's JSON, cut to 200 characters
+    last_record_list: str | None = None  # the list it went to
+    last_record_at: float | None = None
 
     @classmethod
     def from_record(cls, fields: dict[str, str], alive: bool) -> ProcessInfo:
@@ -81,6 +85,10 @@ class ProcessInfo:
             pid_started_at=_float(fields.get("pid_started_at")),
             heartbeat_at=_float(fields.get("heartbeat_at")),
             listener_at=_float(fields.get("listener_at")),
+            records_written=_int(fields.get("records_written")),
+            last_record=fields.get("last_record") or None,
+            last_record_list=fields.get("last_record_list") or None,
+            last_record_at=_float(fields.get("last_record_at")),
         )
 
     def to_dict(self) -> dict[str, Any]:

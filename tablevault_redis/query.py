@@ -13,8 +13,8 @@ from __future__ import annotations
 import json
 import re
 from collections import defaultdict
-from collections.abc import Iterable
-from typing import Any, NamedTuple
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import keys
 from .connection import Connection
@@ -49,7 +49,7 @@ class ProcessMatch(NamedTuple):
 
 
 def _query_words(text: str | None, what: str) -> list[str] | None:
-    if text is None:
+    if text is None or text == "":  # the original's "no filter"
         return None
     if not isinstance(text, str):
         raise ValidationError(f"{what} must be a string, got {type(text).__name__}")
@@ -57,6 +57,16 @@ def _query_words(text: str | None, what: str) -> list[str] | None:
     if not found:
         raise ValidationError(f"{what} {text!r} has no words to search for")
     return found
+
+
+def _allowed(filtered: Iterable[str] | None, what: str) -> set[str] | None:
+    """The names ``filtered`` keeps, or None for no restriction (None or empty)."""
+    if filtered is None:
+        return None
+    if isinstance(filtered, str):
+        raise ValidationError("filtered must be a list of names, not a string")
+    allowed = {keys.check_name(n, what) for n in filtered}
+    return allowed or None
 
 
 Hit = tuple[str, int, int, int]  # process name, index, start_position, run
@@ -70,14 +80,6 @@ def _split_code_member(member: str) -> Hit | None:
         return parts[0], int(parts[1]), int(parts[2]), int(parts[3])
     except ValueError:
         return None
-
-
-def _allowed_names(filtered: Iterable[str] | None) -> set[str] | None:
-    if filtered is None:
-        return None
-    if isinstance(filtered, str):
-        raise ValidationError("filtered must be a list of process names, not a string")
-    return {keys.check_name(n, "process name in filtered") for n in filtered}
 
 
 def _parent_links(current: list[Any], snapshots: list[str]) -> list[tuple[Any, Any, Any]]:
@@ -114,61 +116,92 @@ class QueryMixin:
         self,
         code_text: str | None = None,
         parent_code_text: str | None = None,
+        description_embedding: Sequence[float] | None = None,
         description_text: str | None = None,
         filtered: Iterable[str] | None = None,
     ) -> list[ProcessMatch]:
-        """Code items matching every given filter, sorted by process name and index.
+        """Code items matching every given filter, sorted by process name and index
+        (by similarity first when ``description_embedding`` is given).
 
-        A text filter matches when every word of it occurs in the text
-        (case-insensitive; words are ``\\w+`` tokens). ``code_text`` looks at the code
-        item itself; ``parent_code_text`` at the code item of the parent that spawned
-        the item's process (``matched_processes`` lists those ``[parent, index]``);
-        ``description_text`` at the process's descriptions (``matched_descriptions``
-        lists their names); ``filtered`` keeps only the named processes. With no
-        filter at all, every code item is returned.
+        Text filters match when every word occurs (case-insensitive ``\\w+``
+        tokens; ``""`` is no filter): ``code_text`` in the code item,
+        ``parent_code_text`` in the parent's code item that spawned its process
+        (``matched_processes``: ``[parent, index]``). A description matches
+        ``description_text`` by its words or ``description_embedding`` by being
+        among the 500 most cosine-similar (either suffices, as in the original;
+        ``matched_descriptions``). ``filtered`` keeps the named processes (``[]``
+        or None: all). No filter at all returns every code item.
         """
         code_q = _query_words(code_text, "code_text")
         parent_q = _query_words(parent_code_text, "parent_code_text")
         desc_q = _query_words(description_text, "description_text")
-        allowed = _allowed_names(filtered)
-        described = self._described(desc_q)
-        if desc_q is not None:
-            allowed = set(described) if allowed is None else allowed & set(described)
+        allowed = _allowed(filtered, "process name in filtered")
+        described: dict[str, list[str]] = {}
+        scores: dict[str, float] = {}
+        if desc_q is not None or description_embedding is not None:
+            candidates = self._names(keys.processes(self.namespace), allowed)
+            described, scores = self._described(candidates, desc_q, description_embedding)
+            allowed = set(described)
         spawned: dict[str, dict[int, list[Any]]] = {}
         if parent_q is not None and (allowed is None or allowed):
             spawned = self._spawned_by(parent_q)
             allowed = set(spawned) if allowed is None else allowed & set(spawned)
         if allowed is not None and not allowed:
             return []
-        if code_q is not None:
-            hits = [h for h in self._code_hits(code_q) if allowed is None or h[0] in allowed]
-        else:
-            hits = self._all_items(allowed)
+        hits = self._hits(code_q, allowed)
         if parent_q is not None:
             # A reused name may have had another parent in another run: only the
             # items of the runs that the matching parent spawned count.
             hits = [h for h in hits if h[3] in spawned.get(h[0], {})]
-        hits.sort(key=lambda h: (h[0], h[1], h[3]))
+        hits.sort(key=lambda h: (-scores.get(h[0], 0.0), h[0], h[1], h[3]))
         return [
             ProcessMatch(
                 name,
                 index,
                 start,
-                sorted(described.get(name, [])),
+                described.get(name, []),
                 [list(spawned[name][run])] if parent_q is not None else [],
             )
             for name, index, start, run in hits
         ]
 
-    def _described(self, desc_q: list[str] | None) -> dict[str, list[str]]:
-        """Items whose descriptions have every word: item -> description names."""
-        described: dict[str, list[str]] = {}
-        if desc_q is None:
-            return described
-        for member in self._sinter([keys.description_word(self.namespace, w) for w in desc_q]):
-            item, _sep, dname = member.partition("\x1f")
-            described.setdefault(item, []).append(dname)
-        return described
+    def _hits(self, code_q: list[str] | None, allowed: set[str] | None) -> list[Hit]:
+        """The code items with every word of ``code_q`` (all without), of ``allowed``."""
+        if code_q is None:
+            return self._all_items(allowed)
+        return [h for h in self._code_hits(code_q) if allowed is None or h[0] in allowed]
+
+    def _names(self, index_key: str, allowed: set[str] | None) -> list[str]:
+        """The names in sorted set ``index_key``, restricted to ``allowed``."""
+        with self._conn.translate():
+            names = self._conn.client.zrange(index_key, 0, -1)
+        return [n for n in names if allowed is None or n in allowed]
+
+    def _described(
+        self, items: list[str], desc_q: list[str] | None, embedding: object
+    ) -> tuple[dict[str, list[str]], dict[str, float]]:
+        """Of ``items``, those with a description matching ``desc_q`` or among the
+        most similar to ``embedding``: item -> description names, item -> best
+        similarity (only with an embedding)."""
+        names: dict[str, set[str]] = defaultdict(set)
+        scores: dict[str, float] = {}
+        wanted = set(items)
+        if desc_q is not None:
+            for member in self._sinter([keys.description_word(self.namespace, w) for w in desc_q]):
+                item, _sep, dname = member.partition("\x1f")
+                if item in wanted:
+                    names[item].add(dname)
+        if embedding is not None:
+            for item, found in self._embedding_matches(embedding, items).items():
+                names[item].update(found)
+                scores[item] = max(found.values())
+        return {item: sorted(d) for item, d in names.items()}, scores
+
+    if TYPE_CHECKING:
+
+        def _embedding_matches(
+            self, description_embedding: object, item_names: Sequence[str]
+        ) -> dict[str, dict[str, float]]: ...
 
     def _spawned_by(self, parent_q: list[str]) -> dict[str, dict[int, list[Any]]]:
         """Runs of processes whose parent's code item at their ``parent_process_index``

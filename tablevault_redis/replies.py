@@ -80,9 +80,11 @@ class Appended:
     """``record_append``: the record's index, or why nothing was written."""
 
     outcome: str  # ok | missing (and not created) | columns (the list has others)
+    # | index (the index asked for is past the end)
     index: int = -1  # the record's index; -1 when the call only created the list
     created: bool = False
     columns: list[str] | None = None  # outcome "columns": the list's columns
+    length: int = 0  # outcome "index": how many records the list has
 
     @classmethod
     def parse(cls, reply: list[Any]) -> Appended:
@@ -90,6 +92,8 @@ class Appended:
             return cls("ok", int(reply[1]), bool(int(reply[2])))
         if reply[0] == "columns":
             return cls("columns", columns=list(json.loads(reply[1])))
+        if reply[0] == "index":
+            return cls("index", length=int(reply[1]))
         return cls(str(reply[0]))
 
 

@@ -326,17 +326,58 @@ def op_end(
 
 @_script
 def record_append(
-    conn: Connection, ns: str, list_name: str, *, columns: list[str], record: str, create: bool
+    conn: Connection,
+    ns: str,
+    list_name: str,
+    *,
+    columns: list[str],
+    record: str,
+    create: bool,
+    lineage: str = "{}",
+    index: int | None = None,
+    process: str = "",
+    process_index: int | None = None,
+    inputs: Sequence[tuple[str, str, int, int]] = (),
 ) -> Appended:
     """Append ``record`` (JSON, or "" to only create) to a record list, checking its
-    columns; with ``create`` make the list when missing. KEYS list meta, records,
-    record list names; ARGV name, columns JSON, sorted columns JSON, record, now,
-    "1" to create."""
+    columns, with its ``lineage`` JSON in the parallel lineage list; with ``create``
+    make the list when missing; with ``index`` write there (replace, or append at the
+    end). ``process``/``process_index``: the writer, recorded in its writes hash and,
+    on creation, in the list's meta; ``inputs``: (collection, item, start, end), each
+    pushed to that item's dependents list. KEYS list meta, records, record list
+    names, lineage list, writes hash, dependents lists; ARGV name, columns JSON,
+    sorted columns JSON, record, now, "1" to create, lineage, index, process,
+    process index, then 4 per input."""
     k = [keys.record_list_meta(ns, list_name), keys.records(ns, list_name)]
-    k.append(keys.record_lists(ns))
-    args = [list_name, json.dumps(columns), json.dumps(sorted(columns)), record]
-    args += [repr(time.time()), "1" if create else "0"]
+    k += [keys.record_lists(ns), keys.record_meta(ns, list_name)]
+    k.append(keys.process_writes(ns, process))
+    k += [keys.dependents(ns, item) for _kind, item, _s, _e in inputs]
+    args: list[Any] = [list_name, json.dumps(columns), json.dumps(sorted(columns)), record]
+    args += [repr(time.time()), "1" if create else "0", lineage]
+    args += ["" if index is None else str(index), process]
+    args.append("" if process_index is None else str(process_index))
+    for kind, item, start, end in inputs:
+        args += [kind, item, str(start), str(end)]
     return _run(conn, "record_append", k, args, Appended.parse)
+
+
+@_script
+def record_progress(
+    conn: Connection,
+    ns: str,
+    name: str,
+    *,
+    token: str,
+    count: int,
+    last_record: str,
+    list_name: str,
+    now: float | None = None,
+) -> bool:
+    """Set a run's progress fields in its process record (``count`` is the run's
+    own, so a retry writes the same). KEYS proc; ARGV token, count, last record,
+    its list, now. False when the record belongs to another run."""
+    args = [token, str(count), last_record, list_name, _now(now)]
+    return _run(conn, "record_progress", [keys.proc(ns, name)], args, flag)
 
 
 @_script

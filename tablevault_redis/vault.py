@@ -17,9 +17,10 @@ from typing import Any
 
 from . import identity, keys
 from .client import VaultClient
-from .errors import ValidationError
+from .errors import ValidationError, VaultExistsError
 from .listener import Listener
 from .outbox import Outbox
+from .progress import ProgressMixin
 from .recording import NotebookRecorder, ScriptRecorder
 from .run import ENV_PARENT_INDEX, ENV_PARENT_NAME, ENV_PARENT_NAMESPACE, ProcessRun
 
@@ -85,12 +86,12 @@ def _parent_from_env(namespace: str) -> tuple[str, int]:
         return name, 0
 
 
-class Vault(VaultClient):
+class Vault(ProgressMixin, VaultClient):
     """This process's record, code and checkpoints, plus control of other processes.
 
     One Vault per Python process: calling ``Vault(...)`` again with the same
-    arguments returns the same object; other arguments raise ValidationError until
-    :meth:`close` ends the first one.
+    arguments returns the same object; other arguments raise VaultExistsError (a
+    ValidationError and a RuntimeError) until :meth:`close` ends the first one.
     """
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Vault:
@@ -99,7 +100,7 @@ class Vault(VaultClient):
             if cur is not None and cur._pid == os.getpid() and not cur._closed:
                 wanted = cls._identity(*args, **kwargs)
                 if wanted != cur._ident:
-                    raise ValidationError(
+                    raise VaultExistsError(
                         f"this process already has a Vault ({cur._describe_ident()}); one "
                         "Vault per process: close() it before creating another"
                     )
