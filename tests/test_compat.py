@@ -1,0 +1,304 @@
+"""The original TableVault's documented examples, run against this library.
+
+Each test is one scenario of the original's documentation (item lists, record
+lists, descriptions, basic queries, lineage, process management), written with the
+original's calls (positional arguments where its docs use them) and checked
+against the shapes its docstrings promise. The four deliberate differences are
+asserted the way this library does them: a stop runs ``finally`` and exits cleanly
+(a notebook cell is aborted, the kernel lives), a pause is cooperative (the paused
+process stays alive and visible), a stop overrides a pending pause, and a name is
+reused once its process ended.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+import pytest
+from helpers import run_python, wait_until
+
+from tablevault_redis import (
+    NotFoundError,
+    TableVaultError,
+    ValidationError,
+)
+
+pytestmark = pytest.mark.slow
+
+HEADER = """
+import json, os
+from tablevault_redis import Vault
+vault = Vault(user_id="researcher", process_name={name!r},
+              namespace=os.environ["TEST_NAMESPACE"], new_arango_db=False)
+"""
+
+
+def scenario(redis_url: str, namespace: str, name: str, body: str) -> object:
+    """Run ``body`` as the script of process ``name``; return what it printed (JSON)."""
+    code = HEADER.format(name=name) + textwrap.dedent(body)
+    r = run_python(code, redis_url, namespace)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout.strip().splitlines()[-1]) if r.stdout.strip() else None
+
+
+EXPERIMENTS = """
+vault.create_record_list("experiment_results", column_names=["model", "accuracy", "params"])
+vault.append_record("experiment_results", {
+    "model": "random_forest",
+    "accuracy": 0.95,
+    "params": {"n_estimators": 100, "max_depth": 10}
+})
+vault.append_record("experiment_results", {
+    "model": "xgboost",
+    "accuracy": 0.97,
+    "params": {"learning_rate": 0.1, "n_estimators": 200}
+})
+"""
+
+
+def test_record_list_type_example(client, redis_url, namespace):
+    scenario(redis_url, namespace, "types", EXPERIMENTS)
+    assert [r["model"] for r in client.query_item_content("experiment_results")] == [
+        "random_forest",
+        "xgboost",
+    ]
+    meta = client.query_item_list("experiment_results")
+    assert (meta["n_items"], meta["length"], meta["deleted"]) == (2, 2, -1)
+    assert meta["column_names"] == ["model", "accuracy", "params"]
+
+
+def test_querying_item_content(client, redis_url, namespace):
+    scenario(redis_url, namespace, "chunks", EXPERIMENTS + EXPERIMENTS.split(")\n", 1)[1])
+    content = client.query_item_content("experiment_results", index=0)
+    assert content["model"] == "random_forest"
+    assert (
+        len(client.query_item_content("experiment_results", start_position=0, end_position=3)) == 3
+    )
+    assert len(client.query_item_content("experiment_results")) == 4
+
+
+def test_process_content_is_the_code_with_status(client, redis_url, namespace):
+    scenario(redis_url, namespace, "coder", "x = 1  # first script\n")
+    (item,) = client.query_item_content("coder")
+    assert set(item) == {"text", "status", "error", "start_position", "index"}
+    assert "first script" in item["text"] and item["status"] == "complete"
+    assert client.query_item_content("coder", index=0) == item
+    assert client.query_item_content("coder", start_position=10**6) == []
+
+
+def test_errors_are_recorded_with_the_code(client, redis_url, namespace):
+    code = HEADER.format(name="broken") + "raise RuntimeError('boom in the script')\n"
+    assert run_python(code, redis_url, namespace).returncode == 1
+    item = client.query_item_content("broken", index=0)
+    assert item["status"] == "failed" and "boom in the script" in item["error"]
+
+
+def test_process_metadata_has_the_original_fields(client, redis_url, namespace):
+    scenario(redis_url, namespace, "meta", "vault.checkpoint_execution()\n")
+    meta = client.query_item_list("meta")
+    for field in ("pid", "execution_type", "creator_user_id", "interrupt_request",
+                  "interrupt_action", "n_items", "length", "deleted"):  # fmt: skip
+        assert field in meta, field
+    assert meta["creator_user_id"] == "researcher" and meta["execution_type"] == "script"
+    assert meta["n_items"] == 1 and meta["deleted"] == -1 and meta["length"] > 0
+
+
+def test_finding_the_creation_process(client, redis_url, namespace):
+    scenario(redis_url, namespace, "training_run_01", EXPERIMENTS)
+    assert client.query_item_creation_process("experiment_results") == [
+        {"process_id": "process_list/training_run_01", "index": 0}
+    ]
+
+
+def test_finding_all_modifying_processes_by_range(client, redis_url, namespace):
+    for name in ("first_half", "second_half"):
+        scenario(redis_url, namespace, name, 'vault.append_record("chunks", {"n": 1})\n' * 3)
+    assert client.query_item_process("chunks") == [
+        {"process_id": "process_list/first_half", "index": 0},
+        {"process_id": "process_list/second_half", "index": 0},
+    ]
+    assert client.query_item_process("chunks", start_position=0, end_position=3) == [
+        {"process_id": "process_list/first_half", "index": 0}
+    ]
+    assert client.query_item_process("chunks", start_position=3) == [
+        {"process_id": "process_list/second_half", "index": 0}
+    ]
+
+
+def test_finding_items_from_a_python_process(client, redis_url, namespace):
+    scenario(redis_url, namespace, "data_pipeline_process", EXPERIMENTS)
+    rows = client.query_process_item("data_pipeline_process")
+    assert {"name": "experiment_results", "start_position": 0, "end_position": 2} in rows
+    assert {"name": "experiment_results", "start_position": None, "end_position": None} in rows
+    assert rows[-1]["name"] == "experiment_results"
+    assert rows[0]["name"] == "data_pipeline_process"  # its own code
+
+
+def test_input_items_and_lineage_queries(client, redis_url, namespace):
+    scenario(
+        redis_url,
+        namespace,
+        "lineage",
+        """
+        for i in range(3):
+            vault.append_record("image_net_files", {"path": f"img{i}.png"})
+        image_files = vault.query_item_content("image_net_files")
+        for index, image_file in enumerate(image_files):
+            input_item = {"image_net_files": [index, index + 1]}
+            vault.append_record("image_net_embeddings", {"vec": [index, 0.5]}, input_item)
+    """,
+    )
+    parents = client.query_item_parent("image_net_embeddings")
+    assert parents[0] == [0, 1, "record_list", "image_net_files", 0, 1]
+    assert len(parents) == 3
+    assert client.query_item_parent("image_net_embeddings", start_position=1, end_position=2) == [
+        [1, 2, "record_list", "image_net_files", 1, 2]
+    ]
+    children = client.query_item_child("image_net_files", start_position=2)
+    assert children == [[2, 3, "record_list", "image_net_embeddings", 2, 3]]
+    assert len(client.query_item_child("image_net_files")) == 3
+
+
+def test_descriptions_example(client, redis_url, namespace):
+    scenario(
+        redis_url,
+        namespace,
+        "describer",
+        """
+        vault.create_record_list("frankenstein_novel", ["paragraph"])
+        description = "Full novel of the Frankenstien by Mary Shelley in paragraphs"
+        embedding = [0.1, 0.9, 0.2]
+        vault.create_description("frankenstein_novel", description,  embedding)
+        print(json.dumps(vault.query_item_description("frankenstein_novel")))
+    """,
+    )
+    assert client.query_item_description("frankenstein_novel") == [
+        ["BASE", "Full novel of the Frankenstien by Mary Shelley in paragraphs"]
+    ]
+    desc = client.get_descriptions("frankenstein_novel")["BASE"]
+    assert (desc["process"], desc["process_index"]) == ("describer", 0)
+
+
+def test_record_list_queries(client, redis_url, namespace):
+    describe = 'vault.create_description("experiment_results", "experiment results", [1, 0])\n'
+    scenario(redis_url, namespace, "evaluate_run", EXPERIMENTS + describe)
+    found = client.query_record_list(record_text="random_forest")
+    assert [(m[0], m[1]) for m in found] == [("experiment_results", 0)]
+    name, index, start, descs, procs = client.query_record_list(
+        record_text="accuracy", description_text="experiment", code_text="xgboost"
+    )[0]
+    assert (name, index, start, descs, procs) == (
+        "experiment_results", 0, 0, ["BASE"], [["evaluate_run", 0]]
+    )  # fmt: skip
+    assert (
+        len(client.query_record_list(record_text="xgboost", filtered=["experiment_results"])) == 1
+    )
+    assert client.query_record_list(record_text="xgboost", filtered=["other"]) == []
+    assert len(client.query_record_list(filtered=[])) == 2
+
+
+def test_process_list_queries_with_description_embedding(client, redis_url, namespace):
+    for name, text, vec in (
+        ("training_session_1", "training pipeline for images", [1.0, 0.0]),
+        ("training_session_2", "an unrelated note", [0.0, 1.0]),
+    ):
+        scenario(
+            redis_url,
+            namespace,
+            name,
+            f"""
+            vault.create_description({name!r}, {text!r}, {vec!r})
+        """,
+        )
+    query_vector = [0.9, 0.1]
+    results = client.query_process_list(description_embedding=query_vector)
+    assert [r[0] for r in results] == ["training_session_1", "training_session_2"]  # ranked
+    assert all(len(r) == 5 for r in results)
+    both = client.query_process_list(
+        description_embedding=query_vector, description_text="training pipeline"
+    )
+    assert [r[0] for r in both][0] == "training_session_1"
+    assert client.query_process_list(filtered=[]) == client.query_process_list()
+    only = client.query_process_list(
+        code_text="create_description", filtered=["training_session_2"]
+    )
+    assert [r[0] for r in only] == ["training_session_2"]
+
+
+def test_item_names_and_types(client, redis_url, namespace):
+    scenario(redis_url, namespace, "namer", EXPERIMENTS)
+    assert client.query_item_names("process_list") == ["namer"]
+    assert client.query_item_names("record_list") == ["experiment_results"]
+    assert client.query_item_names("process") == ["namer"]  # ours, kept as an alias
+    assert client.query_item_type("namer") == "process_list"
+    assert client.query_item_type("experiment_results") == "record_list"
+    assert client.query_item_type("missing") is None
+
+
+def test_errors_carry_code_operation_and_key(client):
+    with pytest.raises(NotFoundError) as e:
+        client.query_item_list("missing_item")
+    assert (e.value.code, e.value.operation, e.value.key) == (
+        "not_found", "query_item_list", "missing_item"
+    )  # fmt: skip
+    with pytest.raises(ValidationError) as v:
+        client.query_item_content("missing_item", index="x")  # type: ignore[arg-type]
+    assert v.value.code == "validation_error" and v.value.operation == "query_item_content"
+    assert isinstance(v.value, TableVaultError)
+
+
+def test_second_vault_with_other_settings_is_a_runtime_error(redis_url, namespace):
+    body = """
+        try:
+            Vault(user_id="researcher", process_name="another",
+                  namespace=os.environ["TEST_NAMESPACE"])
+        except RuntimeError as e:
+            print(json.dumps([type(e).__name__, e.code]))
+    """
+    assert scenario(redis_url, namespace, "singleton", body) == ["VaultExistsError", "vault_exists"]
+
+
+# -- the four deliberate differences ---------------------------------------------------
+
+
+def test_difference_stop_runs_finally_and_exits_cleanly(spawner, client, redis_url, namespace):
+    """Original: the process is terminated. Here: ExecutionStopped at the checkpoint."""
+    worker = spawner.worker(redis_url, namespace, "slow_experiment").wait_ready()
+    worker.advancing()
+    client.stop_execution("slow_experiment", wait=True, timeout=10)
+    assert worker.wait_exit() == 0
+    assert "finally" in worker.markers()
+    assert client.query_item_content("slow_experiment", index=0)["status"] == "stopped"
+
+
+def test_difference_pause_is_cooperative(spawner, client, redis_url, namespace):
+    """Original: SIGSTOP. Here: the process waits in its checkpoint, alive and visible."""
+    worker = spawner.worker(redis_url, namespace, "data_pipeline").wait_ready()
+    worker.advancing()
+    client.pause_execution("data_pipeline", wait=True, timeout=10)
+    info = client.get_process("data_pipeline")
+    assert info.status == "paused" and info.alive
+    client.resume_execution("data_pipeline", wait=True, timeout=10)
+    worker.advancing()
+    client.stop_execution("data_pipeline", wait=True, timeout=10)
+    assert worker.wait_exit() == 0
+
+
+def test_difference_stop_overrides_a_pause(spawner, client, redis_url, namespace):
+    """Original: a pending request blocks any other (ConflictError). Here: stop wins."""
+    worker = spawner.worker(redis_url, namespace, "paused_one").wait_ready()
+    client.pause_execution("paused_one", wait=True, timeout=10)
+    client.stop_execution("paused_one", wait=True, timeout=10)
+    assert worker.wait_exit() == 0
+    assert client.get_process("paused_one").status == "stopped"
+
+
+def test_difference_a_name_is_reused_once_ended(client, redis_url, namespace):
+    """Original: names are unique forever. Here: a new run of an ended process."""
+    scenario(redis_url, namespace, "nightly", "x = 'first run'\n")
+    scenario(redis_url, namespace, "nightly", "x = 'second run'\n")
+    assert client.get_process("nightly").run == 2
+    texts = [c["text"] for c in client.query_item_content("nightly")]
+    assert "first run" in texts[0] and "second run" in texts[1]
+    wait_until(lambda: client.get_process("nightly").status == "completed")
