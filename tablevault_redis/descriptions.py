@@ -4,8 +4,8 @@ A description is JSON in a hash per item (``desc:<item>``), with its words index
 for ``description_text`` queries. ``description_embedding`` queries rank every
 stored embedding of the same dimension by exact cosine similarity: no vector index
 to build or keep in step, at a cost linear in the number of descriptions (see
-``benchmarks/bench_embeddings.py`` for the figures). numpy is used when it is
-installed, pure Python otherwise.
+``benchmarks/bench_embeddings.py`` for the figures), in pure Python: numpy is not
+needed (building its arrays from the stored lists cost more than it saved).
 """
 
 from __future__ import annotations
@@ -62,23 +62,13 @@ def cosine_ranking(
     same = [(key, vec) for key, vec in candidates if len(vec) == len(query)]
     if not same:
         return []
-    try:
-        import numpy as np
-    except ImportError:
-        scored = []
-        for key, vec in same:
-            norm = math.hypot(*vec)
-            if norm:
-                scored.append((sum(map(mul, query, vec)) / (qnorm * norm), key))
-    else:
-        matrix = np.asarray([vec for _key, vec in same], dtype=float)
-        norms = np.linalg.norm(matrix, axis=1)
-        dots = matrix @ np.asarray(query, dtype=float)
-        scored = [
-            (float(d / (qnorm * n)), key)
-            for (key, _vec), d, n in zip(same, dots, norms, strict=True)
-            if n
-        ]
+    # Pure Python: the embeddings arrive as lists, and building a numpy array from
+    # them costs more than this loop (benchmarks/bench_embeddings.py).
+    scored = []
+    for key, vec in same:
+        norm = math.hypot(*vec)
+        if norm:
+            scored.append((sum(map(mul, query, vec)) / (qnorm * norm), key))
     scored.sort(key=lambda pair: -pair[0])
     return scored[:k]
 

@@ -80,22 +80,35 @@ class RecordQueryMixin:
         if code_q is not None:
             writers = {(h[0], h[1]) for h in self._code_hits(code_q)}
         out = []
-        for name in lists:
-            for index, processes in self._matching_records(name, record_q, writers):
+        for name, texts in zip(lists, self._record_texts(lists, record_q is not None), strict=True):
+            for index, processes in self._matching_records(name, texts, record_q, writers):
                 out.append(RecordMatch(name, index, index, described.get(name, []), processes))
         out.sort(key=lambda m: (-scores.get(m.name, 0.0), m.name, m.index))
         return out
 
+    def _record_texts(self, lists: list[str], read: bool) -> list[list[str | None]]:
+        """Per list, its records' JSON texts (``read``), or as many Nones: one round
+        trip for all the lists."""
+        if not lists:
+            return []
+        with self._conn.translate():
+            pipe = self._conn.client.pipeline(transaction=False)
+            for name in lists:
+                if read:
+                    pipe.lrange(keys.records(self.namespace, name), 0, -1)
+                else:
+                    pipe.llen(keys.records(self.namespace, name))
+            replies = pipe.execute()
+        return [list(r) if read else [None] * int(r) for r in replies]
+
     def _matching_records(
-        self, name: str, record_q: list[str] | None, writers: set[tuple[str, int]] | None
+        self,
+        name: str,
+        texts: list[str | None],
+        record_q: list[str] | None,
+        writers: set[tuple[str, int]] | None,
     ) -> list[tuple[int, list[list[Any]]]]:
         """(index, matched processes) of the records of ``name`` that pass."""
-        with self._conn.translate():
-            if record_q is None:
-                n = int(self._conn.client.llen(keys.records(self.namespace, name)))
-                texts: list[str | None] = [None] * n
-            else:
-                texts = list(self._conn.client.lrange(keys.records(self.namespace, name), 0, -1))
         lineages = self._lineages(name) if writers is not None else []
         out: list[tuple[int, list[list[Any]]]] = []
         for i, text in enumerate(texts):
