@@ -15,12 +15,14 @@ from .errors import (
     TableVaultError,
     ValidationError,
     VaultConnectionError,
+    VaultExistsError,
     WaitTimeoutError,
 )
 from .events import CodeEvent
 from .models import CodeItem, ProcessInfo
 from .operations import CleanupReport, Operation
 from .query import ProcessMatch
+from .record_query import RecordMatch
 from .vault import Vault
 
 try:
@@ -39,10 +41,12 @@ __all__ = [
     "Operation",
     "ProcessInfo",
     "ProcessMatch",
+    "RecordMatch",
     "TableVaultError",
     "ValidationError",
     "Vault",
     "VaultClient",
     "VaultConnectionError",
+    "VaultExistsError",
     "WaitTimeoutError",
 ]
