@@ -120,8 +120,8 @@ class QueryMixin:
         description_text: str | None = None,
         filtered: Iterable[str] | None = None,
     ) -> list[ProcessMatch]:
-        """Code items matching every given filter, sorted by process name and index
-        (by similarity first when ``description_embedding`` is given).
+        """Code items matching every filter, by process name and index (by similarity
+        first with ``description_embedding``).
 
         Text filters match when every word occurs (case-insensitive ``\\w+``
         tokens; ``""`` is no filter): ``code_text`` in the code item,
@@ -136,11 +136,10 @@ class QueryMixin:
         parent_q = _query_words(parent_code_text, "parent_code_text")
         desc_q = _query_words(description_text, "description_text")
         allowed = _allowed(filtered, "process name in filtered")
-        described: dict[str, list[str]] = {}
-        scores: dict[str, float] = {}
+        described, scores = self._described_among(
+            keys.processes(self.namespace), allowed, desc_q, description_embedding
+        )
         if desc_q is not None or description_embedding is not None:
-            candidates = self._names(keys.processes(self.namespace), allowed)
-            described, scores = self._described(candidates, desc_q, description_embedding)
             allowed = set(described)
         spawned: dict[str, dict[int, list[Any]]] = {}
         if parent_q is not None and (allowed is None or allowed):
@@ -155,14 +154,9 @@ class QueryMixin:
             hits = [h for h in hits if h[3] in spawned.get(h[0], {})]
         hits.sort(key=lambda h: (-scores.get(h[0], 0.0), h[0], h[1], h[3]))
         return [
-            ProcessMatch(
-                name,
-                index,
-                start,
-                described.get(name, []),
-                [list(spawned[name][run])] if parent_q is not None else [],
-            )
+            ProcessMatch(name, index, start, described.get(name, []), parents)
             for name, index, start, run in hits
+            for parents in ([list(spawned[name][run])] if parent_q is not None else [],)
         ]
 
     def _hits(self, code_q: list[str] | None, allowed: set[str] | None) -> list[Hit]:
@@ -170,6 +164,15 @@ class QueryMixin:
         if code_q is None:
             return self._all_items(allowed)
         return [h for h in self._code_hits(code_q) if allowed is None or h[0] in allowed]
+
+    def _described_among(
+        self, index_key: str, allowed: set[str] | None, desc_q: list[str] | None, embedding: object
+    ) -> tuple[dict[str, list[str]], dict[str, float]]:
+        """:meth:`_described` over the names of ``index_key`` (nothing without a
+        description filter)."""
+        if desc_q is None and embedding is None:
+            return {}, {}
+        return self._described(self._names(index_key, allowed), desc_q, embedding)
 
     def _names(self, index_key: str, allowed: set[str] | None) -> list[str]:
         """The names in sorted set ``index_key``, restricted to ``allowed``."""

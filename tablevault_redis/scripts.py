@@ -339,15 +339,11 @@ def record_append(
     process_index: int | None = None,
     inputs: Sequence[tuple[str, str, int, int]] = (),
 ) -> Appended:
-    """Append ``record`` (JSON, or "" to only create) to a record list, checking its
-    columns, with its ``lineage`` JSON in the parallel lineage list; with ``create``
-    make the list when missing; with ``index`` write there (replace, or append at the
-    end). ``process``/``process_index``: the writer, recorded in its writes hash and,
-    on creation, in the list's meta; ``inputs``: (collection, item, start, end), each
-    pushed to that item's dependents list. KEYS list meta, records, record list
-    names, lineage list, writes hash, dependents lists; ARGV name, columns JSON,
-    sorted columns JSON, record, now, "1" to create, lineage, index, process,
-    process index, then 4 per input."""
+    """Append ``record`` (JSON, or "" to only create; at ``index`` to replace) to a
+    record list, checking its columns, with its ``lineage`` JSON beside it, the
+    writer in its writes hash, ``inputs`` (collection, item, start, end) in their
+    dependents lists; with ``create`` make the list when missing. KEYS list meta,
+    records, names, lineage, writes, dependents...; ARGV see record_append.lua."""
     k = [keys.record_list_meta(ns, list_name), keys.records(ns, list_name)]
     k += [keys.record_lists(ns), keys.record_meta(ns, list_name)]
     k.append(keys.process_writes(ns, process))
@@ -373,9 +369,8 @@ def record_progress(
     list_name: str,
     now: float | None = None,
 ) -> bool:
-    """Set a run's progress fields in its process record (``count`` is the run's
-    own, so a retry writes the same). KEYS proc; ARGV token, count, last record,
-    its list, now. False when the record belongs to another run."""
+    """Set a run's progress fields (``count`` is the run's own, so a retry writes the
+    same). KEYS proc; ARGV token, count, last record, list, now. False: not its run."""
     args = [token, str(count), last_record, list_name, _now(now)]
     return _run(conn, "record_progress", [keys.proc(ns, name)], args, flag)
 
