@@ -30,6 +30,10 @@ class RecordMatch(NamedTuple):
     matched_descriptions: list[str]
     matched_processes: list[list[Any]]
 
+    def to_dict(self) -> dict[str, Any]:
+        """The match as a JSON-ready dict."""
+        return self._asdict()
+
 
 class RecordQueryMixin:
     """``query_record_list``, for :class:`VaultClient` (through :class:`ItemsMixin`)."""

@@ -112,6 +112,7 @@ def test_bad_input_items_write_nothing(client, namespace, inputs, error, match):
     assert written(client, namespace) == before
 
 
+@pytest.mark.slow
 def test_client_writes_have_no_process_and_lineage_by_process(client, redis_url, namespace):
     client.append_record("mixed", {"who": "client"})
     vault_script(redis_url, namespace, "writer", 'vault.append_record("mixed", {"who": "w"})\n')
@@ -132,6 +133,7 @@ def test_client_writes_have_no_process_and_lineage_by_process(client, redis_url,
         client.query_item_content("writer", process_name="writer")
 
 
+@pytest.mark.slow
 def test_progress_fields_count_this_run(client, redis_url, namespace):
     body = (
         "for i in range(3):\n"

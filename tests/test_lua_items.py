@@ -225,3 +225,31 @@ def test_every_script_has_its_branches_tested_here() -> None:
     text = "".join((here / f).read_text("utf-8") for f in ("test_lua_process.py", __file__))
     untested = [name for name in scripts.names() if f"scripts.{name}(" not in text]
     assert not untested, f"Lua scripts with no branch tests: {untested}"
+
+
+# --------------------------------------------------------------------------- record progress
+
+
+def progress(conn: Connection, ns: str, token: str, count: int) -> bool:
+    return scripts.record_progress(
+        conn, ns, NAME, token=token, count=count, last_record='{"a":1}', list_name="L", now=T0
+    )
+
+
+def test_record_progress_sets_the_runs_own_count(conn: Connection, namespace: str) -> None:
+    conn.client.hset(keys.proc(namespace, NAME), "heartbeat_token", "tok")
+    assert progress(conn, namespace, "tok", 3)
+    assert progress(conn, namespace, "tok", 3)  # a retry writes the same, never adds
+    rec = record(conn, namespace)
+    assert (rec["records_written"], rec["last_record"], rec["last_record_list"]) == (
+        "3",
+        '{"a":1}',
+        "L",
+    )
+    assert rec["last_record_at"] == repr(T0)
+
+
+def test_record_progress_of_another_run_writes_nothing(conn: Connection, namespace: str) -> None:
+    conn.client.hset(keys.proc(namespace, NAME), "heartbeat_token", "newer")
+    assert not progress(conn, namespace, "older", 5)
+    assert "records_written" not in record(conn, namespace)

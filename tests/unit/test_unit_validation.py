@@ -12,7 +12,8 @@ import pytest
 from tablevault_redis import operations
 from tablevault_redis.connection import redact
 from tablevault_redis.errors import TableVaultError, ValidationError
-from tablevault_redis.items import _record_json
+from tablevault_redis.records import _record_columns
+from tablevault_redis.values import record_text
 from tablevault_redis.keys import MAX_NAME_LENGTH, check_name, check_namespace
 
 # --------------------------------------------------------------------------- names
@@ -80,6 +81,12 @@ def test_namespaces_are_names_first() -> None:
 # --------------------------------------------------------------------------- record JSON
 
 
+def _record_json(name: str, record: object) -> tuple[list[str], str]:
+    """What append_record checks and stores: the columns, then the JSON text."""
+    columns = _record_columns(name, record)
+    return columns, record_text(name, record)  # type: ignore[arg-type]
+
+
 def test_a_record_gives_its_columns_in_order_and_compact_json() -> None:
     record = {"b": 1, "a": [1.5, None, True], "c": {"k": "é"}}
     columns, text = _record_json("L", record)
@@ -100,8 +107,6 @@ def test_a_record_gives_its_columns_in_order_and_compact_json() -> None:
         ({"a": {"b": {2: 3}}}, r"record\['a'\]\['b'\] has a non-string key 2"),
         ({"a": (1, 2)}, r"record\['a'\] is a tuple; use a list"),
         ({"a": [0, [1, (2,)]]}, r"record\['a'\]\[1\]\[1\] is a tuple"),
-        ({"a": float("nan")}, "not JSON-serialisable"),
-        ({"a": [float("inf")]}, "not JSON-serialisable"),
         ({"a": {1, 2}}, "not JSON-serialisable"),
         ({"a": object()}, "not JSON-serialisable"),
         ({"a": "half\ud800"}, "not JSON-serialisable"),
@@ -111,6 +116,11 @@ def test_records_json_cannot_hold_exactly_are_refused(record: object, message: s
     with pytest.raises(ValidationError, match=message) as info:
         _record_json("L", record)
     assert "'L'" in str(info.value)  # names the list
+
+
+def test_nan_and_infinities_are_stored_as_json_tokens() -> None:
+    _columns, text = _record_json("L", {"a": float("nan"), "b": [float("inf"), -float("inf")]})
+    assert text == '{"a":NaN,"b":[Infinity,-Infinity]}'
 
 
 # --------------------------------------------------------------------------- URLs
