@@ -12,9 +12,9 @@ import pytest
 from tablevault_redis import operations
 from tablevault_redis.connection import redact
 from tablevault_redis.errors import TableVaultError, ValidationError
+from tablevault_redis.keys import MAX_NAME_LENGTH, check_name, check_namespace
 from tablevault_redis.records import _record_columns
 from tablevault_redis.values import record_text
-from tablevault_redis.keys import MAX_NAME_LENGTH, check_name, check_namespace
 
 # --------------------------------------------------------------------------- names
 
