@@ -15,7 +15,7 @@ import uuid
 from typing import Any
 
 from . import keys, scripts
-from .connection import Connection, connect
+from .connection import Connection, connect, redact
 from .errors import (
     ConflictError,
     NotFoundError,
@@ -46,7 +46,10 @@ class VaultClient(ItemsMixin, QueryMixin, OperationsMixin, CodeEventsMixin):
     ) -> None:
         self.namespace = keys.check_namespace(namespace)
         self._conn: Connection = connect(redis_url, cluster=cluster)
-        self.requester = f"client:{getpass.getuser()}@{socket.gethostname()}:{os.getpid()}"
+        self.requester = (
+            f"client:{getpass.getuser()}@{socket.gethostname()}:{os.getpid()}"
+            f" (redis user {self._conn.acl_user})"
+        )
 
     @property
     def redis(self) -> Any:
@@ -55,7 +58,11 @@ class VaultClient(ItemsMixin, QueryMixin, OperationsMixin, CodeEventsMixin):
 
     @property
     def redis_url(self) -> str:
-        return self._conn.url
+        """The server's URL, passwords masked."""
+        return redact(self._conn.url)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} namespace={self.namespace!r} {self._conn!r}>"
 
     def close(self) -> None:
         """Release the connection."""

@@ -1,30 +1,40 @@
-"""Where the Redis server is, and one client for it: standalone or cluster.
+"""Where the Redis server is, and one client for it: standalone, Sentinel or cluster.
 
 Resolution order: the ``redis_url`` argument, then ``TABLEVAULT_REDIS_URL``, then
 the embedded per-user server (docs/deployment.md). Client errors are translated into
-:class:`VaultConnectionError` naming the URL (password hidden), so users never see
-a raw client traceback for an unreachable server.
+:class:`VaultConnectionError` naming the URL (passwords hidden, see :mod:`urls`), so
+users never see a raw client traceback for an unreachable server.
+
+After a failover the primary moves: a ``READONLY`` reply (a demoted primary) makes
+:meth:`Connection.rediscover` drop idle connections, so the next command asks the
+Sentinels (or re-reads the cluster's slot map, or re-resolves the host name) anew.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
 import redis
 import redis.cluster
 import redis.exceptions
+import redis.sentinel
 
+from . import urls
 from ._redis_compat import PURE_PYTHON_PARSER
-from .errors import TableVaultError, VaultConnectionError
+from .errors import ValidationError, VaultConnectionError
 from .retry import is_refused, is_transient
 from .scripts import Scripts
+from .urls import redact
+
+logger = logging.getLogger(__name__)
 
 ENV_URL = "TABLEVAULT_REDIS_URL"
 #: The oldest Redis server this package supports; embedded.py applies it to binaries too.
@@ -33,16 +43,7 @@ _CONNECT_TIMEOUT = 5.0
 _SOCKET_TIMEOUT = 15.0
 
 
-def redact(url: str) -> str:
-    """The URL with its password replaced by ``***``, fit for error messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+__all__ = ["Connection", "connect", "redact", "resolve_url", "translate"]
 
 
 def resolve_url(redis_url: str | None) -> str:
@@ -71,23 +72,37 @@ def version_text(version: tuple[int, ...]) -> str:
     return ".".join(map(str, version))
 
 
+def is_readonly(error: BaseException) -> bool:
+    """A demoted primary answered: the primary moved (redis-py's Sentinel pool reports
+    it as a ConnectionError; Redis 6.2 wraps it inside a script error)."""
+    text = str(error)
+    return isinstance(error, redis.exceptions.ReadOnlyError) or (
+        isinstance(error, redis.exceptions.RedisError)
+        and ("READONLY" in text or "previous master is now a slave" in text)
+    )
+
+
 @contextmanager
-def translate(url: str) -> Iterator[None]:
+def translate(url: str, on_readonly: Callable[[], None] | None = None) -> Iterator[None]:
     """Turn client failures that are not the caller's doing into one
-    VaultConnectionError naming the URL; its ``transient`` says if a retry may help."""
+    VaultConnectionError naming the URL; its ``transient`` says if a retry may help.
+    ``on_readonly`` runs first when the reply says the primary moved."""
     try:
         yield
     except (redis.exceptions.RedisError, redis.exceptions.RedisClusterException, OSError) as e:
+        if on_readonly is not None and is_readonly(e):
+            on_readonly()
+        where, said = redact(url), urls.scrub(str(e), url)
         if is_refused(e):
-            raise VaultConnectionError(f"Redis at {redact(url)} refused access: {e}") from None
+            raise VaultConnectionError(f"Redis at {where} refused access: {said}") from None
         if isinstance(e, redis.exceptions.ResponseError) and is_transient(e):
             raise VaultConnectionError(
-                f"Redis at {redact(url)} cannot serve this now: {e}", transient=True
+                f"Redis at {where} cannot serve this now: {said}", transient=True
             ) from None
         # RedisClusterException: e.g. CLUSTER SLOTS refused at start-up.
         if is_transient(e) or isinstance(e, redis.exceptions.RedisClusterException):
             raise VaultConnectionError(
-                f"cannot reach Redis at {redact(url)}: {e}", transient=is_transient(e)
+                f"cannot reach Redis at {where}: {said}", transient=is_transient(e)
             ) from None
         raise
 
@@ -101,6 +116,18 @@ class Connection:
     cluster: bool
     version: tuple[int, ...]
     scripts: Scripts = field(repr=False)
+    #: The server's name for this client's user (``ACL WHOAMI``), "default" without ACLs.
+    acl_user: str = "default"
+    #: With a Sentinel URL: redis-py's Sentinel manager and the service it watches.
+    sentinel: Any = None
+    service: str = ""
+
+    def __repr__(self) -> str:
+        kind = "cluster" if self.cluster else "sentinel" if self.sentinel else "standalone"
+        return (
+            f"<Connection {redact(self.url)} {kind} redis {version_text(self.version)} "
+            f"user {self.acl_user!r}>"
+        )
 
     @property
     def sharded_pubsub(self) -> bool:
@@ -112,26 +139,40 @@ class Connection:
         return "SPUBLISH" if self.sharded_pubsub else "PUBLISH"
 
     def translate(self) -> Any:
-        return translate(self.url)
+        return translate(self.url, self.rediscover)
+
+    def rediscover(self) -> None:
+        """The primary may have moved: drop idle connections (the next one asks the
+        Sentinels or resolves the host again) or re-read the cluster's slot map.
+        Safe from any thread: connections in use by another thread are left alone."""
+        with contextlib.suppress(Exception):  # best effort; the retry reports failures
+            if self.cluster:
+                self.client.nodes_manager.initialize()
+            else:
+                self.client.connection_pool.disconnect(inuse_connections=False)
 
     def pubsub_client(self, channel: str, health_check_interval: float) -> redis.Redis:
         """A plain client for the node that serves ``channel``, with no socket timeout.
 
         A socket timeout on a subscriber ends its read loop while nothing is wrong,
         so the pub/sub connection has none and relies on health-check PINGs instead.
+        With Sentinel, each call asks the Sentinels for the current primary.
         """
+        extra: dict[str, Any] = dict(
+            socket_timeout=None,
+            health_check_interval=health_check_interval,
+            retry_on_timeout=False,
+            parser_class=PURE_PYTHON_PARSER,  # why: see _redis_compat
+        )
+        if self.sentinel is not None:
+            return self.sentinel.master_for(self.service, socket_keepalive=True, **extra)
         if self.cluster:
             node = self.client.get_node_from_key(channel)
             pool = node.redis_connection.connection_pool
         else:
             pool = self.client.connection_pool
         kwargs = dict(pool.connection_kwargs)
-        kwargs.update(
-            socket_timeout=None,
-            health_check_interval=health_check_interval,
-            retry_on_timeout=False,
-            parser_class=PURE_PYTHON_PARSER,  # why: see _redis_compat
-        )
+        kwargs.update(extra)
         if not issubclass(pool.connection_class, redis.UnixDomainSocketConnection):
             kwargs["socket_keepalive"] = True  # TCP only: finds peers that vanished
         new_pool = redis.ConnectionPool(connection_class=pool.connection_class, **kwargs)
@@ -141,38 +182,120 @@ class Connection:
         # Closing a broken client must not mask the caller's error.
         with contextlib.suppress(Exception):
             self.client.close()
+        if self.sentinel is not None:
+            with contextlib.suppress(Exception):
+                self.sentinel.close()
 
 
 def connect(redis_url: str | None = None, *, cluster: bool | None = None) -> Connection:
     """Connect and check the server; ``cluster=None`` detects a Redis Cluster node."""
     url = resolve_url(redis_url)
-    scheme = urlsplit(url).scheme
-    if scheme not in ("redis", "rediss", "unix"):
-        raise TableVaultError(
-            f"unsupported Redis URL {redact(url)!r}: use redis://, rediss:// or unix://"
+    urls.check_url(url)
+    sentinel_url = (
+        urls.parse_sentinel_url(url) if urls.scheme(url) in urls.SENTINEL_SCHEMES else None
+    )
+    if sentinel_url is not None and cluster:
+        raise ValidationError(
+            f"{redact(url)!r} is a Sentinel URL, which names one primary, not a cluster"
         )
-    options = dict(
+    options: dict[str, Any] = dict(
         decode_responses=True,
         socket_connect_timeout=_CONNECT_TIMEOUT,
         socket_timeout=_SOCKET_TIMEOUT,
     )
+    manager = None
     with translate(url):
-        probe = redis.Redis.from_url(url, **options)
+        if sentinel_url is not None:
+            manager, probe = _sentinel_client(sentinel_url, options)
+            cluster = False
+        else:
+            probe = redis.Redis.from_url(url, **options)
         try:
-            info = probe.info("server")
-            if cluster is None:
-                cluster = bool(probe.info("cluster").get("cluster_enabled"))
+            version, cluster = _server_facts(url, probe, cluster)
+            acl_user = _acl_user(url, probe)
         finally:
-            probe.close()
-        version = _server_version(url, info)
-        if cluster:
-            client: Any = redis.cluster.RedisCluster.from_url(url, **options)
+            if manager is None:
+                probe.close()
+        if manager is not None:
+            client: Any = probe
+        elif cluster:
+            client = redis.cluster.RedisCluster.from_url(url, **options)
         else:
             client = redis.Redis.from_url(url, health_check_interval=30, **options)
         client.ping()
     return Connection(
-        url=url, client=client, cluster=bool(cluster), version=version, scripts=Scripts(client)
+        url=url,
+        client=client,
+        cluster=bool(cluster),
+        version=version,
+        scripts=Scripts(client),
+        acl_user=acl_user,
+        sentinel=manager,
+        service=sentinel_url.service if sentinel_url else "",
     )
+
+
+def _sentinel_client(target: urls.SentinelURL, options: dict[str, Any]) -> tuple[Any, Any]:
+    """redis-py's Sentinel manager for ``target`` and a client of its primary."""
+    tls = {k: v for k, v in target.options.items() if k.startswith("ssl")}
+    sentinel_kwargs: dict[str, Any] = dict(
+        socket_connect_timeout=_CONNECT_TIMEOUT,
+        socket_timeout=_CONNECT_TIMEOUT,
+        decode_responses=True,
+        username=target.sentinel_username,
+        password=target.sentinel_password,
+        **tls,
+    )
+    if target.tls:
+        sentinel_kwargs["ssl"] = True
+    manager = redis.sentinel.Sentinel(
+        target.sentinels,
+        sentinel_kwargs=sentinel_kwargs,
+        **{**options, **target.options},
+        db=target.db,
+        username=target.username,
+        password=target.password,
+        ssl=target.tls,
+    )
+    return manager, manager.master_for(target.service, health_check_interval=30)
+
+
+def _server_facts(url: str, probe: Any, cluster: bool | None) -> tuple[tuple[int, ...], bool]:
+    """The server's version, and whether it is a cluster node (unless ``cluster`` says).
+
+    ``INFO`` first; a user refused ``INFO`` (``-@dangerous`` leaves it out) gets the
+    same facts from ``HELLO``, which every RESP3 connection may send."""
+    try:
+        info = probe.info("server")
+        if cluster is None:
+            cluster = bool(probe.info("cluster").get("cluster_enabled"))
+        return _server_version(url, info), bool(cluster)
+    except redis.exceptions.NoPermissionError:
+        pass
+    try:
+        hello = probe.execute_command("HELLO")
+    except redis.exceptions.NoPermissionError:
+        logger.warning(
+            "tablevault-redis: user may run neither INFO nor HELLO on %s; assuming Redis %s",
+            redact(url),
+            version_text(MIN_REDIS_VERSION),
+        )
+        return MIN_REDIS_VERSION, bool(cluster)
+    if isinstance(hello, list):  # RESP2: a flat list of names and values
+        hello = dict(zip(hello[::2], hello[1::2], strict=False))
+    if cluster is None:
+        cluster = hello.get("mode") == "cluster"
+    return _server_version(url, {"redis_version": hello.get("version", "")}), bool(cluster)
+
+
+def _acl_user(url: str, probe: Any) -> str:
+    """``ACL WHOAMI``; a user not allowed to ask is the URL's user (or "default")."""
+    try:
+        return str(probe.acl_whoami())
+    except (redis.exceptions.NoPermissionError, redis.exceptions.ResponseError):
+        if urls.scheme(url) in urls.SENTINEL_SCHEMES:
+            return urls.parse_sentinel_url(url).username or "default"
+        return unquote(urlsplit(url).username or "") or "default"
 
 
 def _server_version(url: str, info: dict[str, Any]) -> tuple[int, int, int]:

@@ -99,6 +99,8 @@ class Listener(threading.Thread):
                     logger.warning("tablevault-redis: listener error, reconnecting: %r", e)
                 self._close_connection()
                 self.subscribed.clear()
+                if is_transient(e):
+                    self._conn.rediscover()  # after a failover: find the new primary
                 self._halt.wait(backoff.next())
         self._close_connection()
 

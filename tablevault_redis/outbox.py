@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import redis.exceptions
 
-from .connection import Connection
+from .connection import Connection, is_readonly
 from .retry import Backoff, is_transient
 
 logger = logging.getLogger(__name__)
@@ -123,8 +123,8 @@ class Outbox(threading.Thread):
                 if is_transient(e):
                     # Down, failing over or loading: keep the job and try again.
                     self.connected = False
-                    if isinstance(e, redis.exceptions.ReadOnlyError):
-                        self._reconnect()  # a promoted replica: find the primary again
+                    if is_readonly(e):
+                        self._conn.rediscover()  # a demoted primary: find the new one
                     with self._cond:
                         if not self._stopping:
                             self._cond.wait(backoff.next())
@@ -138,8 +138,3 @@ class Outbox(threading.Thread):
                         if job is not None and self._queue and self._queue[0] is job:
                             self._queue.popleft()
                             self._cond.notify_all()
-
-    def _reconnect(self) -> None:
-        pool = getattr(self._conn.client, "connection_pool", None)
-        if pool is not None:
-            pool.disconnect()

@@ -38,6 +38,12 @@ _lock = threading.RLock()
 _current: Vault | None = None
 
 
+def _redis_user_suffix(acl_user: str) -> str:
+    """A Vault's requests are named by its process; an ACL user is added when not the
+    default one, so ``stopped_by`` stays the plain process name on servers without ACLs."""
+    return "" if acl_user == "default" else f" (redis user {acl_user})"
+
+
 def _seconds(value: Any, what: str, env: str) -> float:
     if value is None:
         raw = os.environ.get(env, "").strip()
@@ -167,7 +173,7 @@ class Vault(ProgressMixin, VaultClient):
             self.parent_process_index = parent_process_index
             self.heartbeat_interval = interval
             self.heartbeat_ttl = ttl
-            self.requester = process_name
+            self.requester = process_name + _redis_user_suffix(self._conn.acl_user)
             self.execution_type = identity.execution_type()
             self._start(bool(new_arango_db) or new_db)
             self._closed = False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
@@ -127,7 +128,7 @@ def test_request_rules(spawner, client, redis_url, namespace):
     other.requester = "controller-two"
     try:
         client.pause_execution("w")
-        with pytest.raises(ConflictError, match=client.requester):
+        with pytest.raises(ConflictError, match=re.escape(client.requester)):
             other.pause_execution("w")
         # Resuming before the worker reached a checkpoint cancels the pause.
         other.resume_execution("w")

@@ -97,7 +97,7 @@ def _int_in(low: int, high: int) -> Check:
 CHECKS: list[tuple[str, Check]] = [
     (r"HGETALL '\S+:proc'", lambda o, lv: "trainer" in o and "status" in o and str(lv.pid) in o),
     (r"HMGET '\S+:proc' status interrupt_action interrupt_request",
-     lambda o, lv: o.split() == ["running", "pause", lv.requester]),
+     lambda o, lv: o.splitlines() == ["running", "pause", lv.requester]),
     (r"HGET '\S+:proc' status", lambda o, lv: o.strip() == "running"),
     (r"GET '\S+:alive'", lambda o, lv: f":{lv.pid}:" in o),
     (r"^redis-cli TTL '\S+:alive'", _int_in(1, 10)),
