@@ -25,13 +25,13 @@ from urllib.parse import unquote, urlsplit
 import redis
 import redis.cluster
 import redis.exceptions
-import redis.sentinel
 
 from . import urls
 from ._redis_compat import PURE_PYTHON_PARSER
 from .errors import ValidationError, VaultConnectionError
 from .retry import is_refused, is_transient
 from .scripts import Scripts
+from .sentinel import sentinel_client
 from .urls import redact
 
 logger = logging.getLogger(__name__)
@@ -206,7 +206,7 @@ def connect(redis_url: str | None = None, *, cluster: bool | None = None) -> Con
     manager = None
     with translate(url):
         if sentinel_url is not None:
-            manager, probe = _sentinel_client(sentinel_url, options)
+            manager, probe = sentinel_client(sentinel_url, options, _CONNECT_TIMEOUT)
             cluster = False
         else:
             probe = redis.Redis.from_url(url, **options)
@@ -233,31 +233,6 @@ def connect(redis_url: str | None = None, *, cluster: bool | None = None) -> Con
         sentinel=manager,
         service=sentinel_url.service if sentinel_url else "",
     )
-
-
-def _sentinel_client(target: urls.SentinelURL, options: dict[str, Any]) -> tuple[Any, Any]:
-    """redis-py's Sentinel manager for ``target`` and a client of its primary."""
-    tls = {k: v for k, v in target.options.items() if k.startswith("ssl")}
-    sentinel_kwargs: dict[str, Any] = dict(
-        socket_connect_timeout=_CONNECT_TIMEOUT,
-        socket_timeout=_CONNECT_TIMEOUT,
-        decode_responses=True,
-        username=target.sentinel_username,
-        password=target.sentinel_password,
-        **tls,
-    )
-    if target.tls:
-        sentinel_kwargs["ssl"] = True
-    manager = redis.sentinel.Sentinel(
-        target.sentinels,
-        sentinel_kwargs=sentinel_kwargs,
-        **{**options, **target.options},
-        db=target.db,
-        username=target.username,
-        password=target.password,
-        ssl=target.tls,
-    )
-    return manager, manager.master_for(target.service, health_check_interval=30)
 
 
 def _server_facts(url: str, probe: Any, cluster: bool | None) -> tuple[tuple[int, ...], bool]:

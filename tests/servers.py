@@ -1,4 +1,4 @@
-"""Real redis-server processes for tests: one standalone server, or a small cluster.
+"""Real redis-server processes for tests: one standalone server (groups: server_groups.py).
 
 Tests run against real servers (no fakes) so that Lua, pub/sub, ACLs, AOF and
 cluster slot rules behave as in production. Every process started here is
@@ -246,6 +246,11 @@ class RedisServer:
                 stderr=subprocess.STDOUT,
             )
         _LIVE.add(self.proc)
+        return self._wait_ping()
+
+    def _wait_ping(self) -> bool:
+        """True once PING answers; False (process reaped) if it died or never answered."""
+        assert self.proc is not None
         deadline = time.monotonic() + self.startup_timeout
         probe = self.client(socket_connect_timeout=1.0, socket_timeout=1.0, retry=_no_retry())
         try:
@@ -330,104 +335,18 @@ class RedisServer:
         return f"<RedisServer {self.host}:{self.port} {state}>"
 
 
-class RedisClusterServers:
-    """``masters`` cluster-mode redis-servers with all 16384 slots assigned.
+# The multi-process groups live in server_groups.py (imported here so that
+# ``from servers import RedisClusterServers`` keeps working).
+from server_groups import (  # noqa: E402
+    RedisClusterServers,
+    RedisSentinelServers,
+    SentinelNode,
+)
 
-    Built with ``redis-cli --cluster create``; ready once every node reports
-    ``cluster_state:ok`` and knows every other node.
-    """
-
-    def __init__(
-        self,
-        masters: int = 3,
-        *,
-        options: Mapping[str, OptionValue] | None = None,
-        timeout: float = 30.0,
-    ) -> None:
-        if masters < 3:
-            raise ValueError("redis-cli --cluster create needs at least 3 masters")
-        self.nodes: list[RedisServer] = []
-        node_options: dict[str, OptionValue] = {
-            "cluster-enabled": "yes",
-            "cluster-config-file": "nodes.conf",
-            "cluster-node-timeout": "5000",
-            **(options or {}),
-        }
-        try:
-            for _ in range(masters):
-                self.nodes.append(RedisServer(node_options, cluster_bus=True))
-            self._create(timeout)
-        except BaseException:
-            self.stop()
-            raise
-
-    def _create(self, timeout: float) -> None:
-        """Assign slots with redis-cli, then poll until every node agrees."""
-        cli = find_redis_binary("redis-cli")
-        addresses = [f"{n.host}:{n.port}" for n in self.nodes]
-        result = subprocess.run(
-            [cli, "--cluster", "create", *addresses, "--cluster-replicas", "0", "--cluster-yes"],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-        if result.returncode != 0:
-            raise RuntimeError(
-                f"redis-cli --cluster create failed:\n{result.stdout}{result.stderr}"
-            )
-        deadline = time.monotonic() + timeout
-        pending = list(self.nodes)
-        while pending:
-            node = pending[0]
-            client = node.client()
-            try:
-                info = client.cluster("INFO")
-            finally:
-                client.close()
-            text = info if isinstance(info, str) else str(info)
-            if isinstance(info, dict):
-                ok = info.get("cluster_state") == "ok" and int(
-                    info.get("cluster_known_nodes", 0)
-                ) == len(self.nodes)
-            else:
-                ok = "cluster_state:ok" in text and f"cluster_known_nodes:{len(self.nodes)}" in text
-            if ok:
-                pending.pop(0)
-                continue
-            if time.monotonic() >= deadline:
-                raise RuntimeError(f"cluster not ok on port {node.port}: {text}")
-            time.sleep(_POLL)
-
-    @property
-    def urls(self) -> list[str]:
-        """One ``redis://`` URL per node."""
-        return [n.url for n in self.nodes]
-
-    @property
-    def url(self) -> str:
-        """The first node's URL (any node works as an entry point)."""
-        return self.nodes[0].url
-
-    def client(self, **kwargs: Any) -> redis.RedisCluster:
-        """A ``redis.RedisCluster`` entered through the first node."""
-        params: dict[str, Any] = {"decode_responses": True}
-        params.update(kwargs)
-        first = self.nodes[0]
-        return redis.RedisCluster(host=first.host, port=first.port, **params)
-
-    def stop(self) -> None:
-        """Stop every node and remove their directories."""
-        for node in self.nodes:
-            node.close()
-
-    def __enter__(self) -> RedisClusterServers:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+__all__ = [
+    "RedisClusterServers",
+    "RedisSentinelServers",
+    "RedisServer",
+    "SentinelNode",
+    "free_port",
+]
