@@ -73,7 +73,7 @@ class RedisClusterServers:
                 self.nodes.append(RedisServer(node_options, cluster_bus=True))
             self._create(timeout)
             if replicas:
-                _wait_synced(self.nodes, timeout)
+                self._wait_replicas(masters * replicas, timeout)
         except BaseException:
             self.stop()
             raise
@@ -119,27 +119,45 @@ class RedisClusterServers:
                 raise RuntimeError(f"cluster not ok on port {node.port}: {text}")
             time.sleep(_POLL)
 
+    def _wait_replicas(self, count: int, timeout: float) -> None:
+        """Poll until ``count`` nodes are replicas with their link to the master up."""
+        deadline = time.monotonic() + timeout
+        while True:
+            synced = 0
+            for node in self.nodes:
+                client = node.client()
+                try:
+                    info = client.info("replication")
+                finally:
+                    client.close()
+                synced += info.get("master_link_status") == "up"
+            if synced >= count:
+                return
+            if time.monotonic() >= deadline:
+                raise RuntimeError(f"only {synced} of {count} cluster replicas synced")
+            time.sleep(_POLL)
+
     def _node_at(self, address: str) -> RedisServer:
         port = int(address.rsplit(":", 1)[1].split("@")[0])
         return next(n for n in self.nodes if n.port == port)
 
-    def master_for_key(self, key: str) -> RedisServer:
-        """The node serving ``key``'s slot now, asked of any live node."""
+    def master_for_key(self, key: str) -> RedisServer | None:
+        """The node serving ``key``'s slot now, asked of any live node; None while
+        that master has failed and no replica has taken over yet."""
         live = next(n for n in self.nodes if n.running)
         client = live.client()
         try:
-            slot = client.cluster("KEYSLOT", key)
-            for line in str(client.cluster("NODES")).splitlines():
-                fields = line.split()
-                if "master" not in fields[2] or "fail" in fields[2]:
+            slot = int(client.cluster("KEYSLOT", key))
+            for address, node in client.cluster("NODES").items():
+                flags = node["flags"]
+                if "master" not in flags or "fail" in flags:
                     continue
-                for span in fields[8:]:
-                    low, _, high = span.partition("-")
-                    if low.isdigit() and int(low) <= int(slot) <= int(high or low):
-                        return self._node_at(fields[1])
+                for span in node["slots"]:
+                    if int(span[0]) <= slot <= int(span[-1]):
+                        return self._node_at(address)
         finally:
             client.close()
-        raise RuntimeError(f"no master serves the slot of {key!r}")
+        return None
 
     @property
     def urls(self) -> list[str]:

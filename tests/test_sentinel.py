@@ -62,9 +62,14 @@ def test_worker_and_client_follow_a_failover(sentinels, spawner, namespace):
 
 def test_forced_failover_demotes_the_old_primary(sentinels, spawner, namespace):
     """SENTINEL FAILOVER: the old primary lives on as a replica (it answers READONLY
-    to writes); the worker and the client find the new one."""
+    to writes); the worker and the client find the new one.
+
+    Records are not compared here: until the Sentinels demote it, the old primary
+    still takes writes that the new one never sees (Redis replication is
+    asynchronous; see docs/deployment.md). The heartbeat TTL outlasts that window."""
     url = sentinels.url()
-    worker = spawner.worker(url, namespace, "w", script="ha_worker.py", env=HEARTBEAT)
+    env = {**HEARTBEAT, "TABLEVAULT_HEARTBEAT_TTL": "10"}
+    worker = spawner.worker(url, namespace, "w", script="ha_worker.py", env=env)
     worker.wait_ready().advancing()
     with VaultClient(url, namespace) as client:
         old = sentinels.master_address()
@@ -76,7 +81,6 @@ def test_forced_failover_demotes_the_old_primary(sentinels, spawner, namespace):
         wait_until(lambda: sentinels.master_address() != old, 20, 0.05, "promotion")
         assert sentinels.master is not None and sentinels.master.running
         control_after_failover(client, worker)
-        assert_records_arrived(client, worker)
 
 
 def test_sentinel_url_forms():
