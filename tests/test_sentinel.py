@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 from ha_helpers import assert_records_arrived, control_after_failover
 from helpers import wait_until
-from servers import RedisSentinelServers
+from servers import RedisSentinelServers, RedisServer
 
 from tablevault_redis import ValidationError, VaultClient, keys
 from tablevault_redis.urls import parse_sentinel_url
@@ -106,3 +106,30 @@ def test_sentinel_url_forms():
 def test_sentinel_url_with_cluster_is_refused():
     with pytest.raises(ValidationError, match="Sentinel URL"):
         VaultClient("redis+sentinel://127.0.0.1:1/svc", cluster=True)
+
+
+def test_readonly_reply_finds_the_moved_primary(spawner, namespace):
+    """No Sentinel: a host name (here a proxy) moves to the promoted replica while
+    the old primary turns replica. The READONLY replies that the old connections get
+    make the worker and the client reconnect, and so reach the new primary."""
+    from proxy import ReplyDroppingProxy
+
+    with RedisServer() as old, RedisServer({"repl-diskless-sync-delay": "0"}) as new:
+        admin_old, admin_new = old.client(), new.client()
+        proxy = ReplyDroppingProxy(old.port, b"\x00never\x00")
+        try:
+            admin_new.replicaof(old.host, old.port)
+            wait_until(lambda: admin_new.info("replication")["master_link_status"] == "up")
+            worker = spawner.worker(proxy.url, namespace, "w", script="ha_worker.py", env=HEARTBEAT)
+            worker.wait_ready().advancing()
+            with VaultClient(proxy.url, namespace) as client:
+                client.get_process("w")  # the client holds a connection to the old primary
+                proxy.port = new.port
+                admin_new.replicaof("NO", "ONE")
+                admin_old.replicaof(new.host, new.port)
+                control_after_failover(client, worker)
+                assert_records_arrived(client, worker)
+        finally:
+            proxy.close()
+            admin_old.close()
+            admin_new.close()
