@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 from . import keys, scripts
 from .connection import Connection
 from .errors import ValidationError, tag_errors
-from .query import words
 from .records import Lineage
+from .text import words
 
 _DESCRIBE_RETRIES = 20
 DESCRIPTION_TOP_K = 500  # descriptions an embedding query keeps, as the original's k

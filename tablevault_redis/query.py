@@ -11,7 +11,6 @@ sets share the namespace's hash tag, so ``SINTER`` works on Redis Cluster too.
 from __future__ import annotations
 
 import json
-import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -20,17 +19,7 @@ from . import keys
 from .connection import Connection
 from .errors import ValidationError
 from .models import fold_code_events
-
-_WORD = re.compile(r"\w+")
-MAX_WORD_LENGTH = 100  # characters; longer tokens are cut, in texts and queries alike
-
-
-def words(text: str) -> list[str]:
-    """The distinct words of ``text``: case-folded ``\\w+`` tokens, in first-seen order."""
-    seen: dict[str, None] = {}
-    for token in _WORD.findall(text.casefold()):
-        seen.setdefault(token[:MAX_WORD_LENGTH], None)
-    return list(seen)
+from .text import words
 
 
 class ProcessMatch(NamedTuple):
@@ -69,7 +58,13 @@ def _allowed(filtered: Iterable[str] | None, what: str) -> set[str] | None:
     return allowed or None
 
 
-Hit = tuple[str, int, int, int]  # process name, index, start_position, run
+class Hit(NamedTuple):
+    """One code item found in the index: its process, index, start position and run."""
+
+    name: str
+    index: int  # type: ignore[assignment]  # the item's index; shadows tuple.index
+    start_position: int
+    run: int
 
 
 def _split_code_member(member: str) -> Hit | None:
@@ -77,7 +72,7 @@ def _split_code_member(member: str) -> Hit | None:
     if len(parts) != 4:
         return None
     try:
-        return parts[0], int(parts[1]), int(parts[2]), int(parts[3])
+        return Hit(parts[0], int(parts[1]), int(parts[2]), int(parts[3]))
     except ValueError:
         return None
 
@@ -258,5 +253,5 @@ class QueryMixin:
         hits = []
         for name, events in zip(names, streams, strict=True):
             for item in fold_code_events(name, events):
-                hits.append((name, item.index, item.start_position, item.run))
+                hits.append(Hit(name, item.index, item.start_position, item.run))
         return hits

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from . import keys
 from .connection import Connection
 from .errors import tag_errors
-from .query import Hit, _allowed, _query_words, words
+from .query import Hit, _allowed, _query_words
+from .text import words
 
 
 class RecordMatch(NamedTuple):

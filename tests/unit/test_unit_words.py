@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tablevault_redis.query import MAX_WORD_LENGTH, words
+from tablevault_redis.text import MAX_WORD_LENGTH, words
 
 
 def test_words_are_case_folded_and_deduplicated_in_first_seen_order() -> None:
