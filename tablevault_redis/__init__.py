@@ -6,6 +6,7 @@ its checkpoints; ``VaultClient`` controls and inspects without registering.
 
 from importlib.metadata import PackageNotFoundError, version
 
+from .cleanup import CleanupReport
 from .client import VaultClient
 from .errors import (
     ConflictError,
@@ -20,7 +21,7 @@ from .errors import (
 )
 from .events import CodeEvent
 from .models import CodeItem, ProcessInfo
-from .operations import CleanupReport, Operation
+from .operations import Operation
 from .query import ProcessMatch
 from .record_query import RecordMatch
 from .vault import Vault

@@ -15,6 +15,7 @@ import uuid
 from typing import Any
 
 from . import keys, scripts
+from .cleanup import CleanupMixin
 from .connection import Connection, connect, redact
 from .errors import (
     ConflictError,
@@ -33,7 +34,7 @@ from .retry import Backoff, is_transient
 _REQUEST_ATTEMPTS = 3  # over about 0.3 s: rides out a dropped connection, not an outage
 
 
-class VaultClient(ItemsMixin, QueryMixin, OperationsMixin, CodeEventsMixin):
+class VaultClient(ItemsMixin, QueryMixin, OperationsMixin, CleanupMixin, CodeEventsMixin):
     """Stop, pause, resume and inspect the processes of one namespace; read and write
     record lists and descriptions, query, list operations and clean up (mixins)."""
 

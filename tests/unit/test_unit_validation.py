@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from tablevault_redis import operations
+from tablevault_redis import cleanup, operations
 from tablevault_redis.connection import redact
 from tablevault_redis.errors import TableVaultError, ValidationError
 from tablevault_redis.keys import MAX_NAME_LENGTH, check_name, check_namespace
@@ -173,8 +173,8 @@ def test_operation_ids_are_unique_across_threads() -> None:
 
 
 def test_selected_ids_are_normalised() -> None:
-    assert operations._parse_selected([12, "13", " 0014 ", 12]) == {"12", "13", "14"}
-    assert operations._parse_selected([]) == set()
+    assert cleanup._parse_selected([12, "13", " 0014 ", 12]) == {"12", "13", "14"}
+    assert cleanup._parse_selected([]) == set()
 
 
 @pytest.mark.parametrize(
@@ -193,4 +193,4 @@ def test_selected_ids_are_normalised() -> None:
 )
 def test_bad_selected_ids_are_refused(value: object, message: str) -> None:
     with pytest.raises(ValidationError, match=message):
-        operations._parse_selected([1, value])
+        cleanup._parse_selected([1, value])
