@@ -4,8 +4,9 @@ Where each feature is tested
 ----------------------------
 ``unit/test_unit_*.py``   pure logic, no server, no subprocess: ControlState
                           (control.py), record and code event folding (models.py),
-                          the word tokenizer, names, record JSON, URL redaction,
-                          operation ids
+                          the word tokenizer (text.py), names, record JSON, URL
+                          redaction, operation ids, cleanup's log entries, process
+                          state and arguments (cleanup.py)
 ``test_lua_process.py``   every branch of register, heartbeat, request_state,
                           request, ack, finish, clear_request (through scripts.py)
 ``test_lua_items.py``     every branch of open_code, close_code, op_begin, op_end,
@@ -15,7 +16,7 @@ Where each feature is tested
 ``test_listener.py``      the listener and outbox across dropped connections,
                           restarts and a failover
 ``test_notebook.py``      notebook cells in a real Jupyter kernel
-``test_operations.py``    operations and vault_cleanup after kill -9
+``test_operations.py``    operations and vault_cleanup (cleanup.py) after kill -9
 ``test_items.py``         record lists, descriptions, reading items back
 ``test_query.py``         query_process_list
 ``test_connection.py``    URL resolution, version checks, ACL users, TLS
