@@ -28,13 +28,16 @@ from .events import CodeEventsMixin
 from .items import ItemsMixin
 from .models import FINAL_STATUSES, CodeItem, ProcessInfo, fold_code_events
 from .operations import OperationsMixin
+from .pages import PagesMixin
 from .query import QueryMixin
 from .retry import Backoff, is_transient
 
 _REQUEST_ATTEMPTS = 3  # over about 0.3 s: rides out a dropped connection, not an outage
 
 
-class VaultClient(ItemsMixin, QueryMixin, OperationsMixin, CleanupMixin, CodeEventsMixin):
+class VaultClient(
+    ItemsMixin, QueryMixin, OperationsMixin, CleanupMixin, CodeEventsMixin, PagesMixin
+):
     """Stop, pause, resume and inspect the processes of one namespace; read and write
     record lists and descriptions, query, list operations and clean up (mixins)."""
 

@@ -1,0 +1,173 @@
+"""Bounded reads for dashboards: pages of processes, cheap summaries, request
+state, record counts and slices of record lists.
+
+A view of 10,000 processes must not read 10,000 full records per refresh: these
+reads page through the processes index, summarise every process with a few hash
+fields (in pipelined chunks), and read a record list by index range only.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from . import keys
+from .connection import Connection
+from .errors import ValidationError
+from .models import ProcessInfo
+
+_CHUNK = 500  # commands per pipeline round trip in the summary scan
+_SUMMARY_FIELDS = (
+    "name",
+    "status",
+    "user_id",
+    "parent_process_name",
+    "started_at",
+    "heartbeat_at",
+    "interrupt_action",
+)
+
+
+@dataclass(frozen=True)
+class RequestState:
+    """What a process record says about its interrupt requests (times in epoch s)."""
+
+    request_seq: int  # requests made so far (stop, pause or resume)
+    pending_action: str | None
+    pending_by: str | None
+    pending_at: float | None
+    paused_at: float | None
+    paused_seq: int | None
+    stopped_by: str | None
+    stopped_at: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def _num(value: str | None) -> float | None:
+    try:
+        return float(value) if value not in (None, "") else None
+    except ValueError:
+        return None
+
+
+def _page_args(offset: int, limit: int) -> None:
+    for value, what in ((offset, "offset"), (limit, "limit")):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ValidationError(f"{what} must be an integer >= 0, got {value!r}")
+
+
+class PagesMixin:
+    """Paged and summarised reads for :class:`VaultClient`."""
+
+    _conn: Connection
+    namespace: str
+
+    if TYPE_CHECKING:
+
+        def _read_records(self, names: list[str]) -> list[ProcessInfo]: ...
+
+        def _wait_acted(self, action: str, name: str, seq: int, timeout: float) -> None: ...
+
+    def count_processes(self) -> int:
+        """How many processes the namespace holds (one ZCARD)."""
+        with self._conn.translate():
+            return int(self._conn.client.zcard(keys.processes(self.namespace)))
+
+    def process_names(
+        self, offset: int = 0, limit: int = 100, *, newest_first: bool = False
+    ) -> list[str]:
+        """Names from the processes index by start time, ``limit`` from ``offset``."""
+        _page_args(offset, limit)
+        if limit == 0:
+            return []
+        with self._conn.translate():
+            return list(
+                self._conn.client.zrange(
+                    keys.processes(self.namespace), offset, offset + limit - 1, desc=newest_first
+                )
+            )
+
+    def get_processes(self, names: Sequence[str]) -> list[ProcessInfo]:
+        """The records of ``names`` in that order; names without a record are left out."""
+        checked = [keys.check_name(n) for n in names]
+        return self._read_records(checked) if checked else []
+
+    def process_summaries(self) -> list[ProcessInfo]:
+        """Every process, oldest first, with only the fields a filter or a count needs
+        (name, status, alive, user, parent, start, heartbeat, pending action); the
+        others keep their defaults. Read in pipelined chunks of a few fields each."""
+        ns = self.namespace
+        with self._conn.translate():
+            names = self._conn.client.zrange(keys.processes(ns), 0, -1)
+            out: list[ProcessInfo] = []
+            for start in range(0, len(names), _CHUNK):
+                chunk = names[start : start + _CHUNK]
+                pipe = self._conn.client.pipeline(transaction=False)
+                for name in chunk:
+                    pipe.hmget(keys.proc(ns, name), *_SUMMARY_FIELDS)
+                    pipe.exists(keys.alive(ns, name))
+                replies = pipe.execute()
+                for i in range(0, len(replies), 2):
+                    values = replies[i]
+                    if values[0] is None:
+                        continue  # the record vanished between the two reads
+                    fields = {k: v for k, v in zip(_SUMMARY_FIELDS, values, strict=True) if v}
+                    out.append(ProcessInfo.from_record(fields, bool(replies[i + 1])))
+        return out
+
+    def get_request_state(self, process_name: str) -> RequestState:
+        """The request fields of one process's record (the pending request, the
+        last pause and the stop); all empty when there is no such process."""
+        keys.check_name(process_name)
+        fields = (
+            "request_seq", "interrupt_action", "interrupt_request", "interrupt_requested_at",
+            "paused_at", "paused_seq", "stopped_by", "stopped_at",
+        )  # fmt: skip
+        with self._conn.translate():
+            v = self._conn.client.hmget(keys.proc(self.namespace, process_name), *fields)
+        seq = _num(v[5])
+        return RequestState(
+            request_seq=int(_num(v[0]) or 0),
+            pending_action=v[1] or None,
+            pending_by=v[2] or None,
+            pending_at=_num(v[3]),
+            paused_at=_num(v[4]),
+            paused_seq=int(seq) if seq is not None else None,
+            stopped_by=v[6] or None,
+            stopped_at=_num(v[7]),
+        )
+
+    def wait_for_action(self, action: str, process_name: str, seq: int, timeout: float) -> None:
+        """Wait until ``process_name`` acted on request ``seq`` (as ``wait=True`` of
+        the control methods does); :class:`WaitTimeoutError` after ``timeout`` s."""
+        keys.check_name(process_name)
+        self._wait_acted(action, process_name, seq, timeout)
+
+    def record_counts(self, names: Sequence[str]) -> dict[str, int]:
+        """How many records each named list holds (0 for a list that does not exist)."""
+        checked = [keys.check_name(n, "record list name") for n in names]
+        if not checked:
+            return {}
+        with self._conn.translate():
+            pipe = self._conn.client.pipeline(transaction=False)
+            for name in checked:
+                pipe.llen(keys.records(self.namespace, name))
+            return dict(zip(checked, (int(n) for n in pipe.execute()), strict=True))
+
+    def record_slice(self, list_name: str, start: int, stop: int) -> list[Any]:
+        """Records ``start`` to ``stop`` (inclusive, LRANGE semantics) as stored:
+        each a JSON value, parsed; an entry that is not JSON comes back as None."""
+        keys.check_name(list_name, "record list name")
+        with self._conn.translate():
+            raw = self._conn.client.lrange(keys.records(self.namespace, list_name), start, stop)
+        out: list[Any] = []
+        for text in raw:
+            try:
+                out.append(json.loads(text))
+            except ValueError:
+                out.append(None)
+        return out
