@@ -28,6 +28,7 @@ from prometheus_client.registry import Collector
 from ..errors import TableVaultError
 from ..models import STATUSES
 from .state import UiState
+from .views import last_beat
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +81,9 @@ class VaultCollector(Collector):
             procs.add_metric([ns, status], counts.get(status, 0))
         now = time.time()
         for p in summaries:
-            if p.alive and p.heartbeat_at:
-                ages.add_metric([ns, p.name], max(0.0, now - p.heartbeat_at))
+            beat = last_beat(p)
+            if beat is not None:
+                ages.add_metric([ns, p.name], max(0.0, now - beat))
         client = self.state.client(ns)
         lists = client.query_item_names("record_list")
         for name, count in client.record_counts(lists).items():

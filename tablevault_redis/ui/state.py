@@ -57,7 +57,10 @@ class UiState:
         self.clients: dict[str, VaultClient] = {}
         try:
             for ns in config.namespaces:
-                self.clients[ns] = VaultClient(config.url, ns)
+                client = VaultClient(config.url, ns)
+                # Records show that a request came from the dashboard.
+                client.requester = "ui:" + client.requester.partition(":")[2]
+                self.clients[ns] = client
         except TableVaultError:
             self.close()
             raise

@@ -28,10 +28,19 @@ def row(p: ProcessInfo, now: float | None = None) -> dict[str, Any]:
     only) and the progress fields, None where this version of the record has none."""
     now = time.time() if now is None else now
     d = p.to_dict()
-    d["heartbeat_age"] = (now - p.heartbeat_at) if p.alive and p.heartbeat_at else None
+    beat = last_beat(p)
+    d["heartbeat_age"] = max(0.0, now - beat) if beat is not None else None
     for name in _PROGRESS_FIELDS:
         d.setdefault(name, getattr(p, name, None))
     return d
+
+
+def last_beat(p: ProcessInfo) -> float | None:
+    """When a live process last proved it was alive: its last heartbeat, or its
+    registration before the first beat. None for a process that is not alive."""
+    if not p.alive:
+        return None
+    return p.heartbeat_at or p.started_at
 
 
 def _int_arg(value: str | None, what: str, default: int, low: int, high: int) -> int:
@@ -100,7 +109,9 @@ def table_view(state: UiState, namespace: str, q: TableQuery) -> dict[str, Any]:
     """The process table: one page of rows, the total, counts by status, users."""
     client = state.client(namespace)
     total, procs = process_page(state, client.namespace, q)
-    summaries = state.summaries(client.namespace, max_age=2.0)
+    summaries = state.summaries(client.namespace)
+    if q.status is None and q.user is None and len(summaries) != total:
+        summaries = state.summaries(client.namespace, max_age=0)  # processes came or went
     now = time.time()
     return {
         "now": now,

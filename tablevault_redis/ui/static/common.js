@@ -91,7 +91,8 @@ const TV = {
   listLink(name) { return `<a href="/list?${TV.nsQuery({ name })}">${TV.esc(name)}</a>`; },
 
   requestText(p) {
-    if (!p.interrupt_action) return "";
+    // A pause request stays on record while the process waits in its checkpoint.
+    if (!p.interrupt_action || (p.interrupt_action === "pause" && p.status === "paused")) return "";
     return `${p.interrupt_action} pending (by ${p.interrupt_request || "?"})`;
   },
 

@@ -30,7 +30,7 @@ TV.loadList = async function (st) {
   const last = document.getElementById("window").value;
   let data;
   try { data = (await TV.api(`${st.base}/tail?${TV.nsQuery({ last })}`)).body; }
-  catch (e) { TV.flash(e.message); return; }
+  catch (e) { TV.flash(e.message); setTimeout(() => TV.loadList(st), 2000); return; }
   Object.assign(st, { columns: data.columns, start: data.start, records: data.records, total: data.total });
   TV.fillSelects(st);
   TV.drawList(st);

@@ -30,7 +30,7 @@ TV.facts = function (p) {
     ["user", p.user_id], ["type", p.execution_type], ["host", p.host], ["PID", p.pid],
     ["alive", p.alive ? "yes" : "no"], ["run", p.run],
     ["started", TV.when(p.started_at)], ["ended", TV.when(p.ended_at)],
-    ["heartbeat", p.alive && p.heartbeat_at ? TV.ago(p.heartbeat_at) + " ago" : ""],
+    ["heartbeat", p.alive ? TV.ago(p.heartbeat_at || p.started_at) + " ago" : ""],
     ["parent", p.parent_process_name ? `${p.parent_process_name}[${p.parent_process_index}]` : ""],
     ["records written", p.records_written ?? ""], ["last record", p.last_record ?? ""],
     ["pending request", TV.requestText(p)], ["stopped by", p.stopped_by || ""],

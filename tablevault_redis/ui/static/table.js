@@ -96,7 +96,7 @@ TV.treeOrder = function (rows) {
 };
 
 TV.rowCells = function (p, depth) {
-  const hb = p.alive && p.heartbeat_at ? TV.ago(p.heartbeat_at) : "";
+  const hb = p.alive ? TV.ago(p.heartbeat_at || p.started_at) : "";
   const parent = p.parent_process_name ? TV.procLink(p.parent_process_name, `${p.parent_process_name}[${p.parent_process_index}]`) : "";
   const indent = depth ? `<span class="indent" style="width:${depth * 16}px"></span>\u2514 ` : "";
   const records = p.records_written ?? "";
