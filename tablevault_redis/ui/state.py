@@ -22,6 +22,7 @@ from ..models import ProcessInfo
 log = logging.getLogger(__name__)
 
 SUMMARY_MAX_AGE = 1.0  # seconds a cached summary of every process may be reused
+_SCAN_SHARE = 10  # a summary is reused for at least this many times its cost
 _HISTORY = 50  # requests remembered per process
 _WAIT_TIMEOUT = 120.0  # seconds a request's outcome is awaited before giving up
 
@@ -45,6 +46,7 @@ class NamespaceNotServed(NotFoundError):
 @dataclass
 class _Summary:
     at: float = 0.0
+    cost: float = 0.0  # seconds the last scan took
     rows: list[ProcessInfo] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -93,9 +95,13 @@ class UiState:
         client = self.client(namespace)
         cache = self._summaries[client.namespace]
         with cache.lock:
-            if time.monotonic() - cache.at > max_age:
+            # A scan of many processes is reused for ten times what it cost, so
+            # summaries never take more than a tenth of the server's time.
+            if time.monotonic() - cache.at > max(max_age, cache.cost * _SCAN_SHARE):
+                started = time.monotonic()
                 cache.rows = client.process_summaries()
                 cache.at = time.monotonic()
+                cache.cost = cache.at - started
             return cache.rows
 
     # -- control -------------------------------------------------------------------

@@ -111,7 +111,7 @@ def table_view(state: UiState, namespace: str, q: TableQuery) -> dict[str, Any]:
     total, procs = process_page(state, client.namespace, q)
     summaries = state.summaries(client.namespace)
     if q.status is None and q.user is None and len(summaries) != total:
-        summaries = state.summaries(client.namespace, max_age=0)  # processes came or went
+        summaries = state.summaries(client.namespace, max_age=0.25)  # processes came or went
     now = time.time()
     return {
         "now": now,

@@ -125,8 +125,8 @@ TV.renderTable = function (data, view) {
       tr = tbody.insertRow();
       for (const c of TV.COLUMNS) { const td = tr.insertCell(); td.className = (c[2] || "") + (c[0] === "last" ? " clip" : ""); td.dataset.col = c[0]; }
     }
-    tr.dataset.name = p.name;
-    tr.dataset.status = p.status;
+    if (tr.dataset.name !== p.name) tr.dataset.name = p.name;
+    if (tr.dataset.status !== p.status) tr.dataset.status = p.status;
     const cells = TV.rowCells(p, depth);
     TV.COLUMNS.forEach((c, j) => TV.setHtml(tr.cells[j], String(cells[c[0]])));
   });
