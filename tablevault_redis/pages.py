@@ -1,5 +1,5 @@
 """Bounded reads for dashboards: pages of processes, cheap summaries, request
-state, record counts and slices of record lists.
+state and record counts.
 
 A view of 10,000 processes must not read 10,000 full records per refresh: these
 reads page through the processes index, summarise every process with a few hash
@@ -8,7 +8,6 @@ fields (in pipelined chunks), and read a record list by index range only.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -157,17 +156,3 @@ class PagesMixin:
             for name in checked:
                 pipe.llen(keys.records(self.namespace, name))
             return dict(zip(checked, (int(n) for n in pipe.execute()), strict=True))
-
-    def record_slice(self, list_name: str, start: int, stop: int) -> list[Any]:
-        """Records ``start`` to ``stop`` (inclusive, LRANGE semantics) as stored:
-        each a JSON value, parsed; an entry that is not JSON comes back as None."""
-        keys.check_name(list_name, "record list name")
-        with self._conn.translate():
-            raw = self._conn.client.lrange(keys.records(self.namespace, list_name), start, stop)
-        out: list[Any] = []
-        for text in raw:
-            try:
-                out.append(json.loads(text))
-            except ValueError:
-                out.append(None)
-        return out
