@@ -81,10 +81,10 @@ def status_latency(page: Any, link: str, client: VaultClient, samples: int) -> l
         changed = client.get_request_state("bench-worker").paused_at
         assert changed is not None
         wait_until(
-            lambda i=i: page.evaluate(
-                "() => window.__changes.filter(c => c.status === 'paused').length"
-            )
-            > i,
+            lambda i=i: (
+                page.evaluate("() => window.__changes.filter(c => c.status === 'paused').length")
+                > i
+            ),
             10,
             what="the page to show paused",
         )
