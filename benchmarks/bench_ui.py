@@ -123,6 +123,21 @@ def timed_get(base: str, path: str, repeat: int = 7) -> float:
     return statistics.median(times)
 
 
+def result_rows(
+    latencies: list[float], loads: list[float], api_s: float, metrics_s: float, processes: int
+) -> list[dict[str, Any]]:
+    lat, load = _common.summary(latencies), _common.summary(loads)
+    return [
+        _common.entry("status_change_to_page", lat["median"] * 1e3, "ms",
+                      target="< 500 ms", met=lat["median"] < 0.5,
+                      **{k: v * 1e3 if k != "n" else v for k, v in lat.items()}),
+        _common.entry("page_load_10000_processes", load["median"], "s",
+                      target="< 2 s", met=load["median"] < 2.0, **load, processes=processes),
+        _common.entry("api_processes_page_10000", api_s * 1e3, "ms"),
+        _common.entry("metrics_scrape_10000", metrics_s * 1e3, "ms"),
+    ]  # fmt: skip
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--samples", type=int, default=20)
@@ -161,17 +176,7 @@ def main() -> None:
             worker.wait(10)
             client.close()
             big.close()
-        lat, load = _common.summary(latencies), _common.summary(loads)
-        rows = [
-            _common.entry("status_change_to_page", lat["median"] * 1e3, "ms",
-                          target="< 500 ms", met=lat["median"] < 0.5,
-                          **{k: v * 1e3 if k != "n" else v for k, v in lat.items()}),
-            _common.entry("page_load_10000_processes", load["median"], "s",
-                          target="< 2 s", met=load["median"] < 2.0, **load,
-                          processes=opts.processes),
-            _common.entry("api_processes_page_10000", api_s * 1e3, "ms"),
-            _common.entry("metrics_scrape_10000", metrics_s * 1e3, "ms"),
-        ]  # fmt: skip
+        rows = result_rows(latencies, loads, api_s, metrics_s, opts.processes)
         doc = {
             "benchmarks": rows,
             "machine": _common.machine_info(redis=_common.redis_version(server)),

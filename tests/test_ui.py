@@ -7,15 +7,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
-import subprocess
-import sys
 
 import pytest
 
 pytest.importorskip("starlette", reason="pip install 'tablevault-redis[ui]'")
 
-from helpers import child_env, wait_until  # noqa: E402
+from helpers import wait_until  # noqa: E402
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 from servers import RedisServer  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
@@ -351,62 +348,3 @@ def test_a_failed_process_shows_its_traceback(dash, spawner, redis_url, namespac
     assert detail["process"]["status"] == "failed"
     (item,) = detail["code_items"]
     assert "Traceback" in item["error"] and "RuntimeError: boom at iteration 3" in item["error"]
-
-
-def _cli(args: list[str], url: str, namespace: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "tablevault_redis", *args, "--port", "0"],
-        env=child_env(url, namespace, TABLEVAULT_NAMESPACE=namespace),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
-@pytest.mark.slow
-def test_ui_command_prints_a_link_with_its_token(spawner, redis_url, namespace, client):
-    import httpx
-
-    populate(client, 2)
-    proc = _cli(["ui", "--read-only"], redis_url, namespace)
-    spawner.procs.append(proc)
-    assert proc.stdout is not None
-    header = proc.stdout.readline()
-    assert namespace in header and "read-only" in header
-    link = re.search(r"http://127\.0\.0\.1:\d+/\?token=(\w+)", proc.stdout.readline())
-    assert link, header
-    base, token = link.group(0).split("/?")[0], link.group(1)
-    assert httpx.get(base + "/api/processes").status_code == 401
-    r = httpx.get(base + "/api/processes", headers={"Authorization": f"Bearer {token}"})
-    assert [p["name"] for p in r.json()] == ["proc00000", "proc00001"]
-    with httpx.Client() as browser:
-        assert browser.get(link.group(0), follow_redirects=True).status_code == 200
-        assert browser.get(base + "/api/processes").status_code == 200
-    proc.terminate()
-    proc.wait(10)
-
-
-@pytest.mark.slow
-def test_metrics_command_serves_a_scrape_target(spawner, redis_url, namespace, client):
-    import httpx
-
-    populate(client, 5, live_every=5)
-    proc = _cli(["metrics"], redis_url, namespace)
-    spawner.procs.append(proc)
-    assert proc.stdout is not None
-    proc.stdout.readline()
-    url = proc.stdout.readline().strip()
-    assert re.fullmatch(r"http://127\.0\.0\.1:\d+/metrics", url), url
-    families = {f.name: f for f in text_string_to_metric_families(httpx.get(url).text)}
-    running = [s for s in families["tablevault_processes"].samples
-               if s.labels == {"namespace": namespace, "status": "running"}]  # fmt: skip
-    assert running[0].value == 1
-    proc.terminate()
-    proc.wait(10)
-
-
-def test_commands_refuse_a_bad_namespace_and_an_unreachable_server():
-    out = CliRunner().invoke(cli_app, ["ui", "--namespace", "a:b"])
-    assert out.exit_code == 2
-    out = CliRunner().invoke(cli_app, ["ui", "--url", "redis://127.0.0.1:1/0", "--port", "0"])
-    assert out.exit_code == 1 and "cannot reach Redis" in out.output

@@ -92,14 +92,8 @@ def ui(
         from .state import UiConfig
     except ImportError as exc:
         _fail(f"{EXTRA_HINT} ({exc})")
-    config = UiConfig(
-        namespaces=namespaces,
-        token=token or new_token(),
-        url=url,
-        host=host,
-        port=port,
-        read_only=read_only,
-    )
+    token = token or new_token()
+    config = UiConfig(namespaces, token, url, host, port, read_only)
     try:
         serve(config, announce=lambda line: print(line, flush=True))
     except TableVaultError as exc:
