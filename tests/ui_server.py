@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import uvicorn
 
-from tablevault_redis import VaultClient, keys
+from tablevault_redis import VaultClient, keys, scripts
 from tablevault_redis.ui.app import bind, create_app
 from tablevault_redis.ui.state import UiConfig, UiState
 
@@ -80,24 +80,21 @@ def populate(client: VaultClient, count: int, *, live_every: int = 10) -> None:
     conn = client._conn
     ns = client.namespace
     for first in range(0, count, 500):
-        pipe = conn.client.pipeline(transaction=False)
+        index, batch = conn.client.pipeline(transaction=False), scripts.Batch(conn)
         for p in range(first, min(first + 500, count)):
             name = f"proc{p:05d}"
             token = f"host:{p}:tok"
             started = time.time() - count + p
-            pipe.zadd(keys.processes(ns), {name: started})
-            fields = ["name", name, "user_id", f"user{p % 3}", "execution_type", "script"]
-            fields += ["host", "host", "pid", str(p + 1), "started_at", repr(started)]
-            fields += ["parent_process_name", "", "parent_process_index", "0"]
-            fields += ["heartbeat_token", token]
-            pk = [keys.proc(ns, name), keys.alive(ns, name), keys.request(ns, name)]
-            pk += [keys.runs(ns, name), keys.code(ns, name)]
-            conn.scripts.run("register", pk, [token, "600000", "", repr(started), *fields], pipe)
+            index.zadd(keys.processes(ns), {name: started})
+            fields = {"name": name, "user_id": f"user{p % 3}", "execution_type": "script",
+                      "host": "host", "pid": str(p + 1), "started_at": repr(started),
+                      "parent_process_name": "", "parent_process_index": "0",
+                      "heartbeat_token": token}  # fmt: skip
+            scripts.register(
+                conn, ns, name, token=token, ttl=600, dead_holder="", now=started,
+                fields=fields, client=batch,
+            )  # fmt: skip
             if p % live_every:
-                conn.scripts.run(
-                    "finish",
-                    [pk[0], pk[2], pk[1], pk[4]],
-                    ["completed", time.time(), "", "", token, "0", "completed", ""],
-                    pipe,
-                )
-        pipe.execute()
+                scripts.finish(conn, ns, name, status="completed", token=token, client=batch)
+        index.execute()
+        batch.execute()

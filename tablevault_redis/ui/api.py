@@ -22,7 +22,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from .. import keys
-from ..client import ACTIONS, VaultClient
+from ..client import VaultClient
 from ..errors import (
     ConflictError,
     NotFoundError,
@@ -36,6 +36,7 @@ from .state import UiState
 log = logging.getLogger(__name__)
 
 _EXPORT_CHUNK = 1000  # records read per round trip while exporting
+ACTIONS = ("stop", "pause", "resume")
 
 
 def _state(request: Request) -> UiState:
