@@ -28,6 +28,11 @@ Where each feature is tested
 ``test_cli.py``           the command line; ``test_docs.py`` the docs' commands and
                           links; ``test_reference.py`` the TableVault page's examples;
                           ``test_compose.py`` compose.yaml
+``test_ui.py``            the dashboard's HTTP API, token and CSRF rules, read-only
+                          mode (ACL user too), namespaces, live feed, metrics (the
+                          server runs in a thread: ``ui_server.py``);
+                          ``test_ui_commands.py`` the ``ui``/``metrics`` commands;
+                          ``test_ui_browser.py`` the page in headless Chromium
 ``test_lint.py``          ruff, mypy, module and function sizes, one function per script
 ``test_servers.py``       the test servers themselves (servers.py)
 
