@@ -1,5 +1,5 @@
 """Bounded reads for dashboards: pages of processes, cheap summaries, request
-state and record counts.
+state, record counts and who wrote a range of records.
 
 A view of 10,000 processes must not read 10,000 full records per refresh: these
 reads page through the processes index, summarise every process with a few hash
@@ -8,6 +8,7 @@ fields (in pipelined chunks), and read a record list by index range only.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -156,3 +157,23 @@ class PagesMixin:
             for name in checked:
                 pipe.llen(keys.records(self.namespace, name))
             return dict(zip(checked, (int(n) for n in pipe.execute()), strict=True))
+
+    def record_writers(self, list_name: str, start: int, stop: int) -> list[str | None]:
+        """The process that wrote each record from ``start`` up to (not including)
+        ``stop``, from the list's lineage; None where no lineage was kept."""
+        keys.check_name(list_name, "record list name")
+        _page_args(start, stop)
+        if stop <= start:
+            return []
+        with self._conn.translate():
+            raw = self._conn.client.lrange(
+                keys.record_meta(self.namespace, list_name), start, stop - 1
+            )
+        out: list[str | None] = []
+        for text in raw:
+            try:
+                writer = json.loads(text).get("process")
+            except (ValueError, AttributeError):
+                writer = None
+            out.append(writer if isinstance(writer, str) else None)
+        return out + [None] * (stop - start - len(out))

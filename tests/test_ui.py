@@ -340,6 +340,26 @@ def test_control_a_live_worker_through_the_api(dash, client, spawner, redis_url,
 
 
 @pytest.mark.slow
+def test_records_know_their_writer(dash, spawner, client, redis_url, namespace):
+    workers = [
+        spawner.worker(redis_url, namespace, name, "curve", script="trainer.py").wait_ready()
+        for name in ("run-1", "run-2")
+    ]
+    wait_until(lambda: all(w.progress() > 3 for w in workers), 10, what="records")
+    for w in workers:
+        client.stop_execution(w.name, wait=True, timeout=10)
+    with dash.http() as http:
+        tail = http.get("/api/lists/curve/tail", params={"last": 1000}).json()
+        assert [r["writer"] for r in tail["records"]] == tail["writers"]
+        assert set(tail["writers"]) == {"run-1", "run-2"}
+        (mine,) = http.get("/api/view/process-records/run-1").json()
+        assert mine["list"] == "curve" and mine["count"] == workers[0].progress()
+        assert {r["writer"] for r in mine["records"]} == {"run-1"}
+        one = http.get("/api/processes/run-1").json()
+        assert one["records_written"] == mine["count"] and one["last_record_list"] == "curve"
+
+
+@pytest.mark.slow
 def test_a_failed_process_shows_its_traceback(dash, spawner, redis_url, namespace):
     w = spawner.worker(redis_url, namespace, "fails", "--fail-after", "3").wait_ready()
     w.wait_exit()

@@ -105,7 +105,8 @@ def test_a_plot_grows_while_workers_append(page, spawner, redis_url, namespace, 
     with Dashboard(redis_url, [namespace]) as d:
         page.goto(d.login_url(f"/list?name=curve&namespace={namespace}"))
         plot = page.locator("#plot")
-        expect(plot).to_have_attribute("data-series", "2")  # one line per writer
+        expect(page.locator("#split")).to_have_value("_process")  # from the records' lineage
+        expect(plot).to_have_attribute("data-series", "2")  # one line per process
         expect(page.locator("#y")).to_have_value("loss")
         first = int(plot.get_attribute("data-points") or 0)
         assert first > 0

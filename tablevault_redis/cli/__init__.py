@@ -30,8 +30,8 @@ and ``render`` (rich tables and trees, imported only when drawing).
 
 from __future__ import annotations
 
-from . import commands, server  # noqa: F401  (importing them registers the commands)
 from ..ui.commands import register as _register_ui  # ui, metrics (framework imported late)
+from . import commands, server  # noqa: F401  (importing them registers the commands)
 from .app import PROG, app
 
 _register_ui(app)

@@ -141,8 +141,8 @@ def records(request: Request) -> Response:
 
 
 def tail(request: Request) -> Response:
-    """The last ``last`` records (at most 100,000) with their start index: the plot's
-    first window, continued by the list's live feed."""
+    """The last ``last`` records (at most 100,000) with their start index and the
+    process that wrote each: the plot's first window, continued by the live feed."""
     name = _name(request, "record list name")
     last = views._int_arg(request.query_params.get("last"), "last", 5000, 0, 100_000)
     client = _client(request)
@@ -150,7 +150,9 @@ def tail(request: Request) -> Response:
     total = client.record_counts([name])[name]
     start = max(0, total - last)
     page = client.query_item_content(name, start_position=start, end_position=total)
-    return JSONResponse({"columns": columns, "total": total, "start": start, "records": page})
+    writers = client.record_writers(name, start, start + len(page))
+    body = {"columns": columns, "total": total, "start": start, "records": page}
+    return JSONResponse({**body, "writers": writers})
 
 
 def _export_chunks(client: VaultClient, name: str) -> Iterator[list[dict[str, Any]]]:
@@ -233,6 +235,7 @@ def list_feed(request: Request) -> Response:
         lambda start, stop: client.query_item_content(
             name, start_position=start, end_position=stop
         ),
+        lambda start, stop: client.record_writers(name, start, stop),
         after,
     )
     return events.feed(tail_)

@@ -76,12 +76,19 @@ def feed(produce: Callable[[], Any], interval: float = INTERVAL) -> StreamingRes
 
 
 class RecordTail:
-    """What a record list feed has sent: each tick sends only the records after it."""
+    """What a record list feed has sent: each tick sends only the records after it,
+    with the process that wrote each."""
 
-    def __init__(self, read_count: Callable[[], int], read: Callable[[int, int], list[Any]],
-                 after: int) -> None:  # fmt: skip
+    def __init__(
+        self,
+        read_count: Callable[[], int],
+        read: Callable[[int, int], list[Any]],
+        read_writers: Callable[[int, int], list[Any]],
+        after: int,
+    ) -> None:
         self.read_count = read_count
         self.read = read
+        self.read_writers = read_writers
         self.sent = after
 
     def __call__(self) -> dict[str, Any] | None:
@@ -93,4 +100,5 @@ class RecordTail:
         start = self.sent
         records = self.read(start, min(total, start + MAX_BATCH))
         self.sent = start + len(records)
-        return {"total": total, "start": start, "records": records}
+        writers = self.read_writers(start, self.sent)
+        return {"total": total, "start": start, "records": records, "writers": writers}

@@ -6,7 +6,6 @@ counts use the cached summaries), a record list is read by index range.
 
 from __future__ import annotations
 
-import inspect
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -20,18 +19,14 @@ from .state import UiState
 MAX_PAGE = 1000  # rows or records in one response
 PROCESS_LISTS = 20  # record lists shown on a process page
 PROCESS_RECORDS = 20  # records per list shown on a process page
-_PROGRESS_FIELDS = ("records_written", "last_record", "last_record_list", "last_record_at")
 
 
 def row(p: ProcessInfo, now: float | None = None) -> dict[str, Any]:
-    """``ProcessInfo.to_dict()`` plus the heartbeat age (seconds, live processes
-    only) and the progress fields, None where this version of the record has none."""
+    """``ProcessInfo.to_dict()`` plus the heartbeat age (seconds, live processes only)."""
     now = time.time() if now is None else now
     d = p.to_dict()
     beat = last_beat(p)
     d["heartbeat_age"] = max(0.0, now - beat) if beat is not None else None
-    for name in _PROGRESS_FIELDS:
-        d.setdefault(name, getattr(p, name, None))
     return d
 
 
@@ -143,36 +138,18 @@ def detail_view(state: UiState, namespace: str, name: str) -> dict[str, Any]:
     }
 
 
-def _filters_by_process(client: VaultClient) -> bool:
-    try:
-        return "process_name" in inspect.signature(client.query_item_content).parameters
-    except (TypeError, ValueError):
-        return False
-
-
 def process_records(state: UiState, namespace: str, name: str) -> list[dict[str, Any]]:
-    """The last records per record list that ``name`` wrote. Without a per-process
-    filter in the client, each list's last records (by any writer) are shown."""
+    """The last records ``name`` wrote, per record list it wrote to (of the first
+    ``PROCESS_LISTS`` lists), with how many it wrote there."""
     client = state.client(namespace)
     client.get_process(name)
-    lists = client.query_item_names("record_list")[:PROCESS_LISTS]
-    by_process = _filters_by_process(client)
-    counts = client.record_counts(lists)
     out = []
-    for list_name in lists:
-        if by_process:
-            records = client.query_item_content(list_name, process_name=name)  # type: ignore[call-arg]
-            if not records:
-                continue
-            count = len(records)
-            records = records[-PROCESS_RECORDS:]
-        else:
-            count = counts.get(list_name, 0)
-            start = max(0, count - PROCESS_RECORDS)
-            records = client.query_item_content(list_name, start_position=start)
-        out.append(
-            {"list": list_name, "count": count, "by_process": by_process, "records": records}
-        )
+    for list_name in client.query_item_names("record_list")[:PROCESS_LISTS]:
+        records = client.query_item_content(list_name, process_name=name)
+        if records:
+            out.append(
+                {"list": list_name, "count": len(records), "records": records[-PROCESS_RECORDS:]}
+            )
     return out
 
 

@@ -19,7 +19,7 @@ TV.listPage = function (name) {
     <div class="plot-wrap"><svg id="plot" class="plot" xmlns="${TV.NS_SVG}"></svg><div class="legend" id="legend"></div></div>
     <h2>Last records</h2><table class="grid" id="last"><thead></thead><tbody></tbody></table>`;
   document.getElementById("l-name").textContent = name;
-  const st = { name, base, columns: [], start: 0, records: [], source: null, drawn: false };
+  const st = { name, base, columns: [], start: 0, records: [], writers: [], source: null };
   for (const id of ["y", "x", "split"]) document.getElementById(id).onchange = () => TV.drawList(st);
   document.getElementById("window").onchange = () => TV.loadList(st);
   window.addEventListener("resize", () => TV.drawList(st));
@@ -31,7 +31,8 @@ TV.loadList = async function (st) {
   let data;
   try { data = (await TV.api(`${st.base}/tail?${TV.nsQuery({ last })}`)).body; }
   catch (e) { TV.flash(e.message); setTimeout(() => TV.loadList(st), 2000); return; }
-  Object.assign(st, { columns: data.columns, start: data.start, records: data.records, total: data.total });
+  Object.assign(st, { columns: data.columns, start: data.start, records: data.records,
+    writers: data.writers || [], total: data.total });
   TV.fillSelects(st);
   TV.drawList(st);
   if (st.source) st.source.close();
@@ -39,8 +40,13 @@ TV.loadList = async function (st) {
     const limit = Number(document.getElementById("window").value);
     if (ev.start !== st.start + st.records.length) { TV.loadList(st); return; }
     st.records.push(...ev.records);
+    st.writers.push(...(ev.writers || ev.records.map(() => null)));
     st.total = ev.total;
-    if (st.records.length > limit) { const cut = st.records.length - limit; st.records.splice(0, cut); st.start += cut; }
+    if (st.records.length > limit) {
+      const cut = st.records.length - limit;
+      st.records.splice(0, cut); st.writers.splice(0, cut); st.start += cut;
+    }
+    if (!st.known && st.writers.some((w) => w)) TV.fillSelects(st);
     if (!st.numeric.length) TV.fillSelects(st);
     TV.scheduleDraw(st);
   });
@@ -62,8 +68,9 @@ TV.fillSelects = function (st) {
   fill("x", [["", "record index"], ...numeric.map((c) => [c, c])], "");
   const writer = st.columns.find((c) => TV.WRITER_COLUMNS.includes(c.toLowerCase()));
   const split = [["", "(one line)"], ...other.map((c) => [c, c])];
-  if (st.records.some((r) => r && r._process !== undefined)) split.unshift(["_process", "process"]);
-  fill("split", split, st.records.some((r) => r && r._process !== undefined) ? "_process" : (writer || ""));
+  st.known = st.writers.some((w) => w);
+  if (st.known) split.unshift(["_process", "process"]);
+  fill("split", split, st.known ? "_process" : (writer || ""));
 };
 
 TV.scheduleDraw = function (st) {
@@ -78,7 +85,7 @@ TV.seriesOf = function (st, y, x, split) {
     const yv = r[y];
     const xv = x ? r[x] : st.start + i;
     if (typeof yv !== "number" || typeof xv !== "number" || !isFinite(yv) || !isFinite(xv)) return;
-    const key = split ? String(r[split] ?? "") : y;
+    const key = split === "_process" ? (st.writers[i] || "(unknown)") : split ? String(r[split] ?? "") : y;
     if (!groups.has(key)) groups.set(key, []);
     groups.get(key).push([xv, yv]);
   });

@@ -22,7 +22,6 @@ TV.processPage = function (name) {
     if (key !== recordsKey) { recordsKey = key; TV.loadProcessRecords(name); }
   });
   setInterval(render, 500);
-  setInterval(() => TV.loadProcessRecords(name), 5000);
 };
 
 TV.facts = function (p) {
@@ -94,8 +93,7 @@ TV.loadProcessRecords = async function (name) {
   TV.setHtml(box, lists.map((l) => {
     const cols = l.records.length ? Object.keys(l.records[0]) : [];
     const body = l.records.slice().reverse().map((r) => `<tr>${cols.map((c) => `<td>${TV.esc(JSON.stringify(r[c]))}</td>`).join("")}</tr>`).join("");
-    const note = l.by_process ? "" : ' <span class="muted">(every writer)</span>';
-    return `<div class="item">${TV.listLink(l.list)} <span class="muted">${l.count} records</span>${note}
+    return `<div class="item">${TV.listLink(l.list)} <span class="muted">${l.count} records</span>
       <table class="grid"><thead><tr>${cols.map((c) => `<th>${TV.esc(c)}</th>`).join("")}</tr></thead><tbody>${body}</tbody></table></div>`;
   }).join(""));
 };
