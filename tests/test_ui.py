@@ -254,7 +254,7 @@ def test_read_only_mode_has_no_control(redis_url, namespace, client):
 
 
 def test_read_only_works_with_a_read_only_acl_user(namespace):
-    viewer = f"viewer on >v ~{namespace}:* resetchannels -@all +@read +@connection +info"
+    viewer = f"viewer on >v ~{namespace}:* resetchannels +@read +@connection +info +acl|whoami"
     options = {"user": ["default off", viewer, "admin on >a ~* &* +@all"]}
     with RedisServer(options, username="admin", password="a") as server:
         admin_url = f"redis://admin:a@{server.host}:{server.port}/0"
