@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-STATUSES = ("running", "paused", "stopped", "completed", "failed", "crashed")
+# A process's status: one of these words, defined here only (the Lua scripts get the
+# final ones in a generated prelude, see scripts.py).
+ACTIVE_STATUSES = ("running", "paused")
 FINAL_STATUSES = frozenset({"stopped", "completed", "failed", "crashed"})
 
 
