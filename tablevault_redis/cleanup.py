@@ -30,9 +30,9 @@ from typing import NamedTuple
 from . import keys, scripts
 from .connection import Connection
 from .errors import ValidationError
+from .models import ACTIVE_STATUSES
 from .operations import CODE_ITEM, REGISTER, LogEntry, log_entries
 
-_ACTIVE = ("running", "paused")
 REGISTER_GRACE = 30.0  # seconds a registration may take before cleanup undoes it
 CRASH_ERROR = (
     "the process died without reporting an outcome: its heartbeat expired (killed, "
@@ -241,7 +241,7 @@ class Cleanup:
         """Mark ``crashed`` the processes whose record says running or paused while
         their heartbeat expired, closing their open code item."""
         now = time.time()
-        dead = [n for n, s in self.state.items() if s.dead and s.status in _ACTIVE]
+        dead = [n for n, s in self.state.items() if s.dead and s.status in ACTIVE_STATUSES]
         batch = scripts.Batch(self._conn)
         for name in dead:
             scripts.finish(

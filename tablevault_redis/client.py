@@ -159,7 +159,7 @@ class VaultClient(
         """Poll the record until the target acted on request ``seq``."""
         ns = self.namespace
         deadline = time.monotonic() + timeout
-        delay = 0.002
+        poll = Backoff(start=0.002, maximum=0.05)  # quick for a quick target, then calm
         while True:
             with self._conn.translate():
                 pipe = self._conn.client.pipeline(transaction=False)
@@ -182,8 +182,7 @@ class VaultClient(
                     f"process {name!r} has not acted on the {action} request within "
                     f"{timeout} s (status {status}); the request stays pending"
                 )
-            time.sleep(delay)
-            delay = min(delay * 2, 0.05)
+            time.sleep(poll.next())
 
     # -- inspection ----------------------------------------------------------
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from . import keys
 from .connection import Connection
 from .errors import ValidationError, VaultConnectionError
-from .models import CodeItem, fold_code_events
+from .models import CodeItem, fold_code_events, parse_float, parse_int
 from .retry import Backoff
 
 if TYPE_CHECKING:
@@ -30,20 +30,6 @@ logger = logging.getLogger(__name__)
 _STREAM_ID = re.compile(r"\d+(-\d+)?")
 _MAX_BACKOFF = 2.0  # seconds between reconnection attempts while following
 _READ_COUNT = 100  # entries per XREAD round
-
-
-def _int(value: str | None) -> int | None:
-    try:
-        return int(value) if value not in (None, "") else None
-    except ValueError:
-        return None
-
-
-def _float(value: str | None) -> float | None:
-    try:
-        return float(value) if value not in (None, "") else None
-    except ValueError:
-        return None
 
 
 @dataclass(frozen=True)
@@ -70,19 +56,19 @@ class CodeEvent:
 
     @classmethod
     def from_entry(cls, process_name: str, entry_id: str, fields: Mapping[str, str]) -> CodeEvent:
-        index = _int(fields.get("index"))
+        index = parse_int(fields.get("index"))
         return cls(
             process_name=process_name,
             id=entry_id,
             event=fields.get("event", ""),
             index=-1 if index is None else index,
-            run=_int(fields.get("run")),
+            run=parse_int(fields.get("run")),
             text=fields.get("text"),
-            start_position=_int(fields.get("start_position")),
-            started_at=_float(fields.get("started_at")),
+            start_position=parse_int(fields.get("start_position")),
+            started_at=parse_float(fields.get("started_at")),
             status=fields.get("status"),
             error=fields.get("error"),
-            ended_at=_float(fields.get("ended_at")),
+            ended_at=parse_float(fields.get("ended_at")),
             fields=dict(fields),
         )
 

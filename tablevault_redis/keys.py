@@ -184,11 +184,6 @@ def channel(ns: str, name: str) -> str:
     return _proc(ns, name, "ctl")
 
 
-def process_keys(ns: str, name: str) -> list[str]:
-    """The per-process keys in the order the Lua scripts expect them."""
-    return [proc(ns, name), code(ns, name), request(ns, name), alive(ns, name), runs(ns, name)]
-
-
 def processes(ns: str) -> str:
     """Sorted set: every process name, by latest start time."""
     return f"{ns}:{{{ns}}}:processes"

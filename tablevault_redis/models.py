@@ -5,11 +5,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-STATUSES = ("running", "paused", "stopped", "completed", "failed", "crashed")
+# A process's status: one of these words, defined here only (the Lua scripts get the
+# final ones in a generated prelude, see scripts.py).
+ACTIVE_STATUSES = ("running", "paused")
 FINAL_STATUSES = frozenset({"stopped", "completed", "failed", "crashed"})
 
 
-def _float(value: str | None) -> float | None:
+def parse_float(value: str | None) -> float | None:
+    """A number read from Redis; None when absent, empty or not a number."""
     if value in (None, ""):
         return None
     try:
@@ -18,11 +21,17 @@ def _float(value: str | None) -> float | None:
         return None
 
 
-def _int(value: str | None, default: int = 0) -> int:
+def parse_int(value: str | None) -> int | None:
+    """An integer read from Redis; None when absent, empty or not an integer."""
     try:
-        return int(value) if value not in (None, "") else default
+        return int(value) if value not in (None, "") else None
     except ValueError:
-        return default
+        return None
+
+
+def _int(value: str | None, default: int = 0) -> int:
+    number = parse_int(value)
+    return default if number is None else number
 
 
 @dataclass(frozen=True)
@@ -76,19 +85,19 @@ class ProcessInfo:
             parent_process_index=_int(fields.get("parent_process_index")),
             interrupt_action=fields.get("interrupt_action") or None,
             interrupt_request=fields.get("interrupt_request") or None,
-            started_at=_float(fields.get("started_at")),
-            ended_at=_float(fields.get("ended_at")),
+            started_at=parse_float(fields.get("started_at")),
+            ended_at=parse_float(fields.get("ended_at")),
             stopped_by=fields.get("stopped_by") or None,
             error=fields.get("error") or None,
             run=_int(fields.get("run")),
             code_count=_int(fields.get("code_count")),
-            pid_started_at=_float(fields.get("pid_started_at")),
-            heartbeat_at=_float(fields.get("heartbeat_at")),
-            listener_at=_float(fields.get("listener_at")),
+            pid_started_at=parse_float(fields.get("pid_started_at")),
+            heartbeat_at=parse_float(fields.get("heartbeat_at")),
+            listener_at=parse_float(fields.get("listener_at")),
             records_written=_int(fields.get("records_written")),
             last_record=fields.get("last_record") or None,
             last_record_list=fields.get("last_record_list") or None,
-            last_record_at=_float(fields.get("last_record_at")),
+            last_record_at=parse_float(fields.get("last_record_at")),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -133,13 +142,13 @@ def fold_code_events(process_name: str, events: list[tuple[str, dict[str, str]]]
                 "status": "open",
                 "error": "",
                 "start_position": _int(ev.get("start_position")),
-                "started_at": _float(ev.get("started_at")),
+                "started_at": parse_float(ev.get("started_at")),
                 "ended_at": None,
             }
         elif ev.get("event") == "close" and index in items:
             items[index].update(
                 status=ev.get("status", ""),
                 error=ev.get("error", ""),
-                ended_at=_float(ev.get("ended_at")),
+                ended_at=parse_float(ev.get("ended_at")),
             )
     return [CodeItem(**items[i]) for i in sorted(items)]

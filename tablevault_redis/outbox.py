@@ -52,7 +52,6 @@ class Outbox(threading.Thread):
         self._queue: collections.deque[Job] = collections.deque()
         self._cond = threading.Condition()
         self._stopping = False
-        self.connected = True
         self.last_error: str = ""
 
     def submit(self, what: str, call: Callable[[], object]) -> None:
@@ -60,10 +59,6 @@ class Outbox(threading.Thread):
         with self._cond:
             self._queue.append(Job(what, call))
             self._cond.notify_all()
-
-    def pending(self) -> int:
-        with self._cond:
-            return len(self._queue)
 
     def flush(self, timeout: float) -> bool:
         """Wait until every queued job is written; False if ``timeout`` s passed first."""
@@ -116,13 +111,11 @@ class Outbox(threading.Thread):
                     stage = "heartbeat"
                     next_beat = time.monotonic() + self._interval
                     self._beat()
-                self.connected = True
                 backoff.reset()
             except (redis.exceptions.RedisError, OSError) as e:
                 self.last_error = str(e)
                 if is_transient(e):
                     # Down, failing over or loading: keep the job and try again.
-                    self.connected = False
                     if is_readonly(e):
                         self._conn.rediscover()  # a demoted primary: find the new one
                     with self._cond:

@@ -10,7 +10,7 @@ Where each feature is tested
 ``test_lua_process.py``   every branch of register, heartbeat, request_state,
                           request, ack, finish, clear_request (through scripts.py)
 ``test_lua_items.py``     every branch of open_code, close_code, op_begin, op_end,
-                          record_append, describe
+                          record_append, record_progress, describe
 ``test_registration.py``  the process record, name reuse, one Vault per process
 ``test_control.py``       stop / pause / resume of real workers, request rules
 ``test_listener.py``      the listener and outbox across dropped connections,
@@ -18,14 +18,23 @@ Where each feature is tested
 ``test_notebook.py``      notebook cells in a real Jupyter kernel
 ``test_operations.py``    operations and vault_cleanup (cleanup.py) after kill -9
 ``test_items.py``         record lists, descriptions, reading items back
+``test_lineage.py``       record lineage, input_items, progress fields, embeddings
+``test_compat.py``        the original TableVault's documented scenarios
 ``test_query.py``         query_process_list
+``test_events.py``        code_events / follow_code (events.py)
 ``test_connection.py``    URL resolution, version checks, ACL users, TLS
+``test_secrets.py``       passwords masked in errors, URLs and reprs
+``test_acl.py``           docs/trust-model.md's ACL recipes with real users
 ``test_retry.py``         the transient-error rule and backoff (retry.py)
 ``test_redis_compat.py``  the redis-py internals the package relies on
 ``test_logging.py``       warnings through ``logging``
-``test_cluster.py``       the control plane on a Redis Cluster
+``test_cluster.py``       the control plane on a Redis Cluster;
+                          ``test_cluster_failover.py`` a master lost under a worker
+``test_sentinel.py``      Sentinel URLs and a failover (server_groups.py, ha_helpers.py)
 ``test_embedded.py``      the embedded per-user server; ``test_demo.py`` the README demo
-``test_cli.py``           the command line; ``test_docs.py`` the docs' commands and
+``test_cli.py``           the command line (in-process ``cli``; ``cli_proc`` for exit
+                          codes and signals); ``test_cli_units.py`` its tree logic
+                          and rendering without Redis; ``test_docs.py`` the docs' commands and
                           links; ``test_reference.py`` the TableVault page's examples;
                           ``test_compose.py`` compose.yaml
 ``test_ui.py``            the dashboard's HTTP API, token and CSRF rules, read-only

@@ -20,12 +20,16 @@ def test_stop_pause_resume_on_a_cluster(spawner, redis_cluster, namespace):
             pause_resume_stop(c, w)
             assert [i.status for i in c.get_code_items(w.name)] == ["stopped"]
         # Every key of one process lives in one slot.
+        written = [keys.proc(namespace, "w0"), keys.code(namespace, "w0")]
         names = [
-            *keys.process_keys(namespace, "w0"),
+            *written,
+            keys.request(namespace, "w0"),
+            keys.alive(namespace, "w0"),
+            keys.runs(namespace, "w0"),
             keys.channel(namespace, "w0"),
             keys.children(namespace, "w0"),
         ]
-        assert all(c.redis.exists(k) for k in keys.process_keys(namespace, "w0")[:2])
+        assert all(c.redis.exists(k) for k in written)
         assert len({c.redis.keyslot(k) for k in names}) == 1
 
 

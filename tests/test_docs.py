@@ -384,3 +384,12 @@ def test_the_acl_rule_in_deployment_md_is_enough(tmp_path):
                 admin.close()
         finally:
             spawner.cleanup()
+
+
+def test_key_schema_md_lists_every_lua_script():
+    from tablevault_redis import scripts
+
+    text = (ROOT / "docs" / "key-schema.md").read_text("utf-8")
+    table = text.split("## The Lua scripts", 1)[1]
+    missing = [name for name in scripts.names() if f"`{name}`" not in table]
+    assert not missing, f"docs/key-schema.md's script table lacks {missing}"

@@ -101,3 +101,12 @@ def test_modules_and_functions_stay_small():
                 if length >= MAX_FUNCTION_LINES:
                     found.append(f"{module}:{node.lineno}: {node.name} is {length} lines")
     assert not found, "\n".join(found)
+
+
+def test_the_test_map_names_every_test_file():
+    """tests/conftest.py's map of which file holds which feature stays complete."""
+    tests = ROOT / "tests"
+    text = (tests / "conftest.py").read_text("utf-8")
+    unlisted = [p.name for p in sorted(tests.glob("test_*.py")) if f"``{p.name}``" not in text]
+    assert not unlisted, f"add these to the map in tests/conftest.py: {unlisted}"
+    assert "``unit/test_unit_*.py``" in text

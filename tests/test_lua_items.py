@@ -177,6 +177,61 @@ def test_record_append_checks_the_column_set(conn: Connection, namespace: str) -
     assert conn.client.llen(keys.records(namespace, "L")) == 2
 
 
+def test_record_append_at_an_index(conn: Connection, namespace: str) -> None:
+    append(conn, namespace, ["a"], '{"a":1}', create=True)
+    replace = scripts.record_append
+    reply = replace(conn, namespace, "L", columns=["a"], record='{"a":9}', create=False, index=0)
+    assert (reply.outcome, reply.index, reply.created) == ("ok", 0, False)
+    at_end = replace(conn, namespace, "L", columns=["a"], record='{"a":2}', create=False, index=1)
+    assert (at_end.outcome, at_end.index) == ("ok", 1)  # the end itself appends
+    past = replace(conn, namespace, "L", columns=["a"], record='{"a":3}', create=False, index=5)
+    assert (past.outcome, past.length) == ("index", 2)
+    assert conn.client.lrange(keys.records(namespace, "L"), 0, -1) == ['{"a":9}', '{"a":2}']
+
+
+def test_record_append_writes_lineage_beside_each_record(conn: Connection, namespace: str) -> None:
+    # A list written before lineage was kept: its entries are padded first.
+    conn.client.rpush(keys.records(namespace, "L"), '{"a":0}')
+    conn.client.hset(
+        keys.record_list_meta(namespace, "L"), mapping={"columns": '["a"]', "column_set": '["a"]'}
+    )
+    reply = scripts.record_append(
+        conn, namespace, "L", columns=["a"], record='{"a":1}', create=False, lineage='{"x":1}'
+    )
+    assert reply.index == 1
+    assert conn.client.lrange(keys.record_meta(namespace, "L"), 0, -1) == ["{}", '{"x":1}']
+
+
+def test_record_append_notes_the_writer_and_the_inputs(conn: Connection, namespace: str) -> None:
+    def write(index: int | None = None) -> scripts.Appended:
+        return scripts.record_append(
+            conn,
+            namespace,
+            "L",
+            columns=["a"],
+            record='{"a":1}',
+            create=True,
+            index=index,
+            process=NAME,
+            process_index=3,
+            inputs=[("record_list", "src", 4, 6)],
+        )
+
+    write()
+    writes = keys.process_writes(namespace, NAME)
+    assert conn.client.hgetall(writes) == {"c:L": "3", "e:L": "0:1"}  # created, then wrote
+    write()
+    write(index=0)  # a replacement inside the span leaves it as it is
+    assert conn.client.hget(writes, "e:L") == "0:2"
+    assert conn.client.hget(keys.record_list_meta(namespace, "L"), "process") == NAME
+    entries = conn.client.lrange(keys.dependents(namespace, "src"), 0, -1)
+    assert [json.loads(e) for e in entries] == [
+        [4, 6, "record_list", "L", 0, 1],
+        [4, 6, "record_list", "L", 1, 2],
+        [4, 6, "record_list", "L", 0, 1],
+    ]
+
+
 # --------------------------------------------------------------------------- descriptions
 
 

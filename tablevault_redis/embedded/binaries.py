@@ -58,6 +58,10 @@ class RedisBinary:
     def __str__(self) -> str:
         return f"{self.path} ({version_text(self.version)})"
 
+    def to_dict(self) -> dict[str, str]:
+        """``path`` and ``version`` ("7.2.4"), for JSON output."""
+        return {"path": self.path, "version": version_text(self.version)}
+
 
 @functools.lru_cache(maxsize=64)
 def _binary_version(path: str, mtime_ns: int) -> Version:

@@ -56,6 +56,12 @@ class EmbeddedPaths:
         """The ``unix://`` URL clients use."""
         return f"unix://{self.socket}"
 
+    def to_dict(self) -> dict[str, str]:
+        """Every path (as text) and the URL, for JSON output."""
+        names = ("state_dir", "socket", "lock_file", "pid_file", "log_file", "config_file")
+        out = {name: str(getattr(self, name)) for name in (*names, "writer_file")}
+        return {**out, "url": self.url}
+
 
 def _writable_dir(path: str | None) -> bool:
     """True when ``path`` names an existing directory we may create entries in."""

@@ -128,3 +128,28 @@ def test_a_reopened_index_starts_over() -> None:
     events = [opened(0, "first"), closed(0), opened(0, "second")]
     [item] = fold_code_events("p", events)
     assert item.text == "second" and item.status == "open" and item.ended_at is None
+
+
+def test_every_exported_result_type_has_to_dict():
+    """What the public API returns (the package's and the embedded server's exports)
+    turns into JSON-ready dicts the same way: ``to_dict()``."""
+    import dataclasses
+    import json
+    from pathlib import Path
+
+    import tablevault_redis
+    from tablevault_redis import embedded
+
+    exported = [getattr(m, n) for m in (tablevault_redis, embedded) for n in m.__all__]
+    results = [
+        t
+        for t in exported
+        if isinstance(t, type) and (dataclasses.is_dataclass(t) or hasattr(t, "_fields"))
+    ]
+    assert {t.__name__ for t in results} >= {"ProcessInfo", "CodeItem", "CleanupReport"}
+    assert [t.__name__ for t in results if not callable(getattr(t, "to_dict", None))] == []
+    binary = embedded.RedisBinary("/usr/bin/redis-server", (7, 2, 4))
+    assert binary.to_dict() == {"path": "/usr/bin/redis-server", "version": "7.2.4"}
+    where = embedded.EmbeddedPaths(Path("/state"), Path("/run/redis.sock"))
+    assert json.loads(json.dumps(where.to_dict()))["url"] == "unix:///run/redis.sock"
+    assert where.to_dict()["lock_file"] == "/state/redis.lock"
