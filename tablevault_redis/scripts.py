@@ -205,7 +205,14 @@ def finish(
 
 @_script
 def request(
-    conn: Connection, ns: str, name: str, *, action: str, by: str, request_id: str
+    conn: Connection,
+    ns: str,
+    name: str,
+    *,
+    action: str,
+    by: str,
+    request_id: str,
+    client: Batch | None = None,
 ) -> RequestReply:
     """Write a stop, pause or resume request and announce it, atomically. KEYS proc,
     request, alive, control channel; ARGV action, who asks, now, PUBLISH or SPUBLISH,
@@ -214,7 +221,7 @@ def request(
     k = [keys.proc(ns, name), keys.request(ns, name), keys.alive(ns, name)]
     k.append(keys.channel(ns, name))
     args = [action, by, repr(time.time()), conn.publish_command, request_id]
-    return _run(conn, "request", k, args, RequestReply.parse)
+    return _run(conn, "request", k, args, RequestReply.parse, client)
 
 
 @_script
