@@ -10,10 +10,11 @@ import json
 import sys
 import time
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..events import CodeEvent
-from ..models import CodeItem, ProcessInfo
+if TYPE_CHECKING:
+    from ..events import CodeEvent
+    from ..models import CodeItem, ProcessInfo
 
 
 def print_json(value: Any) -> None:

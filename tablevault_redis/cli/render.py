@@ -45,6 +45,7 @@ STATUS_STYLE = {
     "open": "green",
 }
 WIDE = 120  # columns from which ps shows where and when each process runs
+MEDIUM = 80  # columns from which ps shows the last record
 ITEM_COLUMNS = ("#", "RUN", "STATUS", "STARTED", "DURATION", "CHARS", "CODE / ERROR")
 
 
@@ -85,22 +86,23 @@ def width() -> int:
 
 
 def process_table(procs: Sequence[ProcessInfo], now: float, width: int = 200) -> Table:
-    """The ``ps`` table: progress, heartbeat age and pending request always; from
-    :data:`WIDE` columns on also liveness, host, PID, user, parent, start time and
-    who asked. Long cells are cut with an ellipsis, so a row stays one line."""
-    wide = width >= WIDE
+    """The ``ps`` table: progress, heartbeat age and pending request always; the last
+    record from :data:`MEDIUM` columns on; from :data:`WIDE` on also liveness, host,
+    PID, user, parent, start time and who asked. Long names and requests wrap."""
+    wide, medium = width >= WIDE, width >= MEDIUM
     table = Table(box=None, header_style="bold", pad_edge=False)
-    table.add_column("NAME", no_wrap=True, overflow="ellipsis", min_width=4)
+    table.add_column("NAME", overflow="fold", min_width=8)
     table.add_column("STATUS", no_wrap=True)
     table.add_column("RECS", no_wrap=True, justify="right")
     table.add_column("BEAT", no_wrap=True, justify="right")
     if wide:
         for column in ("ALIVE", "HOST", "PID", "USER", "PARENT", "STARTED"):
             table.add_column(column, no_wrap=True, overflow="ellipsis")
-    table.add_column("REQUEST", overflow="fold")
+    table.add_column("REQUEST", overflow="fold", min_width=14)
     if wide:
         table.add_column("REQUESTED BY", overflow="fold")
-    table.add_column("LAST RECORD", no_wrap=True, overflow="ellipsis", ratio=1)
+    if medium:
+        table.add_column("LAST RECORD", no_wrap=True, overflow="ellipsis", min_width=12)
     for p in procs:
         row = [cell(p.name), status(p.status), cell(records_text(p)), cell(heartbeat_text(p, now))]
         if wide:
@@ -109,7 +111,8 @@ def process_table(procs: Sequence[ProcessInfo], now: float, width: int = 200) ->
         row.append(Text(pending_text(p, now) or "-", style="yellow" if p.interrupt_action else ""))
         if wide:
             row.append(cell(request_text(p)))
-        row.append(cell(last_record_text(p, 80)))
+        if medium:
+            row.append(cell(last_record_text(p, 80)))
         table.add_row(*row)
     return table
 
