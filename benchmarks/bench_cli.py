@@ -25,6 +25,7 @@ It prints one JSON document and writes it to ``benchmarks/results/cli.json``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import statistics
@@ -36,8 +37,6 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-import contextlib
 
 import _common  # noqa: E402
 
