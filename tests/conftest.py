@@ -25,7 +25,12 @@ Where each feature is tested
 ``test_logging.py``       warnings through ``logging``
 ``test_cluster.py``       the control plane on a Redis Cluster
 ``test_embedded.py``      the embedded per-user server; ``test_demo.py`` the README demo
-``test_cli.py``           the command line; ``test_docs.py`` the docs' commands and
+``test_cli.py``           the command line; ``test_cli_views.py`` what ps, show, tree,
+                          logs -f and namespaces show and the errors (in process);
+                          ``test_cli_control.py`` stop/pause/resume of several
+                          processes; ``test_cli_top.py`` top (pilot and tmux);
+                          ``clitools.py`` their CliRunner and fake records;
+                          ``test_docs.py`` the docs' commands and
                           links; ``test_reference.py`` the TableVault page's examples;
                           ``test_compose.py`` compose.yaml
 ``test_lint.py``          ruff, mypy, module and function sizes, one function per script
