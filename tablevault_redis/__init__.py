@@ -48,6 +48,11 @@ _LAZY = {
     "VaultClient": "client",
 }
 
+# importlib.reload() runs this file again in the same namespace: forget what
+# __getattr__ cached, so the values are looked up afresh.
+for _cached in (*_LAZY, "__version__"):
+    globals().pop(_cached, None)
+
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
