@@ -7,11 +7,13 @@ turn script replies into named errors; the atomic steps are the Lua scripts.
 
 from __future__ import annotations
 
+import difflib
 import getpass
 import os
 import socket
 import time
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 from . import keys, scripts
@@ -20,6 +22,7 @@ from .connection import Connection, connect, redact
 from .errors import (
     ConflictError,
     NotFoundError,
+    TableVaultError,
     ValidationError,
     VaultConnectionError,
     WaitTimeoutError,
@@ -33,6 +36,7 @@ from .query import QueryMixin
 from .retry import Backoff, is_transient
 
 _REQUEST_ATTEMPTS = 3  # over about 0.3 s: rides out a dropped connection, not an outage
+ACTIONS = ("stop", "pause", "resume")
 
 
 class VaultClient(
@@ -104,56 +108,104 @@ class VaultClient(
         keys.check_name(name)
         if timeout is None or timeout < 0:
             raise ValidationError(f"timeout must be a number of seconds >= 0, got {timeout!r}")
-        request_id = uuid.uuid4().hex
-        backoff = Backoff(start=0.1, maximum=0.4)
-        # A dropped connection may have lost the reply, not the request: retrying with
-        # the same id gets the first attempt's answer instead of a second request.
-        for attempt in range(_REQUEST_ATTEMPTS):
-            try:
-                with self._conn.translate():
-                    reply = scripts.request(
-                        self._conn,
-                        self.namespace,
-                        name,
-                        action=action,
-                        by=self.requester,
-                        request_id=request_id,
-                    )
-                break
-            except VaultConnectionError as e:
-                if attempt + 1 == _REQUEST_ATTEMPTS or not is_transient(e):
-                    raise
-                time.sleep(backoff.next())
+        (reply,) = self._send_requests(action, [name])
         if reply.refused:
-            self._refuse(action, name, reply.refused, reply.detail, reply.by)
+            raise self._refusal(action, name, reply.refused, reply.detail, reply.by)
         seq = reply.seq
         if wait:
             self._wait_acted(action, name, seq, timeout)
         return seq
 
-    def _refuse(self, action: str, name: str, reason: str, detail: str, by: str) -> None:
-        where = f"in namespace {self.namespace!r}"
+    def request_many(self, action: str, names: Iterable[str]) -> list[int | TableVaultError]:
+        """Send ``action`` (stop, pause or resume) to every process of ``names`` in
+        one pipeline; per name, in order, the request's sequence number or the error
+        a single call would raise (nothing is raised for a refused name)."""
+        if action not in ACTIONS:
+            raise ValidationError(f"action must be one of {', '.join(ACTIONS)}, got {action!r}")
+        if isinstance(names, str):
+            raise ValidationError("names must be a list of process names, not a string")
+        checked = [keys.check_name(n) for n in names]
+        replies = self._send_requests(action, checked) if checked else []
+        return [
+            self._refusal(action, name, r.refused, r.detail, r.by) if r.refused else r.seq
+            for name, r in zip(checked, replies, strict=True)
+        ]
+
+    def _send_requests(self, action: str, names: list[str]) -> list[Any]:
+        """The request script for each name, in one round trip (a Batch).
+
+        A dropped connection may have lost the replies, not the requests: retrying
+        with the same ids gets the first attempt's answers instead of second requests.
+        """
+        ids = [uuid.uuid4().hex for _ in names]
+        backoff = Backoff(start=0.1, maximum=0.4)
+        for attempt in range(_REQUEST_ATTEMPTS):
+            try:
+                with self._conn.translate():
+                    batch = scripts.Batch(self._conn)
+                    for name, request_id in zip(names, ids, strict=True):
+                        scripts.request(
+                            self._conn,
+                            self.namespace,
+                            name,
+                            action=action,
+                            by=self.requester,
+                            request_id=request_id,
+                            client=batch,
+                        )
+                    return batch.execute()
+            except VaultConnectionError as e:
+                if attempt + 1 == _REQUEST_ATTEMPTS or not is_transient(e):
+                    raise
+                time.sleep(backoff.next())
+        raise AssertionError("unreachable")  # the last attempt returns or raises
+
+    def _refusal(
+        self, action: str, name: str, reason: str, detail: str, by: str
+    ) -> TableVaultError:
         if reason == "not_found":
-            raise NotFoundError(f"no process named {name!r} {where}")
+            return self._not_found(name)
         if reason == "ended":
-            raise ValidationError(
+            return ValidationError(
                 f"cannot {action} process {name!r}: it has ended (status {detail})"
             )
         if reason == "not_alive":
-            raise ValidationError(
+            return ValidationError(
                 f"cannot {action} process {name!r}: it is not alive (its heartbeat expired; "
                 "it crashed or was killed)"
             )
         if reason == "conflict":
-            raise ConflictError(
+            return ConflictError(
                 f"cannot {action} process {name!r}: a {detail} request from {by!r} "
                 "is already pending"
             )
         if reason == "not_paused":
-            raise ValidationError(
+            return ValidationError(
                 f"cannot resume process {name!r}: it is {detail}, neither paused nor asked to pause"
             )
-        raise ValidationError(f"cannot {action} process {name!r}: {reason}")
+        return ValidationError(f"cannot {action} process {name!r}: {reason}")
+
+    def _not_found(self, name: str) -> NotFoundError:
+        """ "No process named ...", with the closest names of the namespace as a hint."""
+        message = f"no process named {name!r} in namespace {self.namespace!r}"
+        try:
+            with self._conn.translate():
+                known = self._conn.client.zrange(keys.processes(self.namespace), 0, -1)
+        except VaultConnectionError:
+            known = []
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+        if close:
+            message += "; did you mean " + " or ".join(repr(c) for c in close) + "?"
+        return NotFoundError(message)
+
+    def wait_for_request(self, action: str, process_name: str, seq: int, *, timeout: float) -> None:
+        """Return once ``process_name`` acted on its ``action`` request number ``seq``
+        (from :meth:`request_many`), or ended; :class:`WaitTimeoutError` after
+        ``timeout`` seconds (the request stays pending)."""
+        keys.check_name(process_name)
+        if action not in ACTIONS:
+            raise ValidationError(f"action must be one of {', '.join(ACTIONS)}, got {action!r}")
+        self._wait_acted(action, process_name, seq, timeout)
 
     def _wait_acted(self, action: str, name: str, seq: int, timeout: float) -> None:
         """Poll the record until the target acted on request ``seq``."""
@@ -212,9 +264,7 @@ class VaultClient(
         keys.check_name(process_name)
         found = self._read_records([process_name])
         if not found:
-            raise NotFoundError(
-                f"no process named {process_name!r} in namespace {self.namespace!r}"
-            )
+            raise self._not_found(process_name)
         return found[0]
 
     def list_children(self, process_name: str) -> list[ProcessInfo]:
@@ -230,3 +280,19 @@ class VaultClient(
         with self._conn.translate():
             events = self._conn.client.xrange(keys.code(self.namespace, process_name))
         return fold_code_events(process_name, events)
+
+    def list_namespaces(self) -> dict[str, int]:
+        """Every namespace on the server that has processes, with how many (ended ones
+        included), by name. Scans the key space: meant for people, not hot loops."""
+        with self._conn.translate():
+            found = {
+                ns
+                for key in self._conn.client.scan_iter(match=keys.PROCESSES_PATTERN, count=1000)
+                if (ns := keys.namespace_of_processes_key(key)) is not None
+            }
+            names = sorted(found)
+            pipe = self._conn.client.pipeline(transaction=False)
+            for ns in names:
+                pipe.zcard(keys.processes(ns))
+            counts = pipe.execute() if names else []
+        return {ns: int(n) for ns, n in zip(names, counts, strict=True) if n}

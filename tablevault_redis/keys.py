@@ -189,6 +189,15 @@ def processes(ns: str) -> str:
     return f"{ns}:{{{ns}}}:processes"
 
 
+PROCESSES_PATTERN = "*:{*}:processes"  # SCAN pattern: every namespace's processes key
+
+
+def namespace_of_processes_key(key: str) -> str | None:
+    """The namespace whose :func:`processes` key ``key`` is, or None for another key."""
+    ns = key.partition(":{")[0]
+    return ns if ns and processes(ns) == key else None
+
+
 def operations(ns: str) -> str:
     """Hash: operation id -> JSON of a multi-step write in progress."""
     return f"{ns}:{{{ns}}}:operations"

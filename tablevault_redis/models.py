@@ -67,6 +67,8 @@ class ProcessInfo:
     last_record: str | None = None  # the latest one's JSON, cut to 200 characters
     last_record_list: str | None = None  # the list it went to
     last_record_at: float | None = None
+    interrupt_requested_at: float | None = None  # when the pending request was made
+    paused_at: float | None = None  # when it paused (while paused)
 
     @classmethod
     def from_record(cls, fields: dict[str, str], alive: bool) -> ProcessInfo:
@@ -98,6 +100,8 @@ class ProcessInfo:
             last_record=fields.get("last_record") or None,
             last_record_list=fields.get("last_record_list") or None,
             last_record_at=parse_float(fields.get("last_record_at")),
+            interrupt_requested_at=parse_float(fields.get("interrupt_requested_at")),
+            paused_at=parse_float(fields.get("paused_at")),
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -7,10 +7,8 @@ inside Lua, so the schema lives in one place and Redis Cluster can route each ca
 and ARGV lists, and returns a typed reply. No other module builds those lists.
 
 Each script is loaded behind a prelude defining ``final``, the set of final statuses,
-generated from :data:`models.FINAL_STATUSES`, so that set is written once.
-
-Calls can be batched with :class:`Batch`: one round trip on a standalone server, one
-call at a time on a cluster (each key's own node).
+generated from :data:`models.FINAL_STATUSES`, so that set is written once. Calls
+can be batched with :class:`Batch`.
 """
 
 from __future__ import annotations
@@ -42,9 +40,7 @@ WRAPPERS: dict[str, Callable[..., Any]] = {}
 def names() -> tuple[str, ...]:
     """The scripts: every ``lua/<name>.lua`` shipped with the package."""
     folder = resources.files(__package__).joinpath("lua")
-    return tuple(
-        sorted(p.name[: -len(".lua")] for p in folder.iterdir() if p.name.endswith(".lua"))
-    )
+    return tuple(sorted(p.name[:-4] for p in folder.iterdir() if p.name.endswith(".lua")))
 
 
 def prelude() -> str:
@@ -205,16 +201,21 @@ def finish(
 
 @_script
 def request(
-    conn: Connection, ns: str, name: str, *, action: str, by: str, request_id: str
+    conn: Connection,
+    ns: str,
+    name: str,
+    *,
+    action: str,
+    by: str,
+    request_id: str,
+    client: Batch | None = None,
 ) -> RequestReply:
     """Write a stop, pause or resume request and announce it, atomically. KEYS proc,
-    request, alive, control channel; ARGV action, who asks, now, PUBLISH or SPUBLISH,
-    ``request_id`` (unique per call: a retry after a lost reply gets the first
-    attempt's answer instead of a second request)."""
-    k = [keys.proc(ns, name), keys.request(ns, name), keys.alive(ns, name)]
-    k.append(keys.channel(ns, name))
+    request, alive, channel; ARGV action, who asks, now, PUBLISH or SPUBLISH, a
+    ``request_id`` unique per call (a retry after a lost reply gets the first answer)."""
+    k = [keys.proc(ns, name), keys.request(ns, name), keys.alive(ns, name), keys.channel(ns, name)]
     args = [action, by, repr(time.time()), conn.publish_command, request_id]
-    return _run(conn, "request", k, args, RequestReply.parse)
+    return _run(conn, "request", k, args, RequestReply.parse, client)
 
 
 @_script

@@ -34,7 +34,12 @@ Where each feature is tested
 ``test_embedded.py``      the embedded per-user server; ``test_demo.py`` the README demo
 ``test_cli.py``           the command line (in-process ``cli``; ``cli_proc`` for exit
                           codes and signals); ``test_cli_units.py`` its tree logic
-                          and rendering without Redis; ``test_docs.py`` the docs' commands and
+                          and rendering without Redis; ``test_cli_views.py`` what ps, show, tree,
+                          logs -f and namespaces show and the errors (in process);
+                          ``test_cli_control.py`` stop/pause/resume of several
+                          processes; ``test_cli_top.py`` top (pilot and tmux);
+                          ``clitools.py`` their CliRunner and fake records;
+                          ``test_docs.py`` the docs' commands and
                           links; ``test_reference.py`` the TableVault page's examples;
                           ``test_compose.py`` compose.yaml
 ``test_ui.py``            the dashboard's HTTP API, token and CSRF rules, read-only

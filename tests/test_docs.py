@@ -272,8 +272,8 @@ def cli_invocations() -> list[tuple[str, list[str]]]:
 def test_cli_lines_in_the_docs_use_real_commands_and_options():
     invocations = cli_invocations()
     assert len(invocations) >= 15
-    commands = set(re.findall(r"^│ (\w+) ", cli_help(), re.MULTILINE))
-    server_commands = set(re.findall(r"^│ (\w+) ", cli_help("server"), re.MULTILINE))
+    commands = set(re.findall(r"^  (\w+)  ", cli_help(), re.MULTILINE))
+    server_commands = set(re.findall(r"^  (\w+)  ", cli_help("server"), re.MULTILINE))
     for name, argv in invocations:
         if not argv or argv[0] in ("--help", "-h"):
             continue

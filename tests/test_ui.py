@@ -12,10 +12,10 @@ import pytest
 
 pytest.importorskip("starlette", reason="pip install 'tablevault-redis[ui]'")
 
+from click.testing import CliRunner  # noqa: E402
 from helpers import wait_until  # noqa: E402
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 from servers import RedisServer  # noqa: E402
-from typer.testing import CliRunner  # noqa: E402
 from ui_server import TOKEN, Dashboard, populate  # noqa: E402
 
 from tablevault_redis import VaultClient  # noqa: E402

@@ -12,9 +12,9 @@ import pytest
 pytest.importorskip("starlette", reason="pip install 'tablevault-redis[ui]'")
 
 import httpx  # noqa: E402
+from click.testing import CliRunner  # noqa: E402
 from helpers import child_env  # noqa: E402
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
-from typer.testing import CliRunner  # noqa: E402
 from ui_server import populate  # noqa: E402
 
 from tablevault_redis.cli import app as cli_app  # noqa: E402

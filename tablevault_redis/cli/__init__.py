@@ -17,21 +17,25 @@ Exit codes:
   always 2, while a well-formed name that does not exist is 1.
 - ``130``: Ctrl-C while ``stop|pause|resume --wait`` waited; the request stays.
 
+With ``--json`` an error is one JSON object on stderr, ``{"error": "...", "code":
+N}`` (``N`` the exit code), so stdout holds only data.
+
 Every command that talks to Redis takes ``--url`` (default: ``TABLEVAULT_REDIS_URL``,
 else the embedded per-user server, started on demand) and ``--namespace`` (default
 ``TABLEVAULT_NAMESPACE``, else ``tv``). The ``server`` commands act on the embedded
 server only and take neither.
 
-Modules: ``app`` (the Typer apps, refusals as exit codes), ``options`` (shared
-options, checked before connecting), ``commands`` and ``server`` (the commands),
-``tree`` (which processes show under which parent), ``plain`` (times, JSON, logs)
-and ``render`` (rich tables and trees, imported only when drawing).
+Modules: ``app`` (the click groups, refusals as exit codes), ``options`` (shared
+options, checked before connecting), ``views``, ``logs``, ``control``, ``commands``,
+``top`` and ``server`` (the commands), ``tree`` (which processes show under which
+parent), ``plain`` (times, JSON, logs), ``render`` (rich tables and trees, imported
+only when drawing) and ``topview`` (the ``top`` screen, imported only by ``top``).
 """
 
 from __future__ import annotations
 
 from ..ui.commands import register as _register_ui  # ui, metrics (framework imported late)
-from . import commands, server  # noqa: F401  (importing them registers the commands)
+from . import commands, control, logs, server, top, views  # noqa: F401  (registers them)
 from .app import PROG, app
 
 _register_ui(app)
@@ -42,4 +46,4 @@ __all__ = ["PROG", "app", "main"]
 def main() -> None:
     """Console-script entry point (``tablevault-redis`` and ``python -m tablevault_redis``)."""
     # click already turns a closed stdout pipe (`... | head`) into a quiet exit 1.
-    app(prog_name=PROG)
+    app.main(prog_name=PROG)

@@ -1,38 +1,41 @@
-"""The Typer applications and how a refusal becomes an exit code.
+"""The click groups and how a refusal becomes an exit code (and, under ``--json``,
+a JSON error).
 
-Commands register themselves on :data:`app` (``commands.py``) and :data:`server_app`
-(``server.py``); :func:`session` gives them a connected client whose library errors
-end the command with exit code 1 and one line on stderr.
+Commands register themselves on :data:`app` (``views``, ``logs``, ``control``,
+``commands``, ``top``) and :data:`server_app` (``server``); :func:`session` gives
+them a connected client whose library errors end the command with exit code 1 and
+one line on stderr.
+
+The command line is plain click, not typer: typer builds a pydantic validator for
+every option it parses, which costs more start-up time than the rest of a ``ps``
+together.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import NoReturn
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any, NoReturn
 
-import typer
+import click
 
-from ..client import VaultClient
 from ..errors import TableVaultError
 
-PROG = "tablevault-redis"
+if TYPE_CHECKING:
+    from ..client import VaultClient
 
-app = typer.Typer(
-    name=PROG,
-    help="Inspect and control TableVault processes recorded in Redis.",
-    epilog="Exit codes: 0 done, 1 refused (message on stderr), 2 usage error "
-    "(including malformed names), 130 Ctrl-C during --wait.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
+PROG = "tablevault-redis"
+EPILOG = (
+    "Exit codes: 0 done, 1 refused (message on stderr), 2 usage error (including "
+    "malformed names), 130 Ctrl-C during --wait. With --json, errors are one JSON "
+    'object on stderr: {"error": "...", "code": N}.'
 )
-server_app = typer.Typer(
-    help="Manage the embedded per-user Redis server (no --url: always that one).",
-    no_args_is_help=True,
-)
-app.add_typer(server_app, name="server")
+
+# Set when the command line has --json: errors are then printed as JSON.
+json_errors: ContextVar[bool] = ContextVar("json_errors", default=False)
 
 
 def note(message: str) -> None:
@@ -40,11 +43,73 @@ def note(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def _one_line(message: str) -> str:
+    return " | ".join(part.strip() for part in str(message).splitlines() if part.strip())
+
+
+def error_line(message: str, code: int) -> None:
+    """An error on stderr: ``PROG: error: ...`` or, under ``--json``, a JSON object."""
+    line = _one_line(message)
+    if json_errors.get():
+        print(json.dumps({"error": line, "code": code}), file=sys.stderr, flush=True)
+    else:
+        note(f"{PROG}: error: {line}")
+
+
 def fail(message: str, code: int = 1) -> NoReturn:
     """One line on stderr, no traceback: the message is what the user needs."""
-    line = " | ".join(part.strip() for part in str(message).splitlines() if part.strip())
-    note(f"{PROG}: error: {line}")
-    raise typer.Exit(code)
+    error_line(message, code)
+    raise click.exceptions.Exit(code)
+
+
+class Group(click.Group):
+    """A group whose usage errors follow ``--json`` too (as a JSON object, exit 2)."""
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        if parent is None:
+            json_errors.set("--json" in args)
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.ClickException as exc:
+            self._json_usage_error(exc)
+            raise
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.ClickException as exc:
+            self._json_usage_error(exc)
+            raise
+
+    @staticmethod
+    def _json_usage_error(exc: click.ClickException) -> None:
+        if json_errors.get():
+            error_line(exc.format_message(), exc.exit_code)
+            raise click.exceptions.Exit(exc.exit_code) from None
+
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+app = Group(
+    name=PROG,
+    help="Inspect and control TableVault processes recorded in Redis.",
+    epilog=EPILOG,
+    no_args_is_help=True,
+    context_settings=CONTEXT,
+)
+server_app = Group(
+    name="server",
+    help="Manage the embedded per-user Redis server (no --url: always that one).",
+    no_args_is_help=True,
+    context_settings=CONTEXT,
+)
+app.add_command(server_app)
 
 
 @contextmanager
@@ -70,6 +135,8 @@ def server_refusals() -> Iterator[None]:
 @contextmanager
 def session(url: str | None, namespace: str) -> Iterator[VaultClient]:
     """A connected client whose refusals become exit code 1."""
+    from ..client import VaultClient
+
     with refusals():
         client = VaultClient(url, namespace)
         try:

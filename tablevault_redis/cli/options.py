@@ -1,127 +1,116 @@
 """The options and arguments the commands share, checked before anything connects.
 
 A malformed name or namespace is a usage error (exit 2) raised while parsing; only
-a well-formed name that does not exist reaches Redis (and exits 1).
+a well-formed name that does not exist reaches Redis (and exits 1). Boolean options
+are flags (``--json``, never ``--json/--no-json``).
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+import os
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-import typer
+import click
 
 from .. import keys
 from ..errors import ValidationError
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def check_name(value: str) -> str:
     try:
         return keys.check_name(value)
     except ValidationError as exc:
-        raise typer.BadParameter(str(exc)) from None
+        raise click.BadParameter(str(exc)) from None
 
 
-def check_optional_name(value: str | None) -> str | None:
-    return None if value is None else check_name(value)
+def _name(_ctx: click.Context, _param: click.Parameter, value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, tuple | list):
+        return [check_name(v) for v in value]
+    return check_name(value)
 
 
-def check_names(values: list[str] | None) -> list[str] | None:
-    return [check_name(v) for v in values] if values else values
-
-
-def check_namespace(value: str) -> str:
+def _namespace(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
     try:
         return keys.check_namespace(value)
     except ValidationError as exc:
-        raise typer.BadParameter(str(exc)) from None
+        raise click.BadParameter(str(exc)) from None
 
 
-def check_operation_ids(values: list[str] | None) -> list[str] | None:
+def _operation_ids(_ctx: click.Context, _param: click.Parameter, values: Any) -> list[str]:
     """Operation ids are integers (timestamps): anything else is a usage error."""
-    for value in values or []:
+    for value in values or ():
         if not value.strip().isdigit():
-            raise typer.BadParameter(f"operation ids are integers (see `ops`), got {value!r}")
-    return values
+            raise click.BadParameter(f"operation ids are integers (see `ops`), got {value!r}")
+    return list(values or ())
 
 
-UrlOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--url",
-        envvar="TABLEVAULT_REDIS_URL",
-        help="Redis URL (redis://, rediss://, unix://); default: the embedded server.",
-        show_default=False,
-    ),
-]
-NamespaceOpt = Annotated[
-    str,
-    typer.Option(
+def complete_names(ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[Any]:
+    """Shell completion of process names: the names of the namespace on the line."""
+    from click.shell_completion import CompletionItem
+
+    try:
+        from ..client import VaultClient
+
+        url = ctx.params.get("url") or os.environ.get("TABLEVAULT_REDIS_URL")
+        namespace = ctx.params.get("namespace") or os.environ.get("TABLEVAULT_NAMESPACE", "tv")
+        with VaultClient(url, namespace) as client:
+            names = [p.name for p in client.list_processes(include_ended=True)]
+    except Exception:  # completion must never print a traceback into the shell
+        return []
+    return [CompletionItem(n) for n in names if n.startswith(incomplete)]
+
+
+def connection(f: F) -> F:
+    """``--url`` and ``--namespace``: where the processes are."""
+    f = click.option(
         "--namespace",
         envvar="TABLEVAULT_NAMESPACE",
+        default="tv",
+        show_default=True,
+        callback=_namespace,
         help="Key prefix shared by the processes to look at.",
-        callback=check_namespace,
-    ),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-AllOpt = Annotated[bool, typer.Option("--all", "-a", help="Include ended processes.")]
-NameArg = Annotated[str, typer.Argument(metavar="NAME", help="Process name.", callback=check_name)]
-OptionalNameArg = Annotated[
-    str | None,
-    typer.Argument(
-        metavar="NAME",
-        help="Show only this process and its descendants.",
-        show_default=False,
-        callback=check_optional_name,
-    ),
-]
-WaitOpt = Annotated[
-    bool, typer.Option("--wait", help="Return only once the process has acted on it.")
-]
-TimeoutOpt = Annotated[
-    float, typer.Option("--timeout", min=0, help="Seconds --wait waits before giving up.")
-]
-FollowOpt = Annotated[
-    bool,
-    typer.Option(
-        "--follow", "-f", help="Keep printing code items as they open and close (Ctrl-C ends)."
-    ),
-]
-LogsJsonOpt = Annotated[
-    bool,
-    typer.Option(
-        "--json",
-        help="Print a JSON list of code items; with -f, one JSON object per line: the "
-        'items (event "item"), then each stream event ("open"/"close").',
-    ),
-]
-IntervalOpt = Annotated[
-    float,
-    typer.Option("--interval", min=0, help="Only operations older than this many seconds."),
-]
-OperationOpt = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--operation",
-        metavar="ID",
-        help="Clean up only this operation id (repeat for several; see `ops`); "
-        "--interval is then ignored.",
-        callback=check_operation_ids,
-    ),
-]
-CodeTextOpt = Annotated[
-    str | None, typer.Option("--code-text", help="Words the code item must contain.")
-]
-ParentCodeTextOpt = Annotated[
-    str | None,
-    typer.Option("--parent-code-text", help="Words the parent's spawning code item must contain."),
-]
-DescriptionTextOpt = Annotated[
-    str | None,
-    typer.Option("--description-text", help="Words a description must contain."),
-]
-FilteredOpt = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--filtered", help="Only this process (repeat for several).", callback=check_names
-    ),
-]
+    )(f)
+    return click.option(
+        "--url",
+        envvar="TABLEVAULT_REDIS_URL",
+        default=None,
+        help="Redis URL (redis://, rediss://, unix://); default: the embedded server.",
+    )(f)
+
+
+def flag(*names: str, help: str) -> Callable[[F], F]:  # noqa: A002  (click's name)
+    return click.option(*names, is_flag=True, default=False, help=help)
+
+
+json_option = flag("--json", "json_", help="Print JSON instead of a table.")
+all_option = flag("--all", "-a", "all_", help="Include ended processes.")
+wait_option = flag("--wait", help="Return only once the process has acted on it.")
+timeout_option = click.option(
+    "--timeout",
+    type=click.FloatRange(min=0),
+    default=30.0,
+    show_default=True,
+    help="Seconds --wait waits before giving up.",
+)
+name_argument = click.argument("name", callback=_name, shell_complete=complete_names)
+optional_name_argument = click.argument(
+    "name", required=False, callback=_name, shell_complete=complete_names
+)
+names_argument = click.argument("names", nargs=-1, callback=_name, shell_complete=complete_names)
+operation_option = click.option(
+    "--operation",
+    "operation",
+    multiple=True,
+    metavar="ID",
+    callback=_operation_ids,
+    help="Clean up only this operation id (repeat for several; see `ops`); "
+    "--interval is then ignored.",
+)
+filtered_option = click.option(
+    "--filtered", multiple=True, callback=_name, help="Only this process (repeat for several)."
+)

@@ -10,10 +10,11 @@ import json
 import sys
 import time
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..events import CodeEvent
-from ..models import CodeItem, ProcessInfo
+if TYPE_CHECKING:
+    from ..events import CodeEvent
+    from ..models import CodeItem, ProcessInfo
 
 
 def print_json(value: Any) -> None:
@@ -59,6 +60,52 @@ def duration(start: float | None, end: float | None, now: float | None = None) -
     if seconds < 3600:
         return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
     return f"{int(seconds // 3600)}h{int(seconds % 3600 // 60):02d}m"
+
+
+def seconds_text(seconds: float) -> str:
+    """A short age: ``45 s``, ``12 min``, ``3 h``, ``2 d``."""
+    seconds = max(0.0, seconds)
+    if seconds < 120:
+        return f"{int(seconds)} s"
+    if seconds < 7200:
+        return f"{int(seconds // 60)} min"
+    if seconds < 172800:
+        return f"{int(seconds // 3600)} h"
+    return f"{int(seconds // 86400)} d"
+
+
+def heartbeat_text(p: ProcessInfo, now: float) -> str:
+    """Time since the last heartbeat of a run that has not ended (``-`` once ended)."""
+    if p.ended_at is not None or p.heartbeat_at is None:
+        return "-"
+    return seconds_text(now - p.heartbeat_at)
+
+
+def pending_text(p: ProcessInfo, now: float) -> str:
+    """A request not acted on yet, and for how long: ``stop pending 45 s: no
+    checkpoint reached``; a pause acted on is ``paused 2 min``."""
+    paused_at = getattr(p, "paused_at", None)
+    if p.status == "paused" and p.interrupt_action in (None, "pause"):
+        return f"paused {seconds_text(now - paused_at)}" if paused_at else "paused"
+    if not p.interrupt_action:
+        return ""
+    asked = getattr(p, "interrupt_requested_at", None)
+    age = f" {seconds_text(now - asked)}" if asked else ""
+    return f"{p.interrupt_action} pending{age}: no checkpoint reached"
+
+
+def records_text(p: ProcessInfo) -> str:
+    """How many records this run appended."""
+    return str(getattr(p, "records_written", 0) or 0)
+
+
+def last_record_text(p: ProcessInfo, limit: int = 60) -> str:
+    """The latest record, ``list: {json}``, cut to ``limit`` characters."""
+    record = getattr(p, "last_record", None)
+    if not record:
+        return ""
+    where = getattr(p, "last_record_list", None)
+    return clip(f"{where}: {record}" if where else record, limit)
 
 
 def request_text(p: ProcessInfo) -> str:

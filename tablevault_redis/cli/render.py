@@ -20,7 +20,19 @@ from rich.text import Text
 from rich.tree import Tree
 
 from ..models import CodeItem, ProcessInfo
-from .plain import clip, duration, item_summary, pair, parent_text, request_text, when
+from .plain import (
+    clip,
+    duration,
+    heartbeat_text,
+    item_summary,
+    last_record_text,
+    pair,
+    parent_text,
+    pending_text,
+    records_text,
+    request_text,
+    when,
+)
 from .tree import ProcessNode
 
 STATUS_STYLE = {
@@ -32,7 +44,8 @@ STATUS_STYLE = {
     "crashed": "bold red",
     "open": "green",
 }
-PROCESS_COLUMNS = ("NAME", "STATUS", "ALIVE", "HOST", "PID", "USER", "PARENT", "STARTED")
+WIDE = 120  # columns from which ps shows where and when each process runs
+MEDIUM = 80  # columns from which ps shows the last record
 ITEM_COLUMNS = ("#", "RUN", "STATUS", "STARTED", "DURATION", "CHARS", "CODE / ERROR")
 
 
@@ -67,24 +80,53 @@ def _key_value_table() -> Table:
     return table
 
 
-def process_table(procs: Sequence[ProcessInfo], now: float) -> Table:
-    table = Table(box=None, header_style="bold")
-    for column in PROCESS_COLUMNS:
-        table.add_column(column, no_wrap=True, overflow="fold")
-    table.add_column("REQUEST", overflow="fold")
+def width() -> int:
+    """The width tables are drawn for: the terminal's (or COLUMNS), else 200."""
+    return console().width
+
+
+def process_table(procs: Sequence[ProcessInfo], now: float, width: int = 200) -> Table:
+    """The ``ps`` table: progress, heartbeat age and pending request always; the last
+    record from :data:`MEDIUM` columns on; from :data:`WIDE` on also liveness, host,
+    PID, user, parent, start time and who asked. Long names and requests wrap."""
+    wide, medium = width >= WIDE, width >= MEDIUM
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    table.add_column("NAME", overflow="fold", min_width=8)
+    table.add_column("STATUS", no_wrap=True)
+    table.add_column("RECS", no_wrap=True, justify="right")
+    table.add_column("BEAT", no_wrap=True, justify="right")
+    if wide:
+        for column in ("ALIVE", "HOST", "PID", "USER", "PARENT", "STARTED"):
+            table.add_column(column, no_wrap=True, overflow="ellipsis")
+    table.add_column("REQUEST", overflow="fold", min_width=14)
+    if wide:
+        table.add_column("REQUESTED BY", overflow="fold")
+    if medium:
+        table.add_column("LAST RECORD", no_wrap=True, overflow="ellipsis", min_width=12)
     for p in procs:
-        table.add_row(
-            cell(p.name),
-            status(p.status),
-            cell(p.alive),
-            cell(p.host),
-            cell(p.pid),
-            cell(p.user_id),
-            cell(parent_text(p)),
-            cell(when(p.started_at, now)),
-            cell(request_text(p)),
-        )
+        row = [cell(p.name), status(p.status), cell(records_text(p)), cell(heartbeat_text(p, now))]
+        if wide:
+            row += [cell(p.alive), cell(p.host), cell(p.pid), cell(p.user_id)]
+            row += [cell(parent_text(p)), cell(when(p.started_at, now))]
+        row.append(Text(pending_text(p, now) or "-", style="yellow" if p.interrupt_action else ""))
+        if wide:
+            row.append(cell(request_text(p)))
+        if medium:
+            row.append(cell(last_record_text(p, 80)))
+        table.add_row(*row)
     return table
+
+
+def show_frame(procs: Sequence[ProcessInfo], now: float, *, clear: bool) -> None:
+    """One ``ps --watch`` frame: a clock line and the table (the screen cleared first
+    on a terminal)."""
+    out = console()
+    if clear:
+        out.clear()
+    stamp = time.strftime("%H:%M:%S", time.localtime(now))
+    out.print(Text(f"{stamp}  {len(procs)} processes  (Ctrl-C ends)", style="dim"))
+    if procs:
+        out.print(process_table(procs, now, out.width))
 
 
 def process_label(p: ProcessInfo, now: float) -> Text:
@@ -95,8 +137,17 @@ def process_label(p: ProcessInfo, now: float) -> Text:
     if p.parent_process_name:
         label.append(f"  from code item #{p.parent_process_index}", style="dim")
     label.append(f"  {p.host}:{p.pid}  started {when(p.started_at, now)}", style="dim")
+    label.append(f"  {records_text(p)} records", style="dim")
+    if p.ended_at is None and p.heartbeat_at is not None:
+        label.append(f"  beat {heartbeat_text(p, now)} ago", style="dim")
     if p.interrupt_action:
         label.append(f"  [{request_text(p)}]", style="yellow")
+    pending = pending_text(p, now)
+    if pending:  # "stop pending 45 s: no checkpoint reached" without repeating "stop"
+        label.append("  " + pending.removeprefix(f"{p.interrupt_action} "), style="yellow")
+    last = last_record_text(p, 40)
+    if last:
+        label.append(f"  last: {last}", style="dim")
     return label
 
 
@@ -113,8 +164,13 @@ def process_tree(forest: Sequence[ProcessNode], namespace: str, now: float) -> T
 
 
 def record_table(info: ProcessInfo, now: float) -> Table:
-    """A process record, one field a row; ``*_at`` times as clock time and age."""
+    """A process record, one field a row; ``*_at`` times as clock time and age; first
+    the progress: records written, the last record, heartbeat age, pending request."""
     table = _key_value_table()
+    table.add_row("progress", cell(f"{records_text(info)} records written"))
+    table.add_row("last record", cell(last_record_text(info, 200)))
+    table.add_row("heartbeat", cell(_beat_age(info, now)))
+    table.add_row("request", Text(pending_text(info, now) or "-", style="yellow"))
     for name, value in info.to_dict().items():
         if name == "status":
             table.add_row(name, status(info.status))
@@ -123,6 +179,11 @@ def record_table(info: ProcessInfo, now: float) -> Table:
         else:
             table.add_row(name, cell(value))
     return table
+
+
+def _beat_age(info: ProcessInfo, now: float) -> str:
+    age = heartbeat_text(info, now)
+    return "-" if age == "-" else f"{age} ago"
 
 
 def items_table(items: Sequence[CodeItem], now: float) -> Table:

@@ -2,22 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-import typer
+import click
 
 from .app import PROG, note, server_app, server_refusals
-from .options import JsonOpt
+from .options import flag, json_option
 from .plain import print_json
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _timeout(what: str) -> Callable[[F], F]:
+    return click.option(
+        "--timeout",
+        type=click.FloatRange(min=0),
+        default=10.0,
+        show_default=True,
+        help=f"Seconds to wait for it to {what}.",
+    )
 
 
 @server_app.command("start")
-def server_start(
-    timeout: Annotated[
-        float, typer.Option("--timeout", min=0, help="Seconds to wait for it to answer.")
-    ] = 10.0,
-    json_: JsonOpt = False,
-) -> None:
+@_timeout("answer")
+@json_option
+def server_start(timeout: float, json_: bool) -> None:
     """Start the embedded server unless it runs; print its URL."""
     from .. import embedded
 
@@ -32,12 +42,9 @@ def server_start(
 
 
 @server_app.command("stop")
-def server_stop(
-    timeout: Annotated[
-        float, typer.Option("--timeout", min=0, help="Seconds to wait for it to end.")
-    ] = 10.0,
-    json_: JsonOpt = False,
-) -> None:
+@_timeout("end")
+@json_option
+def server_stop(timeout: float, json_: bool) -> None:
     """Shut the embedded server down (its data stays on disk)."""
     from .. import embedded
 
@@ -50,7 +57,8 @@ def server_stop(
 
 
 @server_app.command("status")
-def server_status(json_: JsonOpt = False) -> None:
+@json_option
+def server_status(json_: bool) -> None:
     """Describe the embedded server without starting it."""
     from .. import embedded
 
@@ -65,20 +73,16 @@ def server_status(json_: JsonOpt = False) -> None:
 
 
 @server_app.command("url")
-def server_url(
-    cli: Annotated[
-        bool,
-        typer.Option(
-            "--cli",
-            help="Print redis-cli connection arguments (-s SOCKET) instead: redis-cli -u "
-            "does not accept unix:// URLs.",
-        ),
-    ] = False,
-) -> None:
+@flag(
+    "--cli",
+    help="Print redis-cli connection arguments (-s SOCKET) instead: redis-cli -u "
+    "does not accept unix:// URLs.",
+)
+def server_url(cli: bool) -> None:
     """Print the embedded server's URL (unix://...), for TABLEVAULT_REDIS_URL.
 
-    ``redis-cli -u`` takes only redis:// and rediss:// URLs, so for the unix socket
-    use ``redis-cli $(tablevault-redis server url --cli)``.
+    redis-cli -u takes only redis:// and rediss:// URLs, so for the unix socket
+    use: redis-cli $(tablevault-redis server url --cli)
     """
     from .. import embedded
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import sys
 import threading
-from typing import Annotated, NoReturn
+from collections.abc import Callable
+from typing import Any, NoReturn
 
-import typer
+import click
 
 from .. import keys
 from ..errors import TableVaultError, ValidationError
@@ -23,63 +24,69 @@ TOKEN_ENV = "TABLEVAULT_UI_TOKEN"
 def _fail(message: str) -> NoReturn:
     line = " | ".join(part.strip() for part in str(message).splitlines() if part.strip())
     print(f"{PROG}: error: {line}", file=sys.stderr, flush=True)
-    raise typer.Exit(1)
+    raise click.exceptions.Exit(1)
 
 
-def _namespaces(values: list[str] | None) -> list[str]:
+def _namespaces(values: tuple[str, ...] | list[str] | None) -> list[str]:
     found: list[str] = []
     for value in values or ["tv"]:
         try:
             ns = keys.check_namespace(value)
         except ValidationError as exc:
-            raise typer.BadParameter(str(exc)) from None
+            raise click.BadParameter(str(exc)) from None
         if ns not in found:
             found.append(ns)
     return found
 
 
-UrlOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--url",
-        envvar="TABLEVAULT_REDIS_URL",
-        help="Redis URL (redis://, rediss://, unix://); default: the embedded server.",
-        show_default=False,
-    ),
-]
-NamespacesOpt = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--namespace",
-        envvar="TABLEVAULT_NAMESPACE",
-        help="Namespace to show (repeat for several; default tv). No other is ever read.",
-        show_default=False,
-    ),
-]
-HostOpt = Annotated[
-    str, typer.Option("--host", help="Address to listen on (127.0.0.1: this machine only).")
-]
+_url_option = click.option(
+    "--url",
+    envvar="TABLEVAULT_REDIS_URL",
+    default=None,
+    help="Redis URL (redis://, rediss://, unix://, redis+sentinel://); default: the "
+    "embedded server.",
+)
+_namespace_option = click.option(
+    "--namespace",
+    "namespace",
+    multiple=True,
+    envvar="TABLEVAULT_NAMESPACE",
+    help="Namespace to show (repeat for several; default tv). No other is ever read.",
+)
+_host_option = click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on (127.0.0.1: this machine only).",
+)
 
 
+def _port_option(default: int) -> Callable[[Any], Any]:
+    return click.option(
+        "--port",
+        type=click.IntRange(0, 65535),
+        default=default,
+        show_default=True,
+        help="Port (0: any free one).",
+    )
+
+
+@click.command("ui")
+@_host_option
+@_port_option(8765)
+@click.option("--read-only", is_flag=True, help="No stop, pause or resume: watch only.")
+@click.option(
+    "--token", envvar=TOKEN_ENV, default=None, help="Access token (default: a random one)."
+)
+@_url_option
+@_namespace_option
 def ui(
-    host: HostOpt = "127.0.0.1",
-    port: Annotated[
-        int, typer.Option("--port", min=0, max=65535, help="Port (0: any free one).")
-    ] = 8765,
-    read_only: Annotated[
-        bool, typer.Option("--read-only", help="No stop, pause or resume: watch only.")
-    ] = False,
-    token: Annotated[
-        str | None,
-        typer.Option(
-            "--token",
-            envvar=TOKEN_ENV,
-            help="Access token (default: a random one).",
-            show_default=False,
-        ),
-    ] = None,  # fmt: skip
-    url: UrlOpt = None,
-    namespace: NamespacesOpt = None,
+    host: str,
+    port: int,
+    read_only: bool,
+    token: str | None,
+    url: str | None,
+    namespace: tuple[str, ...],
 ) -> None:
     """Serve the dashboard: live processes, control buttons, record plots, /metrics.
 
@@ -102,13 +109,16 @@ def ui(
         _fail(f"cannot listen on {host}:{port}: {exc}")
 
 
+@click.command("metrics")
+@_host_option
+@_port_option(9464)
+@_url_option
+@_namespace_option
 def metrics(
-    host: HostOpt = "127.0.0.1",
-    port: Annotated[
-        int, typer.Option("--port", min=0, max=65535, help="Port (0: any free one).")
-    ] = 9464,
-    url: UrlOpt = None,
-    namespace: NamespacesOpt = None,
+    host: str,
+    port: int,
+    url: str | None,
+    namespace: tuple[str, ...],
 ) -> None:
     """Serve only the Prometheus metrics (a scrape target; no page, no control, no
     token: bind it where only the scraper can reach it)."""
@@ -141,7 +151,7 @@ def metrics(
         state.close()
 
 
-def register(app: typer.Typer) -> None:
+def register(app: click.Group) -> None:
     """Add ``ui`` and ``metrics`` to the ``tablevault-redis`` command line."""
-    app.command("ui")(ui)
-    app.command("metrics")(metrics)
+    app.add_command(ui)
+    app.add_command(metrics)
