@@ -8,7 +8,10 @@ from typing import Any
 # A process's status: one of these words, defined here only (the Lua scripts get the
 # final ones in a generated prelude, see scripts.py).
 ACTIVE_STATUSES = ("running", "paused")
-FINAL_STATUSES = frozenset({"stopped", "completed", "failed", "crashed"})
+FINAL_ORDER = ("stopped", "completed", "failed", "crashed")
+FINAL_STATUSES = frozenset(FINAL_ORDER)
+# Every status a process record can show, in the order tables list them.
+STATUSES = (*ACTIVE_STATUSES, *FINAL_ORDER)
 
 
 def parse_float(value: str | None) -> float | None:
