@@ -5,9 +5,10 @@ written by the caller's thread, so neither a loop nor a notebook cell ever waits
 Redis, and a Redis outage loses nothing: each job is an idempotent Lua script that
 stays at the head of the queue, retried with backoff, until the server is back.
 
-Consecutive jobs that can be batched (record appends and progress updates) are sent
-together, up to :data:`MAX_BATCH` per round trip; of several queued jobs with the
-same ``key`` only the last is sent (a progress update supersedes the one before).
+Consecutive jobs that can be batched (record appends) are sent together, up to
+:data:`MAX_BATCH` per round trip. Updates where only the latest matters (a run's
+progress fields) are not queued: :meth:`Outbox.set_latest` keeps the latest one per
+key, sent after the queued writes of the next round trip.
 
 The queue is bounded (``max_pending`` jobs, default :data:`DEFAULT_MAX_PENDING`, or
 ``TABLEVAULT_MAX_BUFFERED_WRITES``): when it is full, :meth:`Outbox.submit` waits
@@ -48,12 +49,11 @@ Batcher = Callable[[Batch], Callable[[list[Any]], None]]
 class Job:
     """One idempotent write: ``call()`` runs it (a script function with its arguments
     bound); ``what`` names it in messages. A job with ``batch`` can be sent with
-    others instead; ``key``: a later queued job of the same key supersedes it."""
+    others instead."""
 
     what: str
     call: Callable[[], object]
     batch: Batcher | None = None
-    key: str | None = None
 
     def __str__(self) -> str:
         return self.what
@@ -98,6 +98,7 @@ class Outbox(threading.Thread):
         self.connected = True
         self.last_error: str = ""
         self.max_pending = max_pending
+        self._latest: dict[str, Job] = {}  # set_latest(): what -> the update to send
         self._submitted = 0  # jobs ever queued
         self._finished = 0  # jobs ever written or dropped
 
@@ -113,6 +114,13 @@ class Outbox(threading.Thread):
                 self._wait_for_room()
             self._queue.append(job)
             self._submitted += 1
+            self._cond.notify_all()
+
+    def set_latest(self, job: Job) -> None:
+        """Send batchable ``job`` with the next round trip, replacing an unsent one of
+        the same ``what``; not counted against the bound."""
+        with self._cond:
+            self._latest[job.what] = job
             self._cond.notify_all()
 
     def barrier(self, timeout: float) -> None:
@@ -155,7 +163,7 @@ class Outbox(threading.Thread):
         """Wait until every queued job is written; False if ``timeout`` s passed first."""
         deadline = time.monotonic() + timeout
         with self._cond:
-            while self._queue:
+            while self._queue or self._latest:
                 left = deadline - time.monotonic()
                 if left <= 0 or not self.is_alive():
                     return False
@@ -170,7 +178,7 @@ class Outbox(threading.Thread):
             self._cond.notify_all()
         if self.is_alive() and threading.current_thread() is not self:
             self.join(timeout=max(1.0, timeout))
-        if not done and self._queue:
+        if not done and (self._queue or self._latest):
             logger.warning(
                 "tablevault-redis: %d record write(s) could not reach Redis before exit (%s)",
                 len(self._queue),
@@ -183,14 +191,14 @@ class Outbox(threading.Thread):
         backoff = Backoff()
         while True:
             with self._cond:
-                while not self._queue and not self._stopping:
+                while not self._queue and not self._latest and not self._stopping:
                     left = next_beat - time.monotonic()
                     if left <= 0:
                         break
                     self._cond.wait(left)
                 if self._stopping:
                     return
-                jobs = self._head()
+                jobs, queued = self._head()
             job = jobs[0] if jobs else None
             stage = "write"
             try:
@@ -198,7 +206,7 @@ class Outbox(threading.Thread):
                     job.call()
                     self._done(1)
                 elif jobs:
-                    self._send_batch(jobs)
+                    self._send_batch(jobs, queued)
                 if time.monotonic() >= next_beat:
                     stage = "heartbeat"
                     next_beat = time.monotonic() + self._interval
@@ -240,19 +248,21 @@ class Outbox(threading.Thread):
                 self._finished += 1
                 self._cond.notify_all()
 
-    def _head(self) -> list[Job]:
-        """Called holding the lock: the head job, or the run of batchable jobs at the
-        head (at most MAX_BATCH)."""
-        if not self._queue:
-            return []
-        if self._queue[0].batch is None:
-            return [self._queue[0]]
+    def _head(self) -> tuple[list[Job], int]:
+        """Called holding the lock: the head job alone, or the run of batchable jobs
+        at the head (at most MAX_BATCH) followed by the latest updates; and how many
+        of those are queued jobs."""
+        if self._queue and self._queue[0].batch is None:
+            return [self._queue[0]], 1
         jobs: list[Job] = []
         for job in self._queue:
             if job.batch is None or len(jobs) >= MAX_BATCH:
                 break
             jobs.append(job)
-        return jobs
+        queued = len(jobs)
+        jobs += self._latest.values()
+        self._latest = {}
+        return jobs, queued
 
     def _done(self, n: int) -> None:
         """The first ``n`` queued jobs are written: drop them, wake flush() and submit()."""
@@ -262,31 +272,37 @@ class Outbox(threading.Thread):
             self._finished += n
             self._cond.notify_all()
 
-    def _send_batch(self, jobs: list[Job]) -> None:
-        """Send ``jobs`` in one round trip; a transient failure leaves the unwritten
-        ones queued (their scripts skip what was applied before) and raises."""
-        last = {job.key: i for i, job in enumerate(jobs) if job.key}
+    def _send_batch(self, jobs: list[Job], queued: int) -> None:
+        """Send ``jobs`` (the first ``queued`` of them from the queue) in one round
+        trip; a transient failure leaves the unwritten ones to send again (their
+        scripts skip what was applied before) and raises."""
         batch = Batch(self._conn)
-        plan: list[tuple[int, int, Callable[[list[Any]], None]] | None] = []
-        for i, job in enumerate(jobs):
-            if job.key and last[job.key] != i:
-                plan.append(None)  # superseded by a later job of the same key
-                continue
+        plan = []
+        for job in jobs:
             start = len(batch)
             assert job.batch is not None
             handle = job.batch(batch)
             plan.append((start, len(batch), handle))
-        replies = batch.execute_each()
-        for i, (job, step) in enumerate(zip(jobs, plan, strict=True)):
-            if step is None:
-                continue
-            mine = replies[step[0] : step[1]]
+        try:
+            replies = batch.execute_each()
+        except BaseException:
+            self._keep_latest(jobs[queued:])
+            raise
+        for i, (job, (start, end, handle)) in enumerate(zip(jobs, plan, strict=True)):
+            mine = replies[start:end]
             failed = next((r for r in mine if isinstance(r, Exception)), None)
             if failed is not None and is_transient(failed):
-                self._done(i)
+                self._done(min(i, queued))
+                self._keep_latest(jobs[max(i, queued) :])
                 raise failed
             if failed is not None:
                 logger.warning("tablevault-redis: dropped write %s: %s", job, failed)
                 continue
-            step[2](mine)
-        self._done(len(jobs))
+            handle(mine)
+        self._done(queued)
+
+    def _keep_latest(self, jobs: list[Job]) -> None:
+        """Latest updates not sent: send them later, unless a newer one was set."""
+        with self._cond:
+            for job in jobs:
+                self._latest.setdefault(job.what, job)

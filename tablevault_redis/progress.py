@@ -55,7 +55,7 @@ class ProgressMixin(BufferedWritesMixin):
                 now=time.time(),
             )
             what = f"progress of process {self.process_name!r}"
-            self._outbox.submit_job(Job(what, lambda: None, batch=add, key="progress"))
+            self._outbox.set_latest(Job(what, lambda: None, batch=add))
 
     def _add_progress(self, batch: scripts.Batch, **fields: Any) -> Callable[[list[Any]], None]:
         scripts.record_progress(
