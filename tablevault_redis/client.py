@@ -29,12 +29,15 @@ from .items import ItemsMixin
 from .models import FINAL_STATUSES, CodeItem, ProcessInfo, fold_code_events
 from .operations import OperationsMixin
 from .query import QueryMixin
+from .retention import RetentionMixin
 from .retry import Backoff, is_transient
 
 _REQUEST_ATTEMPTS = 3  # over about 0.3 s: rides out a dropped connection, not an outage
 
 
-class VaultClient(ItemsMixin, QueryMixin, OperationsMixin, CleanupMixin, CodeEventsMixin):
+class VaultClient(
+    ItemsMixin, QueryMixin, OperationsMixin, CleanupMixin, CodeEventsMixin, RetentionMixin
+):
     """Stop, pause, resume and inspect the processes of one namespace; read and write
     record lists and descriptions, query, list operations and clean up (mixins)."""
 
