@@ -6,6 +6,7 @@ function here follows): split out only to keep each module small.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Sequence
@@ -48,7 +49,7 @@ def record_append(
     k += [keys.record_lists(ns), keys.record_meta(ns, list_name)]
     k.append(keys.process_writes(ns, process))
     k += [keys.dependents(ns, item) for _kind, item, _s, _e in inputs]
-    args: list[Any] = [list_name, json.dumps(columns), json.dumps(sorted(columns)), record]
+    args: list[Any] = [list_name, *_columns_json(tuple(columns)), record]
     args += [repr(time.time()), "1" if create else "0", lineage]
     args += ["" if index is None else str(index), process]
     args.append("" if process_index is None else str(process_index))
@@ -56,6 +57,12 @@ def record_append(
     for kind, item, start, end in inputs:
         args += [kind, item, str(start), str(end)]
     return _run(conn, "record_append", k, args, Appended.parse, client)
+
+
+@functools.lru_cache(maxsize=256)
+def _columns_json(columns: tuple[str, ...]) -> tuple[str, str]:
+    """A list's columns as JSON, in order and sorted (appends repeat the same ones)."""
+    return json.dumps(list(columns)), json.dumps(sorted(columns))
 
 
 @_script

@@ -10,6 +10,7 @@ and ``redis-cli LRANGE`` on the records list still shows the plain records.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Mapping, Sequence
@@ -24,6 +25,11 @@ from .values import Limits, record_text
 Lineage = tuple[str, int, int]  # process name, code item index, run
 Input = tuple[str, str, int, int]  # collection, item name, start, end
 Span = tuple[str, int, int]  # item name, start, end: an input item before its lookup
+
+
+@functools.lru_cache(maxsize=256)
+def _json_str(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)
 
 
 def _columns(name: str, column_names: object) -> list[str]:
@@ -164,11 +170,15 @@ class RecordsMixin:
 
     def _entry_lineage(self, inputs: Sequence[Input | Span]) -> str:
         lineage = self._lineage()
+        at = time.time()
+        if lineage and not inputs:  # the common case, without json.dumps' overhead
+            process, index, run = _json_str(lineage[0]), lineage[1], lineage[2]
+            return f'{{"process":{process},"index":{index},"run":{run},"at":{at!r}}}'
         entry: dict[str, Any] = {
             "process": lineage[0] if lineage else "",
             "index": lineage[1] if lineage else None,
             "run": lineage[2] if lineage else None,
-            "at": time.time(),
+            "at": at,
         }
         if inputs:
             entry["inputs"] = {i[-3]: [i[-2], i[-1]] for i in inputs}
