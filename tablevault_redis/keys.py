@@ -74,7 +74,10 @@ script even on Redis Cluster; the price is that these keys live on one node):
                                              JSON list), ``created_at``, ``process``
                                              and ``process_index`` (the process and
                                              code item that created it; empty when a
-                                             VaultClient did)
+                                             VaultClient did), ``trimmed`` (records
+                                             removed from the front), ``w:<writer>``
+                                             -> the sequence number of the last append
+                                             of that Vault applied (retries skipped)
 ``<ns>:{<ns>}:records:<name>``  list         the records of a list, JSON objects, in
                                              append order (index = position); NaN and
                                              infinities as ``NaN``/``Infinity`` tokens
