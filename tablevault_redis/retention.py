@@ -29,8 +29,8 @@ from .connection import Connection
 from .errors import NotFoundError, ValidationError, tag_errors
 from .models import FINAL_STATUSES
 from .operations import code_member
-from .query import words
 from .records import check_int
+from .text import words
 
 _CHUNK = 500  # processes read per round trip, index members removed per script call
 _TRIM_STEP = 10_000  # records removed per script call
