@@ -33,6 +33,7 @@ from .models import FINAL_STATUSES, CodeItem, ProcessInfo, fold_code_events
 from .operations import OperationsMixin
 from .pages import PagesMixin
 from .query import QueryMixin
+from .retention import RetentionMixin
 from .retry import Backoff, is_transient
 
 _REQUEST_ATTEMPTS = 3  # over about 0.3 s: rides out a dropped connection, not an outage
@@ -40,7 +41,13 @@ ACTIONS = ("stop", "pause", "resume")
 
 
 class VaultClient(
-    ItemsMixin, QueryMixin, OperationsMixin, CleanupMixin, CodeEventsMixin, PagesMixin
+    ItemsMixin,
+    QueryMixin,
+    OperationsMixin,
+    CleanupMixin,
+    CodeEventsMixin,
+    PagesMixin,
+    RetentionMixin,
 ):
     """Stop, pause, resume and inspect the processes of one namespace; read and write
     record lists and descriptions, query, list operations and clean up (mixins)."""

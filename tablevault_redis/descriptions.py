@@ -22,6 +22,7 @@ from .connection import Connection
 from .errors import ValidationError, tag_errors
 from .records import Lineage
 from .text import words
+from .values import Limits, check_description_size
 
 _DESCRIBE_RETRIES = 20
 DESCRIPTION_TOP_K = 500  # descriptions an embedding query keeps, as the original's k
@@ -83,6 +84,8 @@ class DescriptionsMixin:
 
         def _lineage(self) -> Lineage | None: ...
         def _require_item(self, item_name: str) -> str: ...
+        @property
+        def limits(self) -> Limits: ...
 
     @tag_errors
     def create_description(
@@ -95,7 +98,9 @@ class DescriptionsMixin:
         """Attach (or replace) description ``description_name`` of a process or a
         record list; ``query_process_list(description_text=...)`` finds a process by
         its descriptions' words, ``description_embedding=...`` by its ``embedding``
-        (stored as a JSON list of floats). A Vault records itself as the writer."""
+        (stored as a JSON list of floats). A Vault records itself as the writer, and
+        queues the write to its writer thread like its records (``append_record``).
+        A description whose JSON is past ``limits.max_description_bytes`` is refused."""
         keys.check_name(item_name, "item name")
         keys.check_name(description_name, "description name")
         if not isinstance(description, str):
@@ -103,7 +108,6 @@ class DescriptionsMixin:
                 f"description of {item_name!r} must be a string, got {type(description).__name__}"
             )
         vector = embedding_values(embedding)
-        self._require_item(item_name)
         lineage = self._lineage()
         new = json.dumps(
             {
@@ -115,7 +119,13 @@ class DescriptionsMixin:
             },
             ensure_ascii=False,
         )
-        self._write_description(item_name, description_name, new, words(description))
+        check_description_size(item_name, new, self.limits)
+        self._store_description(item_name, description_name, new, words(description))
+
+    def _store_description(self, item: str, dname: str, new: str, new_words: list[str]) -> None:
+        """Write a checked description now (a Vault queues it)."""
+        self._require_item(item)
+        self._write_description(item, dname, new, new_words)
 
     def _write_description(self, item: str, dname: str, new: str, new_words: list[str]) -> None:
         desc_key = keys.descriptions(self.namespace, item)

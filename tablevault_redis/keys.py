@@ -74,7 +74,10 @@ script even on Redis Cluster; the price is that these keys live on one node):
                                              JSON list), ``created_at``, ``process``
                                              and ``process_index`` (the process and
                                              code item that created it; empty when a
-                                             VaultClient did)
+                                             VaultClient did), ``trimmed`` (records
+                                             removed from the front), ``w:<writer>``
+                                             -> the sequence number of the last append
+                                             of that Vault applied (retries skipped)
 ``<ns>:{<ns>}:records:<name>``  list         the records of a list, JSON objects, in
                                              append order (index = position); NaN and
                                              infinities as ``NaN``/``Infinity`` tokens
@@ -101,6 +104,8 @@ from .errors import ValidationError
 
 MAX_NAME_LENGTH = 200
 _FORBIDDEN = re.compile(r"[\x00-\x1f\x7f{}]")
+_VALID: set[str] = set()  # names that passed check_name (a loop names the same ones)
+_VALID_MAX = 10_000
 
 
 def check_name(value: object, what: str = "process name") -> str:
@@ -109,6 +114,8 @@ def check_name(value: object, what: str = "process name") -> str:
     Braces are refused because they would break the Redis Cluster hash tag; control
     characters because they make ``redis-cli`` output unreadable.
     """
+    if type(value) is str and value in _VALID:
+        return value
     if not isinstance(value, str):
         raise ValidationError(f"{what} must be a string, got {type(value).__name__}: {value!r}")
     if not value or not value.strip():
@@ -128,6 +135,8 @@ def check_name(value: object, what: str = "process name") -> str:
         value.encode("utf-8")
     except UnicodeEncodeError:
         raise ValidationError(f"{what} {value!r} is not valid UTF-8 text") from None
+    if type(value) is str and len(_VALID) < _VALID_MAX:
+        _VALID.add(value)
     return value
 
 

@@ -10,6 +10,7 @@ and ``redis-cli LRANGE`` on the records list still shows the plain records.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Mapping, Sequence
@@ -19,10 +20,16 @@ from . import keys, scripts
 from .connection import Connection
 from .errors import DuplicateItemError, NotFoundError, ValidationError, tag_errors
 from .replies import Appended
-from .values import record_text
+from .values import Limits, record_text
 
 Lineage = tuple[str, int, int]  # process name, code item index, run
 Input = tuple[str, str, int, int]  # collection, item name, start, end
+Span = tuple[str, int, int]  # item name, start, end: an input item before its lookup
+
+
+@functools.lru_cache(maxsize=256)
+def _json_str(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)
 
 
 def _columns(name: str, column_names: object) -> list[str]:
@@ -62,6 +69,21 @@ def check_int(value: object, what: str, minimum: int | None = None) -> int | Non
     return value
 
 
+def input_spans(input_items: object) -> list[Span]:
+    """``input_items`` checked locally: item names and ``[start, end]`` spans."""
+    if input_items is None:
+        return []
+    if not isinstance(input_items, Mapping):
+        raise ValidationError(
+            "input_items must be a dict of item name -> [start_position, end_position]"
+        )
+    out = []
+    for item, span in input_items.items():
+        keys.check_name(item, "input item name")
+        out.append((item, *_span(item, span)))
+    return out
+
+
 def _span(item: str, span: object) -> tuple[int, int]:
     if isinstance(span, (str, bytes)) or not isinstance(span, Sequence) or len(span) != 2:
         raise ValidationError(
@@ -86,6 +108,22 @@ class RecordsMixin:
 
         def _item_type(self, name: str) -> str | None: ...
 
+    @property
+    def limits(self) -> Limits:
+        """Size and nesting limits of records and descriptions (:class:`values.Limits`;
+        defaults from the ``TABLEVAULT_MAX_*`` environment variables). Assign a new
+        ``Limits`` to change them for this client."""
+        current = self.__dict__.get("_limits")
+        if current is None:
+            current = self.__dict__["_limits"] = Limits.from_env()
+        return current
+
+    @limits.setter
+    def limits(self, value: Limits) -> None:
+        if not isinstance(value, Limits):
+            raise ValidationError(f"limits must be a values.Limits, got {value!r}")
+        self.__dict__["_limits"] = value
+
     # -- hooks a Vault overrides --------------------------------------------------
 
     def _lineage(self) -> Lineage | None:
@@ -98,17 +136,13 @@ class RecordsMixin:
 
     # -- writing --------------------------------------------------------------------
 
-    def _inputs(self, input_items: object) -> list[Input]:
-        if input_items is None:
-            return []
-        if not isinstance(input_items, Mapping):
-            raise ValidationError(
-                "input_items must be a dict of item name -> [start_position, end_position]"
-            )
+    def _remember_columns(self, name: str, columns: list[str]) -> None:
+        """Called when a list's columns were read or written (a Vault caches them)."""
+
+    def _inputs(self, spans: list[Span]) -> list[Input]:
+        """The input items with their collection, looked up: NotFoundError if unknown."""
         out = []
-        for item, span in input_items.items():
-            keys.check_name(item, "input item name")
-            start, end = _span(item, span)
+        for item, start, end in spans:
             kind = self._item_type(item)
             if kind is None:
                 raise NotFoundError(
@@ -134,16 +168,20 @@ class RecordsMixin:
                 **kw,
             )
 
-    def _entry_lineage(self, inputs: list[Input]) -> str:
+    def _entry_lineage(self, inputs: Sequence[Input | Span]) -> str:
         lineage = self._lineage()
+        at = time.time()
+        if lineage and not inputs:  # the common case, without json.dumps' overhead
+            process, index, run = _json_str(lineage[0]), lineage[1], lineage[2]
+            return f'{{"process":{process},"index":{index},"run":{run},"at":{at!r}}}'
         entry: dict[str, Any] = {
             "process": lineage[0] if lineage else "",
             "index": lineage[1] if lineage else None,
             "run": lineage[2] if lineage else None,
-            "at": time.time(),
+            "at": at,
         }
         if inputs:
-            entry["inputs"] = {item: [s, e] for _kind, item, s, e in inputs}
+            entry["inputs"] = {i[-3]: [i[-2], i[-1]] for i in inputs}
         return json.dumps(entry, ensure_ascii=False, separators=(",", ":"))
 
     def _refuse_process_name(self, name: str) -> None:
@@ -167,6 +205,7 @@ class RecordsMixin:
             raise DuplicateItemError(
                 f"record list {name!r} already exists with columns {reply.columns}, not {cols}"
             )
+        self._remember_columns(name, cols)
 
     @tag_errors
     def append_record(
@@ -175,9 +214,16 @@ class RecordsMixin:
         record: dict[str, Any],
         input_items: Mapping[str, Sequence[int]] | None = None,
         index: int | None = None,
-    ) -> int:
+    ) -> int | None:
         """Append ``record`` to list ``name`` and return its index; the first record
         creates the list with the record's keys as its columns.
+
+        From a :class:`Vault` the write is queued to its writer thread instead, so a
+        slow or unreachable Redis never stops the loop: the call returns ``None``
+        (``index`` when one was given), and the record is written in order, exactly
+        once, when the server answers. A record whose columns differ from the list's
+        (known from an earlier read or write), or that breaks a limit or JSON, is
+        still refused at once. See ``docs/api.md`` (buffered writes).
 
         ``input_items`` names what the record was made from (item name ->
         ``[start_position, end_position]``), read back by ``query_item_parent`` and
@@ -189,8 +235,14 @@ class RecordsMixin:
         keys.check_name(name, "record list name")
         check_int(index, "index", 0)
         cols = _record_columns(name, record)
-        text = record_text(name, record)
-        inputs = self._inputs(input_items)
+        text = record_text(name, record, self.limits)
+        return self._write_record(name, cols, text, input_spans(input_items), index)
+
+    def _write_record(
+        self, name: str, cols: list[str], text: str, spans: list[Span], index: int | None
+    ) -> int | None:
+        """Write a checked record now and return its index (a Vault queues it)."""
+        inputs = self._inputs(spans)
         kw = {"lineage": self._entry_lineage(inputs), "index": index, "inputs": inputs}
         reply = self._append(name, cols, text, create=False, **kw)
         if reply.outcome == "missing":
@@ -205,6 +257,7 @@ class RecordsMixin:
                 f"index {index} is past the end of record list {name!r} ({reply.length} "
                 "records): nothing was written"
             )
+        self._remember_columns(name, cols)
         self._record_written(name, text)
         return reply.index
 
@@ -221,7 +274,9 @@ class RecordsMixin:
     def get_record_list_columns(self, name: str) -> list[str]:
         """The columns of record list ``name``; NotFoundError if there is none."""
         keys.check_name(name, "record list name")
-        return list(json.loads(self._list_meta(name)["columns"]))
+        columns = list(json.loads(self._list_meta(name)["columns"]))
+        self._remember_columns(name, columns)
+        return columns
 
     def _records(self, name: str, start: int, stop: int) -> list[dict[str, Any]]:
         with self._conn.translate():

@@ -85,6 +85,7 @@ class Appended:
     created: bool = False
     columns: list[str] | None = None  # outcome "columns": the list's columns
     length: int = 0  # outcome "index": how many records the list has
+    # outcome "dup": the writer's retried write had been applied already
 
     @classmethod
     def parse(cls, reply: list[Any]) -> Appended:
@@ -100,3 +101,14 @@ class Appended:
 def flag(reply: Any) -> bool:
     """The scripts that answer 1 (done) or 0 (nothing to do)."""
     return bool(int(reply))
+
+
+class Pruned(NamedTuple):
+    """``prune_process``: whether the process was (or, dry, would be) pruned."""
+
+    outcome: str  # ok | missing | live | recent | changed
+    detail: str = ""  # live: its status; recent: its ended_at
+
+    @classmethod
+    def parse(cls, reply: list[Any]) -> Pruned:
+        return cls(str(reply[0]), str(reply[1]) if len(reply) > 1 else "")

@@ -13,18 +13,18 @@ can be batched with :class:`Batch`.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Sequence
 from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
+import redis.exceptions
 from redis.commands.core import Script
 
 from . import keys
 from .models import FINAL_STATUSES
-from .replies import Appended, Finished, Heartbeat, Registered, RequestReply, RequestState, flag
+from .replies import Finished, Heartbeat, Registered, RequestReply, RequestState, flag
 
 if TYPE_CHECKING:
     from .connection import Connection
@@ -82,6 +82,30 @@ class Batch:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
         self._calls: list[tuple[str, list[str], list[Any], Callable[[Any], Any]]] = []
+
+    def __len__(self) -> int:
+        return len(self._calls)
+
+    def execute_each(self) -> list[Any]:
+        """Like :meth:`execute`, but a call the server refused gives its exception in
+        its place instead of raising; a connection failure still raises."""
+        calls, self._calls = self._calls, []
+        scripts = self._conn.scripts
+        out: list[Any] = []
+        if self._conn.cluster:
+            for name, k, a, parse in calls:
+                try:
+                    out.append(parse(scripts.run(name, k, a)))
+                except redis.exceptions.ResponseError as e:
+                    out.append(e)
+            return out
+        pipe = self._conn.client.pipeline(transaction=False)
+        for name, k, a, _parse in calls:
+            scripts.run(name, k, a, client=pipe)
+        replies = pipe.execute(raise_on_error=False) if calls else []
+        for (_n, _k, _a, parse), reply in zip(calls, replies, strict=True):
+            out.append(reply if isinstance(reply, Exception) else parse(reply))
+        return out
 
     def execute(self) -> list[Any]:
         calls, self._calls = self._calls, []
@@ -325,75 +349,21 @@ def op_end(
     return _run(conn, "op_end", k, args, flag, client)
 
 
-@_script
-def record_append(
-    conn: Connection,
-    ns: str,
-    list_name: str,
-    *,
-    columns: list[str],
-    record: str,
-    create: bool,
-    lineage: str = "{}",
-    index: int | None = None,
-    process: str = "",
-    process_index: int | None = None,
-    inputs: Sequence[tuple[str, str, int, int]] = (),
-) -> Appended:
-    """Append ``record`` (JSON, or "" to only create; at ``index`` to replace) to a
-    record list, checking its columns, with its ``lineage`` JSON beside it, the
-    writer in its writes hash, ``inputs`` (collection, item, start, end) in their
-    dependents lists; with ``create`` make the list when missing. KEYS list meta,
-    records, names, lineage, writes, dependents...; ARGV see record_append.lua."""
-    k = [keys.record_list_meta(ns, list_name), keys.records(ns, list_name)]
-    k += [keys.record_lists(ns), keys.record_meta(ns, list_name)]
-    k.append(keys.process_writes(ns, process))
-    k += [keys.dependents(ns, item) for _kind, item, _s, _e in inputs]
-    args: list[Any] = [list_name, json.dumps(columns), json.dumps(sorted(columns)), record]
-    args += [repr(time.time()), "1" if create else "0", lineage]
-    args += ["" if index is None else str(index), process]
-    args.append("" if process_index is None else str(process_index))
-    for kind, item, start, end in inputs:
-        args += [kind, item, str(start), str(end)]
-    return _run(conn, "record_append", k, args, Appended.parse)
+# The record-list, description and retention scripts (defined there, exported here).
+from .item_scripts import (  # noqa: E402
+    describe,
+    prune_index,
+    prune_process,
+    record_append,
+    record_progress,
+    trim_records,
+)
 
-
-@_script
-def record_progress(
-    conn: Connection,
-    ns: str,
-    name: str,
-    *,
-    token: str,
-    count: int,
-    last_record: str,
-    list_name: str,
-    now: float | None = None,
-) -> bool:
-    """Set a run's progress fields (``count`` is the run's own, so a retry writes the
-    same). KEYS proc; ARGV token, count, last record, list, now. False: not its run."""
-    args = [token, str(count), last_record, list_name, _now(now)]
-    return _run(conn, "record_progress", [keys.proc(ns, name)], args, flag)
-
-
-@_script
-def describe(
-    conn: Connection,
-    ns: str,
-    item: str,
-    *,
-    description_name: str,
-    current: str,
-    new: str,
-    old_words: Sequence[str],
-    new_words: Sequence[str],
-) -> bool:
-    """Write description ``description_name`` of ``item`` and move its word index
-    entries, by compare-and-set on ``current`` (the JSON read, or ""). KEYS
-    descriptions hash, old word sets, new word sets; ARGV name, current, new,
-    member, number of old sets. False when it changed meanwhile (read again)."""
-    k = [keys.descriptions(ns, item), *(keys.description_word(ns, w) for w in old_words)]
-    k += [keys.description_word(ns, w) for w in new_words]
-    member = f"{item}\x1f{description_name}"
-    args = [description_name, current, new, member, len(old_words)]
-    return _run(conn, "describe", k, args, flag)
+__all__ = [
+    "describe",
+    "prune_index",
+    "prune_process",
+    "record_append",
+    "record_progress",
+    "trim_records",
+]

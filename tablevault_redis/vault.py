@@ -19,7 +19,7 @@ from . import identity, keys
 from .client import VaultClient
 from .errors import ValidationError, VaultExistsError
 from .listener import Listener
-from .outbox import Outbox
+from .outbox import Outbox, max_pending_setting
 from .progress import ProgressMixin
 from .recording import NotebookRecorder, ScriptRecorder
 from .run import ENV_PARENT_INDEX, ENV_PARENT_NAME, ENV_PARENT_NAMESPACE, ProcessRun
@@ -150,6 +150,7 @@ class Vault(ProgressMixin, VaultClient):
         heartbeat_interval: float | None = None,
         heartbeat_ttl: float | None = None,
         cluster: bool | None = None,
+        max_buffered_writes: int | None = None,
     ) -> None:
         if getattr(self, "_initialized", False):
             return
@@ -163,6 +164,7 @@ class Vault(ProgressMixin, VaultClient):
         ns = keys.check_namespace(namespace)
         _check_parent(parent_process_name, parent_process_index)
         interval, ttl = _heartbeat_settings(heartbeat_interval, heartbeat_ttl)
+        self._max_pending = max_pending_setting(max_buffered_writes)
         if not parent_process_name:
             parent_process_name, parent_process_index = _parent_from_env(ns)
         with _lock:
@@ -182,7 +184,9 @@ class Vault(ProgressMixin, VaultClient):
 
     def _start(self, new_db: bool) -> None:
         """Register, start the threads, start recording; on failure, let go."""
-        self._outbox = Outbox(self._conn, self._beat, self.heartbeat_interval)
+        self._outbox = Outbox(
+            self._conn, self._beat, self.heartbeat_interval, max_pending=self._max_pending
+        )
         self._process = ProcessRun(
             self._conn,
             self.namespace,

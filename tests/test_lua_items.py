@@ -308,3 +308,106 @@ def test_record_progress_of_another_run_writes_nothing(conn: Connection, namespa
     conn.client.hset(keys.proc(namespace, NAME), "heartbeat_token", "newer")
     assert not progress(conn, namespace, "older", 5)
     assert "records_written" not in record(conn, namespace)
+
+
+# --------------------------------------------------------------------------- idempotent appends
+
+
+def test_record_append_applies_a_writers_retry_once(conn: Connection, namespace: str) -> None:
+    def write(seq: int, rec: str) -> str:
+        reply = scripts.record_append(
+            conn, namespace, "W", columns=["a"], record=rec, create=True, writer="w1", seq=seq
+        )
+        return reply.outcome
+
+    assert write(1, '{"a":1}') == "ok"
+    assert write(1, '{"a":1}') == "dup"  # the retry of a write whose reply was lost
+    assert write(2, '{"a":2}') == "ok"
+    assert write(1, '{"a":1}') == "dup"
+    assert conn.client.lrange(keys.records(namespace, "W"), 0, -1) == ['{"a":1}', '{"a":2}']
+    assert conn.client.hget(keys.record_list_meta(namespace, "W"), "w:w1") == "2"
+    other = scripts.record_append(
+        conn, namespace, "W", columns=["a"], record='{"a":3}', create=True, writer="w2", seq=1
+    )
+    assert other.outcome == "ok" and other.index == 2
+
+
+# --------------------------------------------------------------------------- retention
+
+
+def ended_process(conn: Connection, ns: str, status: str = "completed", ended: float = T0) -> None:
+    conn.client.hset(
+        keys.proc(ns, NAME), mapping={"status": status, "ended_at": repr(ended), "started_at": "5"}
+    )
+    conn.client.xadd(keys.code(ns, NAME), {"event": "open", "index": 0})
+    conn.client.rpush(keys.runs(ns, NAME), "{}")
+
+
+def prune(conn: Connection, ns: str, cutoff: float = T0 + 1, started: str = "5", dry=False):
+    return scripts.prune_process(
+        conn, ns, NAME, cutoff=cutoff, started_at=started, dry_run=dry
+    ).outcome
+
+
+def test_prune_process_deletes_an_ended_process(conn: Connection, namespace: str) -> None:
+    ended_process(conn, namespace)
+    assert prune(conn, namespace, dry=True) == "ok"
+    assert conn.client.exists(keys.proc(namespace, NAME))
+    assert prune(conn, namespace) == "ok"
+    for key in (keys.proc, keys.code, keys.runs):
+        assert not conn.client.exists(key(namespace, NAME))
+    assert prune(conn, namespace) == "missing"
+
+
+def test_prune_process_never_touches_a_live_or_recent_one(conn: Connection, namespace: str) -> None:
+    ended_process(conn, namespace, status="running")
+    assert prune(conn, namespace) == "live"
+    ended_process(conn, namespace)
+    conn.client.set(keys.alive(namespace, NAME), "token", px=10_000)
+    assert prune(conn, namespace) == "live"  # final status, but its heartbeat is alive
+    conn.client.delete(keys.alive(namespace, NAME))
+    assert prune(conn, namespace, cutoff=T0) == "recent"
+    assert prune(conn, namespace, started="6") == "changed"
+    conn.client.delete(keys.proc(namespace, NAME))
+    conn.client.set(keys.proc(namespace, NAME), "not a hash")
+    assert prune(conn, namespace) == "missing"
+    assert conn.client.exists(keys.code(namespace, NAME))
+
+
+def test_prune_index_removes_entries_of_the_pruned_run(conn: Connection, namespace: str) -> None:
+    conn.client.zadd(keys.processes(namespace), {NAME: 5, "other": 5})
+    word = keys.code_word(namespace, "w")
+    conn.client.sadd(word, "p\x1f0\x1f0\x1f1", "other\x1f0\x1f0\x1f1")
+    conn.client.hset(keys.descriptions(namespace, NAME), "d", "{}")
+    members = [(word, "p\x1f0\x1f0\x1f1")]
+    # A newer run (another start time) holds the name: nothing is removed.
+    conn.client.zadd(keys.processes(namespace), {NAME: 6})
+    assert not scripts.prune_index(conn, namespace, NAME, started_at="5", members=members)
+    assert len(members_of := conn.client.smembers(word)) == 2, members_of
+    conn.client.zadd(keys.processes(namespace), {NAME: 5})
+    assert scripts.prune_index(conn, namespace, NAME, started_at="5", members=members)
+    assert conn.client.zrange(keys.processes(namespace), 0, -1) == ["other"]
+    assert conn.client.smembers(word) == {"other\x1f0\x1f0\x1f1"}
+    assert not conn.client.exists(keys.descriptions(namespace, NAME))
+    assert scripts.prune_index(conn, namespace, NAME, started_at="5", members=[])  # repeatable
+
+
+def test_trim_records_by_count_and_age(conn: Connection, namespace: str) -> None:
+    for i in range(5):
+        append(conn, namespace, ["a"], json.dumps({"a": i}), create=True)
+    meta = keys.record_meta(namespace, "L")
+    conn.client.delete(meta)  # a list written before lineage was kept
+    conn.client.rpush(meta, *(json.dumps({"at": T0 + i}) for i in range(3)))
+
+    def trim(keep=None, cutoff=None, most=100) -> int:
+        return scripts.trim_records(conn, namespace, "L", keep_last=keep, cutoff=cutoff, most=most)
+
+    assert trim(keep=4, most=0) == 0
+    assert trim(keep=4) == 1
+    assert trim(cutoff=T0 + 2) == 1  # lineage at T0 + 1 is older; T0 + 2 is not
+    assert trim(cutoff=T0 + 100) == 1  # the next has no time (padded): it stops there
+    assert trim(keep=0, most=1) == 1
+    assert conn.client.llen(keys.records(namespace, "L")) == 1
+    assert conn.client.llen(meta) == 1
+    assert conn.client.hget(keys.record_list_meta(namespace, "L"), "trimmed") == "4"
+    assert scripts.trim_records(conn, namespace, "none", keep_last=0, cutoff=None, most=9) == -1

@@ -143,3 +143,6 @@ def session(url: str | None, namespace: str) -> Iterator[VaultClient]:
             yield client
         finally:
             client.close()
+
+
+from . import retention  # noqa: E402, F401  (registers prune and trim)

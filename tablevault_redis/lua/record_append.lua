@@ -8,14 +8,22 @@
 -- (sorted)   ARGV[4] record JSON, or "" to only create   ARGV[5] now (epoch s)
 -- ARGV[6] "1": create the list when missing   ARGV[7] the entry's lineage JSON
 -- ARGV[8] index to write at, or "" to append   ARGV[9] writing process name, or ""
--- ARGV[10] its code item index   ARGV[11 ..] per input item: collection, name,
--- start_position, end_position
+-- ARGV[10] its code item index   ARGV[11] writer id ("" for none)   ARGV[12] the
+-- writer's sequence number of this write   ARGV[13 ..] per input item: collection,
+-- name, start_position, end_position
+-- A writer's retried write is applied once: the list meta keeps, per writer id, the
+-- highest sequence number applied (field w:<writer>), and a write at or below it is
+-- skipped.
 -- Returns {"ok", index of the record or -1, created 0|1}, {"missing"},
--- {"columns", existing columns JSON} or {"index", number of records}.
+-- {"columns", existing columns JSON}, {"index", number of records} or {"dup"}.
 local set = redis.call('HGET', KEYS[1], 'column_set')
 if not set and ARGV[6] ~= '1' then return {'missing'} end
 if set and set ~= ARGV[3] then
   return {'columns', redis.call('HGET', KEYS[1], 'columns')}
+end
+if ARGV[11] ~= '' and ARGV[4] ~= '' then
+  local last = tonumber(redis.call('HGET', KEYS[1], 'w:' .. ARGV[11]) or '0') or 0
+  if tonumber(ARGV[12]) <= last then return {'dup'} end
 end
 local n = redis.call('LLEN', KEYS[2])
 local pos = n
@@ -48,8 +56,9 @@ if ARGV[9] ~= '' then
   end
   redis.call('HSET', KEYS[5], 'e:' .. ARGV[1], lo .. ':' .. hi)
 end
+if ARGV[11] ~= '' then redis.call('HSET', KEYS[1], 'w:' .. ARGV[11], ARGV[12]) end
 for i = 6, #KEYS do
-  local j = 11 + (i - 6) * 4
+  local j = 13 + (i - 6) * 4
   redis.call('RPUSH', KEYS[i], cjson.encode({tonumber(ARGV[j + 2]), tonumber(ARGV[j + 3]),
     'record_list', ARGV[1], pos, pos + 1}))
 end

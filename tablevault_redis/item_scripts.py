@@ -1,0 +1,162 @@
+"""The typed functions of the record-list, description and retention scripts.
+
+Part of :mod:`scripts` (which exports them; see its docstring for the contract every
+function here follows): split out only to keep each module small.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from . import keys
+from .replies import Appended, Pruned, flag
+from .scripts import Batch, _now, _run, _script
+
+if TYPE_CHECKING:
+    from .connection import Connection
+
+
+@_script
+def record_append(
+    conn: Connection,
+    ns: str,
+    list_name: str,
+    *,
+    columns: list[str],
+    record: str,
+    create: bool,
+    lineage: str = "{}",
+    index: int | None = None,
+    process: str = "",
+    process_index: int | None = None,
+    inputs: Sequence[tuple[str, str, int, int]] = (),
+    writer: str = "",
+    seq: int = 0,
+    client: Batch | None = None,
+) -> Appended:
+    """Append ``record`` (JSON, or "" to only create; at ``index`` to replace) to a
+    record list, checking its columns, with its ``lineage`` JSON beside it, the
+    writer in its writes hash, ``inputs`` (collection, item, start, end) in their
+    dependents lists; with ``create`` make the list when missing. ``writer`` and
+    ``seq`` make a retry idempotent: a writer's write numbered at or below the last
+    one applied to this list is skipped (reply ``dup``). KEYS list meta, records,
+    names, lineage, writes, dependents...; ARGV see record_append.lua."""
+    k = [keys.record_list_meta(ns, list_name), keys.records(ns, list_name)]
+    k += [keys.record_lists(ns), keys.record_meta(ns, list_name)]
+    k.append(keys.process_writes(ns, process))
+    k += [keys.dependents(ns, item) for _kind, item, _s, _e in inputs]
+    args: list[Any] = [list_name, *_columns_json(tuple(columns)), record]
+    args += [repr(time.time()), "1" if create else "0", lineage]
+    args += ["" if index is None else str(index), process]
+    args.append("" if process_index is None else str(process_index))
+    args += [writer, str(seq)]
+    for kind, item, start, end in inputs:
+        args += [kind, item, str(start), str(end)]
+    return _run(conn, "record_append", k, args, Appended.parse, client)
+
+
+@functools.lru_cache(maxsize=256)
+def _columns_json(columns: tuple[str, ...]) -> tuple[str, str]:
+    """A list's columns as JSON, in order and sorted (appends repeat the same ones)."""
+    return json.dumps(list(columns)), json.dumps(sorted(columns))
+
+
+@_script
+def record_progress(
+    conn: Connection,
+    ns: str,
+    name: str,
+    *,
+    token: str,
+    count: int,
+    last_record: str,
+    list_name: str,
+    now: float | None = None,
+    client: Batch | None = None,
+) -> bool:
+    """Set a run's progress fields (``count`` is the run's own, so a retry writes the
+    same). KEYS proc; ARGV token, count, last record, list, now. False: not its run."""
+    args = [token, str(count), last_record, list_name, _now(now)]
+    return _run(conn, "record_progress", [keys.proc(ns, name)], args, flag, client)
+
+
+@_script
+def describe(
+    conn: Connection,
+    ns: str,
+    item: str,
+    *,
+    description_name: str,
+    current: str,
+    new: str,
+    old_words: Sequence[str],
+    new_words: Sequence[str],
+) -> bool:
+    """Write description ``description_name`` of ``item`` and move its word index
+    entries, by compare-and-set on ``current`` (the JSON read, or ""). KEYS
+    descriptions hash, old word sets, new word sets; ARGV name, current, new,
+    member, number of old sets. False when it changed meanwhile (read again)."""
+    k = [keys.descriptions(ns, item), *(keys.description_word(ns, w) for w in old_words)]
+    k += [keys.description_word(ns, w) for w in new_words]
+    member = f"{item}\x1f{description_name}"
+    args = [description_name, current, new, member, len(old_words)]
+    return _run(conn, "describe", k, args, flag)
+
+
+@_script
+def prune_process(
+    conn: Connection, ns: str, name: str, *, cutoff: float, started_at: str, dry_run: bool
+) -> Pruned:
+    """Delete the keys of ended process ``name`` if it ended before ``cutoff`` and is
+    not alive, by compare-and-set on its status, heartbeat and ``started_at`` (the run
+    read). KEYS proc, alive, request, code, runs, children; ARGV cutoff, started_at,
+    "1" for a dry run."""
+    k = [keys.proc(ns, name), keys.alive(ns, name), keys.request(ns, name)]
+    k += [keys.code(ns, name), keys.runs(ns, name), keys.children(ns, name)]
+    args = [repr(cutoff), started_at, "1" if dry_run else "0"]
+    return _run(conn, "prune_process", k, args, Pruned.parse)
+
+
+@_script
+def prune_index(
+    conn: Connection,
+    ns: str,
+    name: str,
+    *,
+    started_at: str,
+    members: Sequence[tuple[str, str]],
+) -> bool:
+    """Remove pruned process ``name`` from the processes index, delete its
+    descriptions, writes and dependents keys, and remove each (word index key,
+    member) of ``members``, while the index still holds the run started at
+    ``started_at``. KEYS processes, descriptions, wrote, dependents, word sets...;
+    ARGV name, started_at, members. False: a newer run holds the name."""
+    k = [keys.processes(ns), keys.descriptions(ns, name), keys.process_writes(ns, name)]
+    k.append(keys.dependents(ns, name))
+    k += [key for key, _member in members]
+    args = [name, started_at, *(member for _key, member in members)]
+    return _run(conn, "prune_index", k, args, flag)
+
+
+@_script
+def trim_records(
+    conn: Connection,
+    ns: str,
+    list_name: str,
+    *,
+    keep_last: int | None,
+    cutoff: float | None,
+    most: int,
+) -> int:
+    """Remove up to ``most`` of the oldest records of a list: those before the last
+    ``keep_last``, and those whose lineage time is before ``cutoff``. KEYS list meta,
+    records, lineage; ARGV keep_last, cutoff, most. The number removed, -1 when the
+    list does not exist."""
+    k = [keys.record_list_meta(ns, list_name), keys.records(ns, list_name)]
+    k.append(keys.record_meta(ns, list_name))
+    args = ["" if keep_last is None else str(keep_last), "" if cutoff is None else repr(cutoff)]
+    return _run(conn, "trim_records", k, [*args, str(most)], int)

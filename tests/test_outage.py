@@ -1,0 +1,89 @@
+"""Records written through a Redis outage: none lost, none twice, in order, and the
+writing loop never waits on Redis (tests/scripts/outage_appender.py)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from helpers import wait_until
+
+from tablevault_redis import VaultClient
+
+pytestmark = pytest.mark.slow  # every test here starts a worker subprocess
+
+SLOWEST_ITERATION_S = 0.010
+
+
+def _result(worker) -> dict:
+    return json.loads((worker.workdir / "result.json").read_text())
+
+
+def _seqs(url: str, namespace: str, list_name: str) -> list[int]:
+    with VaultClient(url, namespace) as c:
+        return [r["seq"] for r in c.get_records(list_name)]
+
+
+def test_records_survive_an_outage_exactly_once_in_order(spawner, durable_redis, namespace):
+    w = spawner.worker(durable_redis.url, namespace, "a", script="outage_appender.py")
+    w.wait_ready()
+    w.advancing()
+    durable_redis.kill()
+    down = time.monotonic()
+    w.advancing()  # the loop goes on while Redis is down
+    wait_until(lambda: time.monotonic() - down > 2.0, timeout=5, interval=0.05)
+    w.advancing()
+    durable_redis.restart()
+    up = time.monotonic()
+    w.advancing()
+    (w.workdir / "quit").write_text("")
+    assert w.wait_exit(30) == 0, w.output()
+    result = _result(w)
+    assert result["errors"] == 0
+    assert _seqs(durable_redis.url, namespace, "a-log") == list(range(-1, result["count"]))
+    during = [took for end, took in result["iterations"] if down <= end <= up]
+    assert max(during, default=0) < SLOWEST_ITERATION_S, sorted(during)[-5:]
+
+
+def test_a_dropped_connection_does_not_duplicate(spawner, fresh_redis, namespace):
+    """Connections killed mid-batch: replies lost, writes retried, each applied once."""
+    w = spawner.worker(fresh_redis.url, namespace, "d", "--sleep", "0", script="outage_appender.py")
+    w.wait_ready()
+    admin = fresh_redis.client()
+    try:
+        for _ in range(10):
+            w.advancing()
+            admin.client_kill_filter(_type="normal", skipme=True)
+        (w.workdir / "quit").write_text("")
+        assert w.wait_exit(30) == 0, w.output()
+    finally:
+        admin.close()
+    count = _result(w)["count"]
+    assert _seqs(fresh_redis.url, namespace, "d-log") == list(range(-1, count))
+
+
+def test_a_full_buffer_waits_loudly_and_loses_nothing(spawner, durable_redis, namespace):
+    w = spawner.worker(
+        durable_redis.url,
+        namespace,
+        "b",
+        "--hold",
+        "--count",
+        "120",
+        "--sleep",
+        "0",
+        "--max-buffered",
+        "50",
+        script="outage_appender.py",
+    )
+    w.wait_ready()
+    durable_redis.kill()
+    w.release()
+    # The loop stops at the bound (50 queued records) instead of dropping any.
+    wait_until(lambda: w.progress() >= 40, timeout=10, what="the buffer to fill")
+    assert w.progress() < 120 and w.proc.poll() is None
+    durable_redis.restart()
+    assert w.wait_exit(30) == 0
+    assert "max_buffered_writes" in w.output()
+    assert _seqs(durable_redis.url, namespace, "b-log") == list(range(-1, 120))
