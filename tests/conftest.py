@@ -18,6 +18,9 @@ Where each feature is tested
 ``test_notebook.py``      notebook cells in a real Jupyter kernel
 ``test_operations.py``    operations and vault_cleanup (cleanup.py) after kill -9
 ``test_items.py``         record lists, descriptions, reading items back
+``test_record_values.py`` record values (ML values, hypothesis), size and depth limits
+``test_outage.py``        a Vault's records and descriptions through Redis outages
+``test_retention.py``     delete_processes / trim_record_list and the prune/trim CLI
 ``test_lineage.py``       record lineage, input_items, progress fields, embeddings
 ``test_compat.py``        the original TableVault's documented scenarios
 ``test_query.py``         query_process_list

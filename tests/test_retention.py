@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from click.testing import CliRunner
 from helpers import run_python
-from typer.testing import CliRunner
 
 from tablevault_redis import VaultClient
 from tablevault_redis.cli import app

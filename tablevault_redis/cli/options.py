@@ -79,7 +79,8 @@ def connection(f: F) -> F:
         "--url",
         envvar="TABLEVAULT_REDIS_URL",
         default=None,
-        help="Redis URL (redis://, rediss://, unix://); default: the embedded server.",
+        help="Redis URL (redis://, rediss://, unix://, redis+sentinel://); default: the "
+        "embedded server.",
     )(f)
 
 

@@ -7,12 +7,12 @@ number is seconds). A malformed age is a usage error (exit 2).
 from __future__ import annotations
 
 import re
-from typing import Annotated
 
-import typer
+import click
 
 from .app import app, note, session
-from .options import JsonOpt, NamespaceOpt, UrlOpt, check_name
+from .options import check_name as check_list
+from .options import connection, flag, json_option
 from .plain import print_json
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -20,35 +20,35 @@ _AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 
 
 def parse_age(value: str | None) -> float | None:
-    """Seconds in an age such as ``7d``; typer.BadParameter if malformed."""
+    """Seconds in an age such as ``7d``; click.BadParameter if malformed."""
     if value is None:
         return None
     match = _AGE.match(value)
     if match is None:
-        raise typer.BadParameter(f"an age is a number with s, m, h, d or w, got {value!r}")
+        raise click.BadParameter(f"an age is a number with s, m, h, d or w, got {value!r}")
     return float(match.group(1)) * _UNITS[match.group(2) or "s"]
 
 
-OlderThanOpt = Annotated[
-    str,
-    typer.Option("--older-than", help="Age, e.g. 7d, 12h, 30m (plain number: seconds)."),
-]
-DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Report only; delete nothing.")]
+def _age(_ctx: click.Context, _param: click.Parameter, value: str | None) -> float | None:
+    return parse_age(value)
 
 
 @app.command("prune")
-def prune(
-    older_than: OlderThanOpt,
-    dry_run: DryRunOpt = False,
-    json_: JsonOpt = False,
-    url: UrlOpt = None,
-    namespace: NamespaceOpt = "tv",
-) -> None:
+@click.option(
+    "--older-than",
+    "older_than",
+    required=True,
+    callback=_age,
+    help="Age, e.g. 7d, 12h, 30m (plain number: seconds).",
+)
+@flag("--dry-run", "dry_run", help="Report only; delete nothing.")
+@json_option
+@connection
+def prune(older_than: float, dry_run: bool, json_: bool, url: str | None, namespace: str) -> None:
     """Delete processes that ended longer ago than --older-than, with their code,
     runs, descriptions and index entries. Live processes are never touched."""
-    seconds = parse_age(older_than)
     with session(url, namespace) as client:
-        report = client.delete_processes(older_than=seconds or 0.0, dry_run=dry_run)
+        report = client.delete_processes(older_than=older_than or 0.0, dry_run=dry_run)
     if json_:
         print_json(report.to_dict())
         return
@@ -59,24 +59,26 @@ def prune(
 
 
 @app.command("trim")
+@click.argument("name", metavar="LIST", callback=lambda _c, _p, v: check_list(v))
+@click.option(
+    "--keep-last", type=click.IntRange(min=0), default=None, help="Keep only the last N records."
+)
+@click.option("--older-than", "older_than", callback=_age, help="Drop records older than this age.")
+@json_option
+@connection
 def trim(
-    name: Annotated[str, typer.Argument(metavar="LIST", help="Record list.", callback=check_name)],
-    keep_last: Annotated[
-        int | None, typer.Option("--keep-last", min=0, help="Keep only the last N records.")
-    ] = None,
-    older_than: Annotated[
-        str | None, typer.Option("--older-than", help="Drop records older than this age.")
-    ] = None,
-    json_: JsonOpt = False,
-    url: UrlOpt = None,
-    namespace: NamespaceOpt = "tv",
+    name: str,
+    keep_last: int | None,
+    older_than: float | None,
+    json_: bool,
+    url: str | None,
+    namespace: str,
 ) -> None:
     """Remove the oldest records of a record list (--keep-last and/or --older-than)."""
-    seconds = parse_age(older_than)
-    if keep_last is None and seconds is None:
-        raise typer.BadParameter("give --keep-last or --older-than")
+    if keep_last is None and older_than is None:
+        raise click.UsageError("give --keep-last or --older-than")
     with session(url, namespace) as client:
-        removed = client.trim_record_list(name, keep_last=keep_last, older_than=seconds)
+        removed = client.trim_record_list(name, keep_last=keep_last, older_than=older_than)
     if json_:
         print_json({"list": name, "removed": removed})
     else:
