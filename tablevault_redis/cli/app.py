@@ -76,3 +76,6 @@ def session(url: str | None, namespace: str) -> Iterator[VaultClient]:
             yield client
         finally:
             client.close()
+
+
+from . import withdraw  # noqa: E402, F401  (registers its command; needs the app above)

@@ -13,6 +13,7 @@ import typer
 
 from ..client import VaultClient
 from ..events import code_items
+from ..models import acted_on
 from .app import PROG, app, note, session
 from .options import (
     AllOpt,
@@ -119,7 +120,7 @@ def logs(
     """Print a process's code items; with -f, follow its code stream live."""
     with session(url, namespace) as client:
         events = client.code_events(name)
-        items = code_items(events)
+        items = code_items(events, client.get_process(name))
         if json_ and not follow:
             print_json([i.to_dict() for i in items])
             return
@@ -179,7 +180,7 @@ def _control(
             }
         )
     elif wait:
-        print(f"{action}: process {name!r} acted on request {seq}; it is now {info.status}")
+        print(f"{action}: process {name!r} acted on request {seq}; {acted_on(action, info)}")
     else:
         print(f"{action} requested for process {name!r} (request {seq}); it is {info.status}")
 
