@@ -89,11 +89,11 @@ def _in_spawn_reimport() -> bool:
     (macOS's default, DataLoader workers) re-imports the parent's main module as
     ``__mp_main__``: its unguarded ``Vault()`` would claim the parent's name again,
     fail, and a pool would start the child again, forever."""
-    import multiprocessing
-
-    if multiprocessing.parent_process() is None:
+    process = sys.modules.get("multiprocessing.process")
+    if process is None:  # no multiprocessing child would have it imported already
         return False
-    if getattr(multiprocessing.current_process(), "_inheriting", False):
+    # Set by multiprocessing.spawn while the child prepares (before parent_process()).
+    if getattr(process.current_process(), "_inheriting", False):
         return True
     frame = sys._getframe(1)
     while frame is not None:
