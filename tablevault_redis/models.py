@@ -192,8 +192,11 @@ def acted_on(action: str, info: ProcessInfo) -> str:
     if action == "stop":
         if status == "stopped":
             return f"it stopped (stopped by {info.stopped_by or 'a request'})"
-        if status in FINAL_STATUSES:
+        if status in FINAL_STATUSES and info.unreached_action == "stop":
             return f"it ended before reaching a checkpoint (status {status})"
+        if status in FINAL_STATUSES:
+            cell = " after its running cell was stopped" if info.stopped_by else ""
+            return f"it has ended{cell} (status {status})"
         if info.interrupt_action == "stop":
             return f"the stop is still pending; it is {status}"
         if info.execution_type == "notebook":
