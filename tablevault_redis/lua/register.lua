@@ -42,7 +42,6 @@ redis.call('HSET', KEYS[1], 'status', 'running', 'ended_at', '', 'error', '',
   'unreached_action', '', 'unreached_by', '', 'unreached_at', '', 'withdrawn_action', '',
   'withdrawn_request_by', '', 'withdrawn_by', '', 'withdrawn_at', '')
 redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
-redis.call('HSET', KEYS[1], 'heartbeat_at', ARGV[4])  -- claiming is the first beat
 local h = redis.call('HMGET', KEYS[1], 'code_count', 'code_length', 'request_seq')
 return {'ok', run, tonumber(h[1] or '0') or 0, tonumber(h[2] or '0') or 0,
   tonumber(h[3] or '0') or 0}
