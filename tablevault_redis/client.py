@@ -29,10 +29,11 @@ from .errors import (
 )
 from .events import CodeEventsMixin
 from .items import ItemsMixin
-from .models import FINAL_STATUSES, CodeItem, ProcessInfo, fold_code_events
+from .models import FINAL_STATUSES, CodeItem, ProcessInfo, died_at, fold_code_events
 from .operations import OperationsMixin
 from .pages import PagesMixin
 from .query import QueryMixin
+from .replies import Withdrawn
 from .retention import RetentionMixin
 from .retry import Backoff, is_transient
 
@@ -167,6 +168,39 @@ class VaultClient(
                 time.sleep(backoff.next())
         raise AssertionError("unreachable")  # the last attempt returns or raises
 
+    def withdraw_request(self, process_name: str) -> Withdrawn:
+        """Withdraw the stop or pause request pending for ``process_name`` before the
+        process acts on it; returns what was withdrawn (``action``, ``by`` who had
+        asked, ``requested_at``; ``seq`` the new request number).
+
+        Anyone may withdraw (the CLI's requester differs at every call). Refused
+        with :class:`ValidationError` when nothing is pending or the process ended,
+        with :class:`ConflictError` when it already acted: a checkpoint raised for
+        the stop (it is stopping), or it is paused (resume it instead).
+        """
+        keys.check_name(process_name)
+        with self._conn.translate():
+            reply = scripts.withdraw(self._conn, self.namespace, process_name, by=self.requester)
+        name, where = process_name, f"in namespace {self.namespace!r}"
+        if reply.refused == "not_found":
+            raise NotFoundError(f"no process named {name!r} {where}")
+        if reply.refused == "ended":
+            raise ValidationError(
+                f"nothing to withdraw: process {name!r} has ended (status {reply.detail})"
+            )
+        if reply.refused == "nothing_pending":
+            raise ValidationError(
+                f"nothing to withdraw: no stop or pause request is pending for process "
+                f"{name!r} (it is {reply.detail})"
+            )
+        if reply.refused == "acted_on":
+            already = "is stopping" if reply.detail == "stop" else "is paused (resume it)"
+            raise ConflictError(
+                f"cannot withdraw the {reply.detail} request from {reply.by!r}: process "
+                f"{name!r} already acted on it and {already}"
+            )
+        return reply
+
     def _refusal(
         self, action: str, name: str, reason: str, detail: str, by: str
     ) -> TableVaultError:
@@ -282,11 +316,12 @@ class VaultClient(
         return self._read_records(names)
 
     def get_code_items(self, process_name: str) -> list[CodeItem]:
-        """The code items of a process, by index (every run of the name)."""
-        self.get_process(process_name)
+        """The code items of a process, by index (every run of the name). An item left
+        open by a process seen dead reads as ``crashed``."""
+        info = self.get_process(process_name)
         with self._conn.translate():
             events = self._conn.client.xrange(keys.code(self.namespace, process_name))
-        return fold_code_events(process_name, events)
+        return fold_code_events(process_name, events, died_at(info))
 
     def list_namespaces(self) -> dict[str, int]:
         """Every namespace on the server that has processes, with how many (ended ones

@@ -15,8 +15,8 @@ from collections.abc import Callable
 
 from .errors import ExecutionStopped
 
-# (kind: "paused" | "running", seq, who asked) -> None; must not block: it hands a
-# write to the outbox.
+# (kind: "paused" | "running" | "stopping", seq, who asked) -> None; must not block:
+# it hands a write to the outbox (and says it in one log line).
 Reporter = Callable[[str, int, str], None]
 
 
@@ -32,6 +32,8 @@ class ControlState:
         self.stopped_by = ""
         self._report = report
         self._raised_seq = 0  # the stop request a checkpoint last raised for
+        # What a checkpoint raises for a stop (the interactive prompt needs its own).
+        self.stop_error: Callable[[str], BaseException] = ExecutionStopped
         self._cond = threading.Condition()
 
     def apply(self, seq: int, action: str | None, by: str = "") -> bool:
@@ -86,7 +88,8 @@ class ControlState:
                 if self._raised_seq != self.seq:
                     self._raised_seq = self.seq
                     self.stopped_by = self.by
-                raise ExecutionStopped(self.by)
+                    self._report("stopping", self.seq, self.by)
+                raise self.stop_error(self.by)
 
     def consume_stop(self) -> tuple[int, str] | None:
         """End a stop that a checkpoint raised for: a notebook cell it aborted is over,

@@ -107,6 +107,25 @@ class ExecutionStopped(SystemExit):
         return f"execution stopped{who}"
 
 
+class StatementStopped(KeyboardInterrupt):
+    """Raised at a checkpoint instead of :class:`ExecutionStopped` when the Vault was
+    created in the plain interactive interpreter (``python`` at a prompt).
+
+    The prompt ends the whole session on any ``SystemExit``, so this stop is a
+    ``KeyboardInterrupt``, as Ctrl-C is: the statement is aborted, ``finally``
+    blocks run, ``except Exception`` does not swallow it, and the session goes on
+    at the next prompt (the Vault prints one line instead of a traceback).
+    """
+
+    def __init__(self, requested_by: str = "") -> None:
+        super().__init__(requested_by)
+        self.requested_by = requested_by
+
+    def __str__(self) -> str:
+        who = f" by {self.requested_by}" if self.requested_by else ""
+        return f"statement stopped{who}"
+
+
 class WaitTimeoutError(TableVaultError, TimeoutError):
     """A request was made but its target did not act on it within the timeout."""
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from . import keys
 from .connection import Connection
 from .errors import ValidationError, VaultConnectionError
-from .models import CodeItem, fold_code_events, parse_float, parse_int
+from .models import CodeItem, died_at, fold_code_events, parse_float, parse_int
 from .retry import Backoff
 
 if TYPE_CHECKING:
@@ -93,13 +93,15 @@ _TYPED_FIELDS = frozenset(
 )
 
 
-def code_items(events: Sequence[CodeEvent]) -> list[CodeItem]:
+def code_items(events: Sequence[CodeEvent], process: ProcessInfo | None = None) -> list[CodeItem]:
     """The code items these events describe, by index (an item's ``close`` event
-    updates what its ``open`` event started)."""
+    updates what its ``open`` event started). Given the ``process`` record, an item
+    left open by a process seen dead reads as ``crashed``."""
     if not events:
         return []
     entries = [(e.id, dict(e.fields)) for e in events]
-    return fold_code_events(events[0].process_name, entries)
+    died = died_at(process) if process is not None else None
+    return fold_code_events(events[0].process_name, entries, died)
 
 
 def _check_after(after: str) -> str:

@@ -60,8 +60,16 @@ def is_this_process(holder_host_id: str, pid: int, started_at: float) -> bool:
     return holder_host_id == host_id() and pid == me and abs(mine - started_at) <= 1.0
 
 
+def at_prompt() -> bool:
+    """True at the plain interpreter's interactive prompt: it is running (``sys.ps1``
+    exists) and ``__main__`` is no file (``python -i script.py`` is a script)."""
+    main = sys.modules.get("__main__")
+    return hasattr(sys, "ps1") and not getattr(main, "__file__", None)
+
+
 def execution_type() -> str:
-    """``notebook`` inside IPython (Jupyter kernel or terminal IPython), else ``script``."""
+    """``notebook`` inside IPython (Jupyter kernel or terminal IPython),
+    ``interactive`` at the plain interpreter's prompt, else ``script``."""
     ipython = sys.modules.get("IPython")
     if ipython is not None:
         try:
@@ -69,7 +77,7 @@ def execution_type() -> str:
                 return "notebook"
         except Exception:  # a half-imported IPython is not a notebook
             pass
-    return "script"
+    return "interactive" if at_prompt() else "script"
 
 
 def describe() -> dict[str, str]:

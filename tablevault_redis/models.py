@@ -43,7 +43,10 @@ class ProcessInfo:
 
     ``status`` is what the record says, except that a process whose record still
     says ``running`` or ``paused`` but whose heartbeat has expired is ``crashed``:
-    it died without saying so.
+    it died without saying so. Its ``ended_at`` is then its last heartbeat (its
+    start if it never beat): when it was last seen alive, not when someone looked.
+    Nobody has to run a cleanup for this; ``vault_cleanup`` later writes the same
+    status and end time into the record.
     """
 
     name: str
@@ -72,12 +75,21 @@ class ProcessInfo:
     last_record_at: float | None = None
     interrupt_requested_at: float | None = None  # when the pending request was made
     paused_at: float | None = None  # when it paused (while paused)
+    # A stop or pause still pending when the run ended, never acted on: no checkpoint
+    # was reached after it was asked for (who asked, and when).
+    unreached_action: str | None = None
+    unreached_by: str | None = None
+    unreached_at: float | None = None
 
     @classmethod
     def from_record(cls, fields: dict[str, str], alive: bool) -> ProcessInfo:
         status = fields.get("status", "")
+        ended_at = parse_float(fields.get("ended_at"))
         if status not in FINAL_STATUSES and not alive:
             status = "crashed"
+            ended_at = parse_float(fields.get("heartbeat_at")) or parse_float(
+                fields.get("started_at")
+            )
         return cls(
             name=fields.get("name", ""),
             user_id=fields.get("user_id", ""),
@@ -91,7 +103,7 @@ class ProcessInfo:
             interrupt_action=fields.get("interrupt_action") or None,
             interrupt_request=fields.get("interrupt_request") or None,
             started_at=parse_float(fields.get("started_at")),
-            ended_at=parse_float(fields.get("ended_at")),
+            ended_at=ended_at,
             stopped_by=fields.get("stopped_by") or None,
             error=fields.get("error") or None,
             run=_int(fields.get("run")),
@@ -105,6 +117,9 @@ class ProcessInfo:
             last_record_at=parse_float(fields.get("last_record_at")),
             interrupt_requested_at=parse_float(fields.get("interrupt_requested_at")),
             paused_at=parse_float(fields.get("paused_at")),
+            unreached_action=fields.get("unreached_action") or None,
+            unreached_by=fields.get("unreached_by") or None,
+            unreached_at=parse_float(fields.get("unreached_at")),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -135,8 +150,24 @@ class CodeItem:
         return asdict(self)
 
 
-def fold_code_events(process_name: str, events: list[tuple[str, dict[str, str]]]) -> list[CodeItem]:
-    """Build code items from the ``open``/``close`` events of a process's code stream."""
+# The error of a code item left open by a process seen dead (its heartbeat expired).
+ITEM_DIED_ERROR = (
+    "the process died while this code item was running: its heartbeat stopped "
+    "(killed, out of memory or host lost)"
+)
+
+
+def fold_code_events(
+    process_name: str,
+    events: list[tuple[str, dict[str, str]]],
+    crashed_at: float | None = None,
+) -> list[CodeItem]:
+    """Build code items from the ``open``/``close`` events of a process's code stream.
+
+    ``crashed_at``: the process was seen dead (``ProcessInfo.status == "crashed"``)
+    and its last sign of life was then; an item still open reads as ``crashed``,
+    ended then, without waiting for a cleanup to close it.
+    """
     items: dict[int, dict[str, Any]] = {}
     for _id, ev in events:
         index = _int(ev.get("index"), -1)
@@ -158,4 +189,40 @@ def fold_code_events(process_name: str, events: list[tuple[str, dict[str, str]]]
                 error=ev.get("error", ""),
                 ended_at=parse_float(ev.get("ended_at")),
             )
+    if crashed_at is not None:
+        for item in items.values():
+            if item["status"] == "open":
+                item.update(status="crashed", error=ITEM_DIED_ERROR, ended_at=crashed_at)
     return [CodeItem(**items[i]) for i in sorted(items)]
+
+
+def died_at(info: ProcessInfo) -> float | None:
+    """When a crashed process was last seen alive (for :func:`fold_code_events`)."""
+    if info.status != "crashed":
+        return None
+    return info.ended_at if info.ended_at is not None else info.started_at or 0.0
+
+
+def acted_on(action: str, info: ProcessInfo) -> str:
+    """What a process's record says happened after it acted on a ``stop``, ``pause``
+    or ``resume`` request: what a waiting controller tells its user."""
+    status = info.status
+    if action == "stop":
+        if status == "stopped":
+            return f"it stopped (stopped by {info.stopped_by or 'a request'})"
+        if status in FINAL_STATUSES and info.unreached_action == "stop":
+            return f"it ended before reaching a checkpoint (status {status})"
+        if status in FINAL_STATUSES:
+            cell = " after its running cell was stopped" if info.stopped_by else ""
+            return f"it has ended{cell} (status {status})"
+        if info.interrupt_action == "stop":
+            return f"the stop is still pending; it is {status}"
+        if info.execution_type == "notebook":
+            return "the running cell was stopped; the kernel is idle"
+        if info.execution_type == "interactive":
+            return "the running statement was stopped; the prompt is waiting for input"
+    if action == "pause" and status == "paused":
+        return "it is paused, waiting for a resume"
+    if action == "resume" and status == "running":
+        return "it is running again"
+    return f"it is now {status}"

@@ -10,12 +10,14 @@ from __future__ import annotations
 import contextlib
 import signal
 import sys
+import threading
 import traceback
 from collections.abc import Callable
 from types import FrameType, TracebackType
 from typing import Any, Protocol
 
-from .errors import ExecutionStopped
+from . import notices
+from .errors import ExecutionStopped, StatementStopped
 
 
 class Hooks(Protocol):
@@ -52,7 +54,7 @@ def format_error(exc: BaseException) -> str:
 
 def outcome_of(exc: BaseException | None, stopped_by: str) -> tuple[str, str, str]:
     """(status, error text, stopped_by) for a run that ended with ``exc`` (or None)."""
-    if isinstance(exc, ExecutionStopped):
+    if isinstance(exc, ExecutionStopped | StatementStopped):
         return "stopped", "", exc.requested_by or stopped_by
     if isinstance(exc, KeyboardInterrupt):
         return "stopped", format_error(exc), "KeyboardInterrupt"
@@ -61,6 +63,30 @@ def outcome_of(exc: BaseException | None, stopped_by: str) -> tuple[str, str, st
     if stopped_by:
         return "stopped", "", stopped_by
     return "completed", "", ""
+
+
+class ThreadStops:
+    """A stop raised at a checkpoint in another thread than the main one ends that
+    thread only (the main thread stops at its own next checkpoint). Python would
+    print "Exception in thread" with a traceback for it; the checkpoint's one-line
+    notice says it instead. Other exceptions go to the previous hook."""
+
+    def __init__(self) -> None:
+        self._prev: Callable[[Any], Any] | None = None
+
+    def install(self) -> None:
+        self._prev = threading.excepthook
+        threading.excepthook = self._hook
+
+    def _hook(self, args: Any) -> None:
+        if isinstance(args.exc_value, ExecutionStopped | StatementStopped):
+            return
+        if self._prev is not None:
+            self._prev(args)
+
+    def uninstall(self) -> None:
+        if threading.excepthook == self._hook and self._prev is not None:
+            threading.excepthook = self._prev
 
 
 class _Recorder:
@@ -74,29 +100,36 @@ class _Recorder:
         raise NotImplementedError
 
 
+# Handled as a stop: ``docker stop`` and Kubernetes send SIGTERM, a closed terminal
+# (or an ended ssh session) SIGHUP. Not every platform has SIGHUP.
+_STOP_SIGNALS = tuple(getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n))
+
+
 class ScriptRecorder(_Recorder):
     """One code item for the whole script, closed at exit with its outcome.
 
-    SIGTERM (``docker stop``, Kubernetes) becomes :class:`ExecutionStopped` so that
-    ``finally`` blocks and ``atexit`` handlers run, unless the program installed its
-    own handler, which is then left alone.
+    SIGTERM and SIGHUP become :class:`ExecutionStopped` so that ``finally`` blocks
+    and ``atexit`` handlers run and the record says ``stopped`` (by ``SIGTERM`` or
+    ``SIGHUP``), unless the program installed its own handler for that signal,
+    which is then left alone.
     """
 
     def __init__(self, hooks: Hooks) -> None:
         super().__init__(hooks)
         self._error: BaseException | None = None
         self._prev_hook: Callable[..., Any] | None = None
-        self._prev_term: Any = None
+        self._prev_signals: dict[int, Any] = {}
 
     def start(self) -> None:
         self._hooks.open_item(main_source())
         self._prev_hook = sys.excepthook
         sys.excepthook = self._excepthook
-        try:
-            if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
-                self._prev_term = signal.signal(signal.SIGTERM, self._on_sigterm)
-        except ValueError:  # not the main thread: signals cannot be handled here
-            pass
+        for signum in _STOP_SIGNALS:
+            try:
+                if signal.getsignal(signum) == signal.SIG_DFL:
+                    self._prev_signals[signum] = signal.signal(signum, self._on_signal)
+            except ValueError:  # not the main thread: signals cannot be handled here
+                break
 
     def _excepthook(
         self, kind: type[BaseException], exc: BaseException, tb: TracebackType | None
@@ -105,9 +138,11 @@ class ScriptRecorder(_Recorder):
         if self._prev_hook is not None:
             self._prev_hook(kind, exc, tb)
 
-    def _on_sigterm(self, signum: int, frame: FrameType | None) -> None:
-        self._hooks.mark_stopped("SIGTERM")
-        raise ExecutionStopped("SIGTERM", code=128 + signum)
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        name = signal.Signals(signum).name
+        self._hooks.mark_stopped(name)
+        notices.signalled(name)
+        raise ExecutionStopped(name, code=128 + signum)
 
     def outcome(self, exc: BaseException | None) -> tuple[str, str, str]:
         # sys.last_value: CPython sets it for an uncaught exception before calling any
@@ -118,10 +153,10 @@ class ScriptRecorder(_Recorder):
     def uninstall(self) -> None:
         if sys.excepthook == self._excepthook and self._prev_hook is not None:
             sys.excepthook = self._prev_hook
-        if self._prev_term is not None:
+        for signum, prev in self._prev_signals.items():
             try:
-                if signal.getsignal(signal.SIGTERM) == self._on_sigterm:
-                    signal.signal(signal.SIGTERM, self._prev_term)
+                if signal.getsignal(signum) == self._on_signal:
+                    signal.signal(signum, prev)
             except ValueError:
                 pass
 

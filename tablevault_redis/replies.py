@@ -75,6 +75,24 @@ class RequestReply(NamedTuple):
         return cls(int(reply[1]), str(reply[2]))
 
 
+class Withdrawn(NamedTuple):
+    """``withdraw``: the request withdrawn, or why nothing was."""
+
+    seq: int  # the new request_seq; 0 when refused
+    action: str  # the withdrawn request's action (stop | pause); refused: see detail
+    by: str  # who had asked for it
+    requested_at: float | None = None
+    refused: str = ""  # "" or not_found | ended | nothing_pending | acted_on
+    detail: str = ""  # ended, nothing_pending: the status; acted_on: the action
+
+    @classmethod
+    def parse(cls, reply: list[Any]) -> Withdrawn:
+        if reply[0] == "err":
+            return cls(0, "", str(reply[3]), None, str(reply[1]), str(reply[2]))
+        at = str(reply[4])
+        return cls(int(reply[1]), str(reply[2]), str(reply[3]), float(at) if at else None)
+
+
 @dataclass(frozen=True)
 class Appended:
     """``record_append``: the record's index, or why nothing was written."""

@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from . import identity, keys, operations, scripts
+from . import identity, keys, notices, operations, scripts
 from .connection import Connection
 from .control import ControlState
 from .errors import DuplicateItemError
@@ -69,6 +69,8 @@ class ProcessRun:
         self._item_ops: dict[int, str] = {}  # open code item index -> operation id
         self._lost_warned = False
         self.control: ControlState
+        # What a stop ends: "program", "cell" (notebook) or "statement" (the prompt).
+        self.unit = "program"
 
     @property
     def channel(self) -> str:
@@ -201,7 +203,8 @@ class ProcessRun:
         self._submit(f"{what} of process {self.name!r}", call)
 
     def _report(self, kind: str, seq: int, by: str) -> None:
-        """A checkpoint (main thread) acted on request ``seq``: paused or running."""
+        """A checkpoint acted on request ``seq``: paused, running or stopping."""
+        notices.acted(kind, by, self.unit)
         self._write(kind, scripts.ack, kind=kind, seq=seq, by=by)
 
     def cell_ended(self) -> None:

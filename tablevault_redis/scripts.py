@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 import redis.exceptions
 from redis.commands.core import Script
 
-from . import keys
+from . import keys, replies
 from .models import FINAL_STATUSES
 from .replies import Finished, Heartbeat, Registered, RequestReply, RequestState, flag
 
@@ -57,11 +57,8 @@ def source(name: str) -> str:
 
 
 class Scripts:
-    """The registered scripts of one client.
-
-    redis-py's :class:`Script` sends EVALSHA and falls back to EVAL after a
-    NOSCRIPT reply, so a restarted server or a failover needs no special care.
-    """
+    """The registered scripts of one client. redis-py's :class:`Script` falls back
+    to EVAL after NOSCRIPT, so a restarted or failed-over server needs no care."""
 
     def __init__(self, client: Any) -> None:
         self._scripts: dict[str, Script] = {
@@ -75,9 +72,8 @@ class Scripts:
 
 class Batch:
     """Script calls sent together: pass it as ``client=`` to the functions below (the
-    call is queued and returns None), then :meth:`execute` returns the typed replies
-    in order. Pipelined on a standalone server; on a cluster each call goes on its
-    own, to its own key's node."""
+    call is queued, returns None), then :meth:`execute` returns the typed replies in
+    order (pipelined; on a cluster each call goes to its own key's node)."""
 
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
@@ -253,11 +249,20 @@ def ack(
     by: str = "",
     now: float | None = None,
 ) -> str:
-    """The target acted on request ``seq``: ``kind`` paused | running |
-    stop_consumed (a stop that ended a notebook cell; ``by`` who asked). KEYS proc,
-    request; ARGV kind, seq, now, by. Returns the status after the step."""
+    """The target acted on request ``seq``: ``kind`` paused | running | stopping (a
+    checkpoint raised for the stop) | stop_consumed (a stop ended a notebook cell;
+    ``by`` who asked). KEYS proc, request; ARGV kind, seq, now, by. The new status."""
     k = [keys.proc(ns, name), keys.request(ns, name)]
     return _run(conn, "ack", k, [kind, seq, _now(now), by], str)
+
+
+@_script
+def withdraw(conn: Connection, ns: str, name: str, *, by: str) -> replies.Withdrawn:
+    """Withdraw the pending stop or pause the target has not acted on, announcing a
+    new ``request_seq``. KEYS proc, request, channel; ARGV who, now, (S)PUBLISH."""
+    k = [keys.proc(ns, name), keys.request(ns, name), keys.channel(ns, name)]
+    args = [by, _now(None), conn.publish_command]
+    return _run(conn, "withdraw", k, args, replies.Withdrawn.parse)
 
 
 @_script

@@ -12,16 +12,18 @@ import atexit
 import inspect
 import logging
 import os
+import sys
 import threading
 from typing import Any
 
 from . import identity, keys
 from .client import VaultClient
-from .errors import ValidationError, VaultExistsError
+from .errors import StatementStopped, ValidationError, VaultExistsError
 from .listener import Listener
 from .outbox import Outbox, max_pending_setting
 from .progress import ProgressMixin
-from .recording import NotebookRecorder, ScriptRecorder
+from .prompt import PromptRecorder
+from .recording import NotebookRecorder, ScriptRecorder, ThreadStops
 from .run import ENV_PARENT_INDEX, ENV_PARENT_NAME, ENV_PARENT_NAMESPACE, ProcessRun
 
 ENV_HEARTBEAT_INTERVAL = "TABLEVAULT_HEARTBEAT_INTERVAL"
@@ -80,6 +82,36 @@ def _check_parent(name: Any, index: Any) -> None:
         raise ValidationError(f"parent process name must be a string: {name!r}")
     if not isinstance(index, int) or isinstance(index, bool) or index < 0:
         raise ValidationError(f"parent_process_index must be an integer >= 0, got {index!r}")
+
+
+def _in_spawn_reimport() -> bool:
+    """True while a child started by multiprocessing's ``spawn`` or ``forkserver``
+    (macOS's default, DataLoader workers) re-imports the parent's main module as
+    ``__mp_main__``: its unguarded ``Vault()`` would claim the parent's name again,
+    fail, and a pool would start the child again, forever."""
+    process = sys.modules.get("multiprocessing.process")
+    if process is None:  # no multiprocessing child would have it imported already
+        return False
+    # Set by multiprocessing.spawn while the child prepares (before parent_process()).
+    if getattr(process.current_process(), "_inheriting", False):
+        return True
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_name == "<module>" and frame.f_globals.get("__name__") == "__mp_main__":
+            return True
+        frame = frame.f_back  # type: ignore[assignment]
+    return False
+
+
+def _refuse_spawn_reimport(process_name: object) -> None:
+    """End a spawned child's re-import with one line and exit status 1, no traceback:
+    the cause and the fix."""
+    if _in_spawn_reimport():
+        raise SystemExit(
+            f"tablevault-redis: Vault({process_name!r}) ran again in a multiprocessing "
+            "child (start method 'spawn') re-importing the main script; guard it with "
+            "if __name__ == '__main__':"
+        )
 
 
 def _parent_from_env(namespace: str) -> tuple[str, int]:
@@ -154,6 +186,7 @@ class Vault(ProgressMixin, VaultClient):
     ) -> None:
         if getattr(self, "_initialized", False):
             return
+        _refuse_spawn_reimport(process_name)
         arguments = locals()
         self._ident = tuple(arguments[name] for name in self._IDENTITY)
         global _current
@@ -187,6 +220,7 @@ class Vault(ProgressMixin, VaultClient):
         self._outbox = Outbox(
             self._conn, self._beat, self.heartbeat_interval, max_pending=self._max_pending
         )
+        self._thread_stops = ThreadStops()
         self._process = ProcessRun(
             self._conn,
             self.namespace,
@@ -263,15 +297,21 @@ class Vault(ProgressMixin, VaultClient):
         self._process.heartbeat(self._listener.last_seen)
 
     def _start_recording(self) -> None:
-        self._recorder: ScriptRecorder | NotebookRecorder
+        self._recorder: ScriptRecorder | NotebookRecorder | PromptRecorder
         if self.execution_type == "notebook":
             import IPython
 
             self._recorder = NotebookRecorder(self._process, IPython.get_ipython())
+            self._process.unit = "cell"
+        elif self.execution_type == "interactive":
+            self._recorder = PromptRecorder(self._process)
+            self._process.unit = "statement"
+            self._process.control.stop_error = StatementStopped
         else:
             self._recorder = ScriptRecorder(self._process)
         self._process.export_to_children()
         self._recorder.start()
+        self._thread_stops.install()
         atexit.register(self._at_exit)
 
     # -- public API ----------------------------------------------------------------
@@ -300,6 +340,7 @@ class Vault(ProgressMixin, VaultClient):
             self._closed = True
             atexit.unregister(self._at_exit)
             self._recorder.uninstall()
+            self._thread_stops.uninstall()
             self._process.finish(*self._recorder.outcome(exc))
             self._outbox.stop(_EXIT_FLUSH_TIMEOUT)
             self._listener.close()

@@ -277,7 +277,10 @@ def test_describe_refuses_when_it_changed_meanwhile(conn: Connection, namespace:
 
 def test_every_script_has_its_branches_tested_here() -> None:
     here = Path(__file__).parent
-    text = "".join((here / f).read_text("utf-8") for f in ("test_lua_process.py", __file__))
+    text = "".join(
+        (here / f).read_text("utf-8")
+        for f in ("test_lua_process.py", "test_lua_requests.py", __file__)
+    )
     untested = [name for name in scripts.names() if f"scripts.{name}(" not in text]
     assert not untested, f"Lua scripts with no branch tests: {untested}"
 

@@ -183,3 +183,42 @@ def test_interrupting_a_paused_cell_leaves_the_process_running(
     wait_until(lambda: "ran-1" in w.markers(), what="the cell to finish after resume")
     (w.workdir / "quit").write_text("")
     assert w.wait_exit(20) == 0
+
+
+def test_the_kernel_says_pause_and_stop_and_the_cli_says_the_cell_stopped(
+    kernel_env, client, redis_url, namespace, tmp_path
+):
+    from test_cli import Cli
+
+    go = tmp_path / "go"
+    nb = make_notebook(
+        "import os\nfrom tablevault_redis import Vault\n"
+        "vault = Vault('nb-user', 'nb4', namespace=os.environ['TEST_NAMESPACE'])",
+        LOOP,
+        f"import time\nwhile not os.path.exists({str(go)!r}):\n    time.sleep(0.01)",
+    )
+    thread, errors = run_in_thread(nb)
+    wait_until(
+        lambda: (
+            any(i.status == "open" for i in client.get_code_items("nb4"))
+            if client.list_processes()
+            else False
+        ),
+        timeout=60,
+        what="the loop cell to start",
+    )
+    client.pause_execution("nb4", wait=True, timeout=10)
+    client.resume_execution("nb4", wait=True, timeout=10)
+    out = Cli(redis_url, namespace).ok("stop", "nb4", "--wait", "--timeout", "10")
+    assert "the running cell was stopped; the kernel is idle" in out
+    go.write_text("")
+    thread.join(60)
+    assert not thread.is_alive() and not errors, errors
+    stderr = "".join(o.get("text", "") for o in nb.cells[1].outputs if o.get("name") == "stderr")
+    me = client.requester
+    assert [ln for ln in stderr.splitlines() if ln.startswith("tablevault-redis")] == [
+        f"tablevault-redis: paused by {me} at a checkpoint; waiting for resume",
+        "tablevault-redis: resumed; running again",
+        f"tablevault-redis: stopped by {me} at a checkpoint; the running cell ends; "
+        "the kernel stays",
+    ]

@@ -145,4 +145,5 @@ def session(url: str | None, namespace: str) -> Iterator[VaultClient]:
             client.close()
 
 
-from . import retention  # noqa: E402, F401  (registers prune and trim)
+# Command modules that need the app above register themselves when imported.
+from . import retention, withdraw  # noqa: E402, F401

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..errors import TableVaultError
+from ..models import acted_on
 from .app import PROG, app, error_line, fail, note, session
 from .options import connection, flag, json_option, names_argument, timeout_option, wait_option
 from .plain import print_json
@@ -104,6 +105,7 @@ def _send(
         info = states.get(row["process"])
         if "error" not in row and info is not None:
             row.update(status=info.status, alive=info.alive)
+            row["_said"] = acted_on(action, info)  # words for people, not JSON
     return rows
 
 
@@ -126,10 +128,11 @@ def _wait_one(client: VaultClient, action: str, row: dict[str, Any], timeout: fl
 
 def _report(rows: list[dict[str, Any]], single: bool, json_: bool) -> None:
     if json_:
+        data = [{k: v for k, v in row.items() if not k.startswith("_")} for row in rows]
         if single and "error" not in rows[0]:
-            print_json(rows[0])
+            print_json(data[0])
         elif not single:
-            print_json(rows)
+            print_json(data)
     for row in rows:
         if "error" in row and (single or not json_):
             error_line(row["error"], 1)
@@ -140,7 +143,8 @@ def _report(rows: list[dict[str, Any]], single: bool, json_: bool) -> None:
 def _line(row: dict[str, Any]) -> str:
     action, name, seq, status = row["action"], row["process"], row["request_seq"], row["status"]
     if row["waited"]:
-        return f"{action}: process {name!r} acted on request {seq}; it is now {status}"
+        outcome = row.get("_said", f"it is now {status}")
+        return f"{action}: process {name!r} acted on request {seq}; {outcome}"
     return f"{action} requested for process {name!r} (request {seq}); it is {status}"
 
 

@@ -55,7 +55,7 @@ def logs(name: str, follow: bool, json_: bool, url: str | None, namespace: str) 
 
     with session(url, namespace) as client:
         events = client.code_events(name)
-        items = code_items(events)
+        items = code_items(events, client.get_process(name))
         if json_ and not follow:
             print_json([i.to_dict() for i in items])
             return

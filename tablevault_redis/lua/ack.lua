@@ -1,7 +1,8 @@
 -- The target reports that it acted on a request: it is now paused, running again,
--- or it consumed a stop that ended a notebook cell (the kernel lives on).
+-- a checkpoint raised for a stop (it is stopping: the stop can no longer be
+-- withdrawn), or it consumed a stop that ended a notebook cell (the kernel lives on).
 -- KEYS[1] proc hash   KEYS[2] request key
--- ARGV[1] kind: paused | running | stop_consumed   ARGV[2] request seq acted on
+-- ARGV[1] kind: paused | running | stopping | stop_consumed   ARGV[2] request seq acted on
 -- ARGV[3] now (epoch s)   ARGV[4] who asked (stop_consumed only)
 -- Returns the status after the step.
 local status = redis.call('HGET', KEYS[1], 'status')
@@ -22,6 +23,10 @@ elseif kind == 'running' then
   if status == 'paused' then
     redis.call('HSET', KEYS[1], 'status', 'running', 'paused_at', '')
     return 'running'
+  end
+elseif kind == 'stopping' then
+  if cur and cur['action'] == 'stop' and tostring(cur['seq']) == ARGV[2] then
+    redis.call('HSET', KEYS[1], 'stopping_seq', ARGV[2])
   end
 elseif kind == 'stop_consumed' then
   if cur and cur['action'] == 'stop' and tostring(cur['seq']) == ARGV[2] then

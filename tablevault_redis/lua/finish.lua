@@ -5,6 +5,8 @@
 -- ARGV[3] error text   ARGV[4] stopped_by   ARGV[5] heartbeat token of the run ending,
 -- or "" when a cleaner ends a dead process   ARGV[6] "1": only if the heartbeat expired
 -- ARGV[7] status of the open code item, ARGV[8] its error text
+-- A cleaner's end (ARGV[6] "1") is dated at the last heartbeat, when the process was
+-- last seen alive, as readers already show it; a run's own end is dated now.
 -- Returns {"set", status} or {"kept", status already there} or {"alive", status}.
 -- `final` (the set of final statuses) is defined by the prelude scripts.py puts first.
 local status = redis.call('HGET', KEYS[1], 'status')
@@ -16,17 +18,35 @@ if ARGV[5] ~= '' and holder and holder ~= ARGV[5] then
   -- Another run took the name over after this one was given up as dead.
   return {'kept', status}
 end
+local ended = ARGV[2]
+if ARGV[6] == '1' then
+  local seen = redis.call('HMGET', KEYS[1], 'heartbeat_at', 'started_at')
+  ended = (seen[1] ~= false and seen[1] ~= '' and seen[1])
+    or (seen[2] ~= false and seen[2] ~= '' and seen[2]) or ended
+end
 local open = redis.call('HGET', KEYS[1], 'open_code')
 if open and open ~= '' then
   redis.call('XADD', KEYS[4], '*', 'event', 'close', 'index', open, 'status', ARGV[7],
-    'error', ARGV[8], 'ended_at', ARGV[2])
+    'error', ARGV[8], 'ended_at', ended)
 end
-redis.call('HSET', KEYS[1], 'status', ARGV[1], 'ended_at', ARGV[2], 'error', ARGV[3],
+redis.call('HSET', KEYS[1], 'status', ARGV[1], 'ended_at', ended, 'error', ARGV[3],
   'open_code', '', 'interrupt_action', '', 'interrupt_request', '',
   'interrupt_requested_at', '', 'paused_at', '')
 -- A notebook keeps the name of whoever stopped one of its cells.
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'stopped_by', ARGV[4]) end
-if ARGV[1] == 'stopped' then redis.call('HSET', KEYS[1], 'stopped_at', ARGV[2]) end
+if ARGV[1] == 'stopped' then redis.call('HSET', KEYS[1], 'stopped_at', ended) end
+-- A request still pending that no checkpoint acted on: say so in the record, or the
+-- stop that was asked for would leave no trace.
+local raw = redis.call('GET', KEYS[2])
+local ok, cur = pcall(cjson.decode, raw or '')
+if ok and type(cur) == 'table' and cur['action'] then
+  local acted = cur['action'] == 'stop'
+    and redis.call('HGET', KEYS[1], 'stopping_seq') == tostring(cur['seq'])
+  if not acted then
+    redis.call('HSET', KEYS[1], 'unreached_action', tostring(cur['action']),
+      'unreached_by', tostring(cur['by'] or ''), 'unreached_at', tostring(cur['at'] or ''))
+  end
+end
 redis.call('DEL', KEYS[2])
 if holder and (ARGV[5] == '' or holder == ARGV[5]) then redis.call('DEL', KEYS[3]) end
 return {'set', ARGV[1]}

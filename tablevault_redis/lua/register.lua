@@ -38,7 +38,9 @@ local run = redis.call('HINCRBY', KEYS[1], 'run', 1)
 redis.call('HSET', KEYS[1], 'status', 'running', 'ended_at', '', 'error', '',
   'interrupt_action', '', 'interrupt_request', '', 'interrupt_requested_at', '',
   'stopped_by', '', 'stopped_at', '', 'open_code', '', 'records_written', '0',
-  'last_record', '', 'last_record_list', '', 'last_record_at', '')
+  'last_record', '', 'last_record_list', '', 'last_record_at', '',
+  'unreached_action', '', 'unreached_by', '', 'unreached_at', '', 'withdrawn_action', '',
+  'withdrawn_request_by', '', 'withdrawn_by', '', 'withdrawn_at', '')
 redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
 local h = redis.call('HMGET', KEYS[1], 'code_count', 'code_length', 'request_seq')
 return {'ok', run, tonumber(h[1] or '0') or 0, tonumber(h[2] or '0') or 0,

@@ -1,7 +1,7 @@
 """A worker for tests: a Vault in a loop with checkpoints.
 
 usage: worker.py NAME WORKDIR [--hold] [--busy] [--catch] [--fail-after N] [--iterations N]
-       [--heartbeat I TTL] [--own-sigterm] [--parent NAME INDEX]
+       [--heartbeat I TTL] [--own-sigterm] [--own-sighup] [--parent NAME INDEX]
 
 Writes WORKDIR/progress (the loop counter) and appends markers to WORKDIR/markers:
 ``ready`` once the Vault exists, ``finally`` from the loop's finally block,
@@ -44,6 +44,8 @@ if parent:
     kwargs["parent_process_index"] = int(parent[1])
 if "--own-sigterm" in opts:
     signal.signal(signal.SIGTERM, lambda s, f: (marker("own-handler"), sys.exit(7)))
+if "--own-sighup" in opts:
+    signal.signal(signal.SIGHUP, lambda s, f: (marker("own-handler"), sys.exit(7)))
 
 vault = Vault("tester", name, namespace=os.environ["TEST_NAMESPACE"], **kwargs)
 atexit.register(marker, "atexit")

@@ -121,7 +121,9 @@ def test_stop_raises_at_every_checkpoint_and_records_who_asked(
             state.act()
         assert info.value.requested_by == "dave"
     assert state.stopped_by == "dave"
-    assert reports == []  # the outcome is written when the process ends
+    # Acknowledged once (it can no longer be withdrawn); the outcome is written only
+    # when the process ends.
+    assert reports == [("stopping", 6, "dave")]
 
 
 def test_a_stop_outside_a_checkpoint_is_recorded(state: ControlState) -> None:
@@ -161,7 +163,7 @@ def test_stop_while_paused_raises(state: ControlState, reports: Reports) -> None
     state.apply(7, "stop", "gina")
     thread.join(5)
     assert [type(e) for e in raised] == [ExecutionStopped]
-    assert reports == [("paused", 6, "")] and state.stopped_by == "gina"
+    assert reports == [("paused", 6, ""), ("stopping", 7, "gina")] and state.stopped_by == "gina"
 
 
 def test_a_newer_pause_keeps_it_paused(state: ControlState, reports: Reports) -> None:
