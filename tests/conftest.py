@@ -11,7 +11,12 @@ Where each feature is tested
                           request, ack, finish, clear_request (through scripts.py)
 ``test_lua_items.py``     every branch of open_code, close_code, op_begin, op_end,
                           record_append, record_progress, describe
+``test_lua_requests.py``  every branch of withdraw, the ``stopping`` ack and finish's
+                          unreached requests
 ``test_registration.py``  the process record, name reuse, one Vault per process
+``test_lifecycle.py``     crashes seen on read, SIGHUP/SIGTERM, unreached stops,
+                          withdrawing, worker notices, spawned children, thread stops
+``test_prompt.py``        the plain ``python`` prompt (pexpect on a real pty)
 ``test_control.py``       stop / pause / resume of real workers, request rules
 ``test_listener.py``      the listener and outbox across dropped connections,
                           restarts and a failover
