@@ -113,9 +113,11 @@ class Outbox(threading.Thread):
                         self._queue.popleft()
                         self._cond.notify_all()
                 if time.monotonic() >= next_beat:
+                    # Scheduled from a success: after an outage the beat (which puts a
+                    # lost record back) is retried with the backoff, not an interval later.
                     stage = "heartbeat"
-                    next_beat = time.monotonic() + self._interval
                     self._beat()
+                    next_beat = time.monotonic() + self._interval
                 self.connected = True
                 backoff.reset()
             except (redis.exceptions.RedisError, OSError) as e:
@@ -129,6 +131,7 @@ class Outbox(threading.Thread):
                         if not self._stopping:
                             self._cond.wait(backoff.next())
                 elif stage == "heartbeat":
+                    next_beat = time.monotonic() + self._interval
                     logger.warning("tablevault-redis: heartbeat failed: %s", e)
                 else:
                     # A script error is a bug or a write the server refuses for good:

@@ -6,18 +6,21 @@
 -- or "" when a cleaner ends a dead process   ARGV[6] "1": only if the heartbeat expired
 -- ARGV[7] status of the open code item, ARGV[8] its error text
 -- Returns {"set", status} or {"kept", status already there} or {"alive", status}.
--- `final` (the set of final statuses) is defined by the prelude scripts.py puts first.
+-- A record that is not a hash counts as missing.
+-- `final` and the helpers are defined by the prelude scripts.py puts first.
+if key_type(KEYS[1]) ~= 'hash' then return {'missing', ''} end
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {'missing', ''} end
 if final[status] then return {'kept', status} end
-local holder = redis.call('GET', KEYS[3])
+local holder = get_string(KEYS[3])
 if ARGV[6] == '1' and holder then return {'alive', status} end
 if ARGV[5] ~= '' and holder and holder ~= ARGV[5] then
   -- Another run took the name over after this one was given up as dead.
   return {'kept', status}
 end
 local open = redis.call('HGET', KEYS[1], 'open_code')
-if open and open ~= '' then
+local stream = key_type(KEYS[4])
+if open and open ~= '' and (stream == 'stream' or stream == 'none') then
   redis.call('XADD', KEYS[4], '*', 'event', 'close', 'index', open, 'status', ARGV[7],
     'error', ARGV[8], 'ended_at', ARGV[2])
 end
