@@ -10,6 +10,7 @@ from .cleanup import CleanupReport
 from .client import VaultClient
 from .errors import (
     ConflictError,
+    CorruptDataError,
     DuplicateItemError,
     ExecutionStopped,
     NotFoundError,
@@ -36,6 +37,7 @@ __all__ = [
     "CodeEvent",
     "CodeItem",
     "ConflictError",
+    "CorruptDataError",
     "DuplicateItemError",
     "ExecutionStopped",
     "NotFoundError",

@@ -8,17 +8,19 @@ turn script replies into named errors; the atomic steps are the Lua scripts.
 from __future__ import annotations
 
 import getpass
+import logging
 import os
 import socket
 import time
 import uuid
 from typing import Any
 
-from . import keys, scripts
+from . import checks, keys, scripts
 from .cleanup import CleanupMixin
 from .connection import Connection, connect, redact
 from .errors import (
     ConflictError,
+    CorruptDataError,
     NotFoundError,
     ValidationError,
     VaultConnectionError,
@@ -30,6 +32,8 @@ from .models import FINAL_STATUSES, CodeItem, ProcessInfo, fold_code_events
 from .operations import OperationsMixin
 from .query import QueryMixin
 from .retry import Backoff, is_transient
+
+logger = logging.getLogger(__name__)
 
 _REQUEST_ATTEMPTS = 3  # over about 0.3 s: rides out a dropped connection, not an outage
 
@@ -51,6 +55,10 @@ class VaultClient(ItemsMixin, QueryMixin, OperationsMixin, CleanupMixin, CodeEve
             f"client:{getpass.getuser()}@{socket.gethostname()}:{os.getpid()}"
             f" (redis user {self._conn.acl_user})"
         )
+        # Process names whose record could not be read (skipped by list_processes and
+        # the like); each is logged once per client.
+        self.unreadable: set[str] = set()
+        self._reported: set[str] = set()
 
     @property
     def redis(self) -> Any:
@@ -99,8 +107,7 @@ class VaultClient(ItemsMixin, QueryMixin, OperationsMixin, CleanupMixin, CodeEve
 
     def _request(self, action: str, name: str, wait: bool, timeout: float) -> int:
         keys.check_name(name)
-        if timeout is None or timeout < 0:
-            raise ValidationError(f"timeout must be a number of seconds >= 0, got {timeout!r}")
+        timeout = checks.seconds(timeout, "timeout")
         request_id = uuid.uuid4().hex
         backoff = Backoff(start=0.1, maximum=0.4)
         # A dropped connection may have lost the reply, not the request: retrying with
@@ -132,6 +139,12 @@ class VaultClient(ItemsMixin, QueryMixin, OperationsMixin, CleanupMixin, CodeEve
         where = f"in namespace {self.namespace!r}"
         if reason == "not_found":
             raise NotFoundError(f"no process named {name!r} {where}")
+        if reason == "corrupt":
+            raise CorruptDataError(
+                f"cannot {action} process {name!r}: its record is a {detail}, not a hash "
+                "(overwritten by something else); it is put back by the process itself "
+                "within one heartbeat interval if it is alive"
+            )
         if reason == "ended":
             raise ValidationError(
                 f"cannot {action} process {name!r}: it has ended (status {detail})"
@@ -185,18 +198,36 @@ class VaultClient(ItemsMixin, QueryMixin, OperationsMixin, CleanupMixin, CodeEve
     # -- inspection ----------------------------------------------------------
 
     def _read_records(self, names: list[str]) -> list[ProcessInfo]:
+        """The records of ``names``; a record that cannot be read (a key of another
+        type) is skipped and reported once, so one bad key never hides the others."""
         ns = self.namespace
         with self._conn.translate():
             pipe = self._conn.client.pipeline(transaction=False)
             for name in names:
                 pipe.hgetall(keys.proc(ns, name))
                 pipe.exists(keys.alive(ns, name))
-            replies = pipe.execute()
+            replies = pipe.execute(raise_on_error=False) if names else []
         out = []
-        for i in range(0, len(replies), 2):
-            if replies[i]:
-                out.append(ProcessInfo.from_record(replies[i], bool(replies[i + 1])))
+        for name, fields, alive in zip(names, replies[::2], replies[1::2], strict=True):
+            if isinstance(fields, Exception) or isinstance(alive, Exception):
+                self._report_unreadable(name, fields if isinstance(fields, Exception) else alive)
+            else:
+                self.unreadable.discard(name)
+                if fields:
+                    out.append(ProcessInfo.from_record(fields, bool(alive)))
         return out
+
+    def _report_unreadable(self, name: str, error: Exception) -> None:
+        self.unreadable.add(name)
+        if name not in self._reported:
+            self._reported.add(name)
+            logger.warning(
+                "tablevault-redis: skipped process %r of namespace %r: its record cannot "
+                "be read (%s)",
+                name,
+                self.namespace,
+                error,
+            )
 
     def list_processes(self, *, include_ended: bool = True) -> list[ProcessInfo]:
         """Every process of the namespace, oldest first."""
@@ -209,6 +240,11 @@ class VaultClient(ItemsMixin, QueryMixin, OperationsMixin, CleanupMixin, CodeEve
         """The record of one process; :class:`NotFoundError` if there is none."""
         keys.check_name(process_name)
         found = self._read_records([process_name])
+        if not found and process_name in self.unreadable:
+            raise CorruptDataError(
+                f"the record of process {process_name!r} in namespace {self.namespace!r} "
+                "cannot be read: its key holds something this library did not write"
+            )
         if not found:
             raise NotFoundError(
                 f"no process named {process_name!r} in namespace {self.namespace!r}"

@@ -28,7 +28,7 @@ import redis.exceptions
 
 from . import urls
 from ._redis_compat import PURE_PYTHON_PARSER
-from .errors import ValidationError, VaultConnectionError
+from .errors import CorruptDataError, ValidationError, VaultConnectionError
 from .retry import is_refused, is_transient
 from .scripts import Scripts
 from .sentinel import sentinel_client
@@ -98,6 +98,10 @@ def translate(url: str, on_readonly: Callable[[], None] | None = None) -> Iterat
         if isinstance(e, redis.exceptions.ResponseError) and is_transient(e):
             raise VaultConnectionError(
                 f"Redis at {where} cannot serve this now: {said}", transient=True
+            ) from None
+        if isinstance(e, redis.exceptions.ResponseError) and str(e).startswith("WRONGTYPE"):
+            raise CorruptDataError(
+                f"a key holds another type than this library writes there: {e}"
             ) from None
         # RedisClusterException: e.g. CLUSTER SLOTS refused at start-up.
         if is_transient(e) or isinstance(e, redis.exceptions.RedisClusterException):

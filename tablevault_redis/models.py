@@ -58,6 +58,11 @@ class ProcessInfo:
     last_record: str | None = None  # the latest one's JSON, cut to 200 characters
     last_record_list: str | None = None  # the list it went to
     last_record_at: float | None = None
+    # The run was out of reach (the server lost its record, or a cleaner marked it
+    # crashed) and came back: the latest gap, and how many there were.
+    gap_from: float | None = None
+    gap_to: float | None = None
+    gaps: int = 0
 
     @classmethod
     def from_record(cls, fields: dict[str, str], alive: bool) -> ProcessInfo:
@@ -89,6 +94,9 @@ class ProcessInfo:
             last_record=fields.get("last_record") or None,
             last_record_list=fields.get("last_record_list") or None,
             last_record_at=_float(fields.get("last_record_at")),
+            gap_from=_float(fields.get("gap_from")),
+            gap_to=_float(fields.get("gap_to")),
+            gaps=_int(fields.get("gaps")),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -120,7 +128,11 @@ class CodeItem:
 
 
 def fold_code_events(process_name: str, events: list[tuple[str, dict[str, str]]]) -> list[CodeItem]:
-    """Build code items from the ``open``/``close`` events of a process's code stream."""
+    """Build code items from the ``open``/``close`` events of a process's code stream.
+
+    A ``status`` event (a run given up for dead came back, see ``revive.lua``) opens
+    again the item a cleaner closed as crashed: it ran on.
+    """
     items: dict[int, dict[str, Any]] = {}
     for _id, ev in events:
         index = _int(ev.get("index"), -1)
@@ -142,4 +154,6 @@ def fold_code_events(process_name: str, events: list[tuple[str, dict[str, str]]]
                 error=ev.get("error", ""),
                 ended_at=_float(ev.get("ended_at")),
             )
+        elif ev.get("event") == "status" and items.get(index, {}).get("status") == "crashed":
+            items[index].update(status="open", error="", ended_at=None)
     return [CodeItem(**items[i]) for i in sorted(items)]
