@@ -243,7 +243,9 @@ class ProcessRun:
         client = self._conn.client
         client.zadd(keys.processes(self.namespace), {self.name: started}, nx=True)
         if self._parent[0]:
-            client.zadd(keys.children(self.namespace, self._parent[0]), {self.name: started}, nx=True)
+            client.zadd(
+                keys.children(self.namespace, self._parent[0]), {self.name: started}, nx=True
+            )
 
     # -- writes through the outbox ---------------------------------------------------
 

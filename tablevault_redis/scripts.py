@@ -20,10 +20,9 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from redis.commands.core import Script
 
-from . import keys
+from . import keys, replies
 from .lua_source import names, source
-from .replies import Appended, Finished, Heartbeat, Held, Registered, RequestReply, RequestState
-from .replies import Revival, flag
+from .replies import Appended, Finished, Heartbeat, Registered, RequestReply, RequestState, flag
 
 if TYPE_CHECKING:
     from .connection import Connection
@@ -138,7 +137,7 @@ def heartbeat(
     token: str,
     ttl: float,
     listener_at: float,
-    held: Held,
+    held: replies.Held,
     fresh_epoch: str,
 ) -> Heartbeat:
     """Refresh this run's heartbeat, check the request state it ``held`` is still on
@@ -151,7 +150,7 @@ def heartbeat(
 
 
 @_script
-def revive(conn: Connection, ns: str, name: str, *, token: str, r: Revival) -> Heartbeat:
+def revive(conn: Connection, ns: str, name: str, *, token: str, r: replies.Revival) -> Heartbeat:
     """A live run (``token``) puts back its vanished record or revives the one a
     cleaner marked crashed, compare-and-set on its token, and records the gap (see
     :class:`replies.Revival`). KEYS proc, alive, request, code; ARGV token, TTL ms,

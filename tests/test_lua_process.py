@@ -628,7 +628,12 @@ def test_revive_restores_a_vanished_record(conn: Connection, namespace: str) -> 
     assert (reply.outcome, reply.epoch, reply.request_seq) == ("restored", "F2", 1)
     assert json.loads(reply.request)["action"] == "pause"
     rec = record(conn, namespace)
-    assert (rec["status"], rec["run"], rec["code_count"], rec["epoch"]) == ("paused", "3", "2", "F2")
+    assert (rec["status"], rec["run"], rec["code_count"], rec["epoch"]) == (
+        "paused",
+        "3",
+        "2",
+        "F2",
+    )
     assert (rec["gap_from"], rec["gaps"], rec["request_seq"]) == (repr(T0), "1", "1")
     assert float(rec["gap_to"]) > T0
     assert conn.client.get(keys.alive(namespace, NAME)) == "T1"
