@@ -17,16 +17,14 @@ def seconds(value: object, what: str, *, positive: bool = False) -> float:
     """``value`` as seconds: a finite int or float, >= 0 (> 0 with ``positive``).
     Strings, bools, NaN and infinities are refused."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValidationError(f"{what} must be a number of seconds, got {value!r}")
+        raise ValidationError(f"{what} must be seconds, got {value!r}: it needs a number")
     try:
         number = float(value)
     except OverflowError:  # an int too large for a float
         number = math.inf
-    if not math.isfinite(number):
-        raise ValidationError(f"{what} must be a finite number of seconds, got {value!r}")
-    if number < 0 or (positive and number == 0):
+    if not math.isfinite(number) or number < 0 or (positive and number == 0):
         bound = "> 0" if positive else ">= 0"
-        raise ValidationError(f"{what} must be {bound} seconds, got {value!r}")
+        raise ValidationError(f"{what} must be {bound} seconds, got {value!r}: a finite number")
     return number
 
 
