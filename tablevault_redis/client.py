@@ -17,7 +17,7 @@ from typing import Any
 
 from . import checks, keys, scripts
 from .cleanup import CleanupMixin
-from .connection import Connection, connect, redact
+from .connection import Connection, connect, redact, wrong_type
 from .errors import (
     ConflictError,
     CorruptDataError,
@@ -201,17 +201,18 @@ class VaultClient(ItemsMixin, QueryMixin, OperationsMixin, CleanupMixin, CodeEve
         """The records of ``names``; a record that cannot be read (a key of another
         type) is skipped and reported once, so one bad key never hides the others."""
         ns = self.namespace
+        out = []
         with self._conn.translate():
             pipe = self._conn.client.pipeline(transaction=False)
             for name in names:
                 pipe.hgetall(keys.proc(ns, name))
                 pipe.exists(keys.alive(ns, name))
             replies = pipe.execute(raise_on_error=False) if names else []
-        out = []
-        for name, fields, alive in zip(names, replies[::2], replies[1::2], strict=True):
-            if isinstance(fields, Exception) or isinstance(alive, Exception):
-                self._report_unreadable(name, fields if isinstance(fields, Exception) else alive)
-            else:
+            for name, fields, alive in zip(names, replies[::2], replies[1::2], strict=True):
+                wrong = wrong_type(fields) or wrong_type(alive)
+                if wrong is not None:
+                    self._report_unreadable(name, wrong)
+                    continue
                 self.unreadable.discard(name)
                 if fields:
                     out.append(ProcessInfo.from_record(fields, bool(alive)))

@@ -111,6 +111,16 @@ def translate(url: str, on_readonly: Callable[[], None] | None = None) -> Iterat
         raise
 
 
+def wrong_type(reply: Any) -> Exception | None:
+    """A pipeline reply (``execute(raise_on_error=False)``) that is a WRONGTYPE error,
+    i.e. a key holding another type than expected; any other error is raised."""
+    if not isinstance(reply, Exception):
+        return None
+    if isinstance(reply, redis.exceptions.ResponseError) and str(reply).startswith("WRONGTYPE"):
+        return reply
+    raise reply
+
+
 @dataclass
 class Connection:
     """A connected client plus what the rest of the library needs to know about it."""

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import redis.exceptions
 
 from . import keys
-from .connection import Connection
+from .connection import Connection, wrong_type
 from .retry import is_refused
 
 logger = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ def read_process_state(
     state, unreadable = {}, {}
     for i, name in enumerate(names):
         fields, alive, request = replies[3 * i : 3 * i + 3]
-        error = next((r for r in (fields, alive, request) if isinstance(r, Exception)), None)
+        error = wrong_type(fields) or wrong_type(alive) or wrong_type(request)
         if error is not None:
             unreadable[name] = f"its keys cannot be read ({error})"
             continue
