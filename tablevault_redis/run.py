@@ -328,7 +328,7 @@ class ProcessRun:
         """Queue the final status (compare-and-set; it closes the open item too)."""
         self._write(
             f"final status {status}",
-            scripts.finish,
+            self._finish_script,
             status=status,
             error=error,
             stopped_by=stopped_by,
@@ -336,6 +336,16 @@ class ProcessRun:
         )
         for index in list(self._item_ops):  # finish closed them
             self._end_item_op(index)
+
+    def _finish_script(self, *args: Any, **kwargs: Any) -> None:
+        """``finish``, saying so when the record was gone or unreadable (not a hash):
+        the outcome could not be written."""
+        if scripts.finish(*args, **kwargs).outcome == "missing":
+            logger.warning(
+                "tablevault-redis: the final status of process %r could not be written: "
+                "its record is gone or is not a hash",
+                self.name,
+            )
 
 
 def new_epoch() -> str:
