@@ -200,3 +200,13 @@ def test_indexes_out_of_range_are_refused(client: VaultClient, index: int) -> No
     with pytest.raises(TableVaultError, match="index is out of range"):
         client.append_record("metrics", {"a": 2}, index=index)
     assert client.query_item_content("metrics") == [{"a": 1}]  # nothing written
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -1, 0, "5", True])
+@pytest.mark.parametrize("which", ["heartbeat_interval", "heartbeat_ttl"])
+def test_bad_heartbeat_settings_are_refused(which: str, bad: Any) -> None:
+    from tablevault_redis.vault import _heartbeat_settings
+
+    args = {"heartbeat_interval": 1.0, "heartbeat_ttl": 5.0, which: bad}
+    with pytest.raises(TableVaultError, match=which):
+        _heartbeat_settings(args["heartbeat_interval"], args["heartbeat_ttl"])
