@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import (
     ConflictError,
+    CorruptDataError,
     DuplicateItemError,
     ExecutionStopped,
     NotFoundError,
@@ -84,6 +85,7 @@ __all__ = [
     "CodeEvent",
     "CodeItem",
     "ConflictError",
+    "CorruptDataError",
     "DuplicateItemError",
     "ExecutionStopped",
     "NotFoundError",

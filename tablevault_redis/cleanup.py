@@ -9,29 +9,39 @@ says running and an expired heartbeat. One cleanup call, in named steps:
 2. read the state of the processes involved (:class:`ProcessState`);
 3. clear the requests addressed to processes that are not alive, and mark
    ``crashed`` the ones whose record says running or paused (which also closes
-   their open code item);
+   their open code item), unless the server itself has not been up long enough for
+   a live process to have beaten again (see :mod:`.liveness`);
 4. resolve each operation: skip it while its run is alive, else complete or roll
    back a code item (by whether the item was opened) or a registration (by whether
    its record was written).
 
 Every write is a compare-and-set, so two cleanups at once, or one racing a live
 process, never undo each other's work, and the report lists only what this call
-changed.
+changed. A process whose record cannot be read (a key of another type) is skipped
+and reported, never a reason to fail the whole namespace.
+
+A process marked crashed that was in fact alive and only out of reach (a network
+partition longer than its TTL) revives its own record when it gets through again
+(``revive.lua``): it is running and controllable again, and the gap is recorded.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import NamedTuple
 
-from . import keys, scripts
+from . import checks, keys, scripts
 from .connection import Connection
 from .errors import ValidationError
+from .liveness import ProcessState, read_process_state, server_uptime
 from .models import ACTIVE_STATUSES
 from .operations import CODE_ITEM, REGISTER, LogEntry, log_entries
+
+logger = logging.getLogger(__name__)
 
 REGISTER_GRACE = 30.0  # seconds a registration may take before cleanup undoes it
 CRASH_ERROR = (
@@ -47,7 +57,10 @@ ITEM_CRASH_ERROR = (
 @dataclass
 class CleanupReport:
     """What one :meth:`vault_cleanup` call did; lists of operation ids or process
-    names. Only what this call changed is listed, so a second run reports nothing."""
+    names. Only what this call changed is listed, so a second run reports nothing.
+    ``skipped`` holds what was left alone: operations whose run is alive (or of a
+    kind this version does not know), and processes whose record cannot be read or
+    whose heartbeat lapsed while the server was restarting (each logged)."""
 
     completed: list[str] = field(default_factory=list)
     rolled_back: list[str] = field(default_factory=list)
@@ -62,27 +75,6 @@ class CleanupReport:
     def changed(self) -> bool:
         """True when the call wrote anything."""
         return bool(self.completed or self.rolled_back or self.crashed or self.requests_cleared)
-
-
-@dataclass
-class ProcessState:
-    """What cleanup reads of one process. ``alive`` is the heartbeat token of its live
-    run (None once the heartbeat expired); ``token`` and ``code_count`` are its
-    record's, i.e. those of its latest run."""
-
-    status: str | None = None
-    code_count: int = 0
-    token: str | None = None
-    alive: str | None = None
-    request: bool = False
-
-    @property
-    def dead(self) -> bool:
-        return self.alive is None
-
-    def runs(self, token: str) -> bool:
-        """Is the run with heartbeat ``token`` the one alive right now?"""
-        return self.alive is not None and self.alive == token
 
 
 class Resolution(NamedTuple):
@@ -116,13 +108,7 @@ def _selection(
 ) -> tuple[set[str] | None, float]:
     """(selected ids or None, minimum age in seconds) of one cleanup call."""
     if selected_timestamps is None:
-        try:
-            age = float(interval)
-        except (TypeError, ValueError):
-            raise ValidationError(f"interval must be seconds, got {interval!r}") from None
-        if not age >= 0:
-            raise ValidationError(f"interval must be >= 0 seconds, got {interval!r}")
-        return None, age
+        return None, checks.seconds(interval, "interval")
     if isinstance(selected_timestamps, (str, bytes, int)):
         selected_timestamps = [selected_timestamps]  # type: ignore[list-item]
     return _parse_selected(selected_timestamps), 0.0
@@ -163,11 +149,12 @@ class Cleanup:
         self._ns = ns
         self.report = CleanupReport()
         self.state: dict[str, ProcessState] = {}
+        self._left_alone: set[str] = set()  # processes skipped: their operations too
 
     def run(self, selected: set[str] | None, age: float) -> CleanupReport:
         """Selected ids, or (None) every operation at least ``age`` seconds old."""
-        ops = self._select_operations(selected, age)
         with self._conn.translate():
+            ops = self._select_operations(selected, age)
             names = {op.process for op in ops.values()} - {""}
             if selected is None:
                 names |= set(self._conn.client.zrange(keys.processes(self._ns), 0, -1))
@@ -210,20 +197,16 @@ class Cleanup:
     # -- 2. read process state -------------------------------------------------
 
     def _read_process_state(self, names: list[str]) -> dict[str, ProcessState]:
-        """Status, code count, heartbeat tokens and request of each process, in one
-        round trip."""
-        ns = self._ns
-        pipe = self._conn.client.pipeline(transaction=False)
-        for name in names:
-            pipe.hmget(keys.proc(ns, name), "status", "code_count", "heartbeat_token")
-            pipe.get(keys.alive(ns, name))
-            pipe.exists(keys.request(ns, name))
-        replies = pipe.execute() if names else []
-        state = {}
-        for i, name in enumerate(names):
-            (status, code_count, token), alive, request = replies[3 * i : 3 * i + 3]
-            state[name] = ProcessState(status, int(code_count or 0), token, alive, bool(request))
+        """The state of each process (see :mod:`.liveness`); unreadable ones skipped."""
+        state, unreadable = read_process_state(self._conn, self._ns, names)
+        for name, why in unreadable.items():
+            self._skip(name, why)
         return state
+
+    def _skip(self, name: str, why: str) -> None:
+        self._left_alone.add(name)
+        self.report.skipped.append(name)
+        logger.warning("tablevault-redis: cleanup skipped process %r: %s", name, why)
 
     # -- 3. crash the dead -----------------------------------------------------
 
@@ -242,6 +225,16 @@ class Cleanup:
         their heartbeat expired, closing their open code item."""
         now = time.time()
         dead = [n for n, s in self.state.items() if s.dead and s.status in ACTIVE_STATUSES]
+        uptime = server_uptime(self._conn) if dead else None
+        if uptime is not None:
+            recent = [n for n in dead if uptime < self.state[n].judged_after]
+            for name in recent:
+                self._skip(
+                    name,
+                    f"its heartbeat lapsed but the server has been up for only {uptime:.0f} s: "
+                    "it may be alive and not reconnected yet (a later cleanup judges it)",
+                )
+            dead = [n for n in dead if n not in recent]
         batch = scripts.Batch(self._conn)
         for name in dead:
             scripts.finish(
@@ -285,6 +278,8 @@ class Cleanup:
     def _resolution(self, op: LogEntry) -> Resolution | None:
         """How to end ``op``; None to leave it: its run is alive, its registration
         may still be under way, or its kind is one this version does not know."""
+        if op.process in self._left_alone:
+            return None  # its record cannot be read, or it may be alive
         st = self.state.get(op.process, ProcessState())
         if st.runs(op.token):
             return None

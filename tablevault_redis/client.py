@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import getpass
+import logging
 import os
 import socket
 import time
@@ -16,11 +17,12 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from . import keys, scripts
+from . import checks, keys, scripts
 from .cleanup import CleanupMixin
-from .connection import Connection, connect, redact
+from .connection import Connection, connect, redact, wrong_type
 from .errors import (
     ConflictError,
+    CorruptDataError,
     NotFoundError,
     TableVaultError,
     ValidationError,
@@ -36,6 +38,8 @@ from .query import QueryMixin
 from .replies import Withdrawn
 from .retention import RetentionMixin
 from .retry import Backoff, is_transient
+
+logger = logging.getLogger(__name__)
 
 _REQUEST_ATTEMPTS = 3  # over about 0.3 s: rides out a dropped connection, not an outage
 ACTIONS = ("stop", "pause", "resume")
@@ -66,6 +70,10 @@ class VaultClient(
             f"client:{getpass.getuser()}@{socket.gethostname()}:{os.getpid()}"
             f" (redis user {self._conn.acl_user})"
         )
+        # Process names whose record could not be read (skipped by list_processes and
+        # the like); each is logged once per client.
+        self.unreadable: set[str] = set()
+        self._reported: set[str] = set()
 
     @property
     def redis(self) -> Any:
@@ -114,8 +122,7 @@ class VaultClient(
 
     def _request(self, action: str, name: str, wait: bool, timeout: float) -> int:
         keys.check_name(name)
-        if timeout is None or timeout < 0:
-            raise ValidationError(f"timeout must be a number of seconds >= 0, got {timeout!r}")
+        timeout = checks.seconds(timeout, "timeout")
         (reply,) = self._send_requests(action, [name])
         if reply.refused:
             raise self._refusal(action, name, reply.refused, reply.detail, reply.by)
@@ -206,6 +213,12 @@ class VaultClient(
     ) -> TableVaultError:
         if reason == "not_found":
             return self._not_found(name)
+        if reason == "corrupt":
+            return CorruptDataError(
+                f"cannot {action} process {name!r}: its record is a {detail}, not a hash "
+                "(overwritten by something else); it is put back by the process itself "
+                "within one heartbeat interval if it is alive"
+            )
         if reason == "ended":
             return ValidationError(
                 f"cannot {action} process {name!r}: it has ended (status {detail})"
@@ -280,18 +293,37 @@ class VaultClient(
     # -- inspection ----------------------------------------------------------
 
     def _read_records(self, names: list[str]) -> list[ProcessInfo]:
+        """The records of ``names``; a record that cannot be read (a key of another
+        type) is skipped and reported once, so one bad key never hides the others."""
         ns = self.namespace
+        out = []
         with self._conn.translate():
             pipe = self._conn.client.pipeline(transaction=False)
             for name in names:
                 pipe.hgetall(keys.proc(ns, name))
                 pipe.exists(keys.alive(ns, name))
-            replies = pipe.execute()
-        out = []
-        for i in range(0, len(replies), 2):
-            if replies[i]:
-                out.append(ProcessInfo.from_record(replies[i], bool(replies[i + 1])))
+            replies = pipe.execute(raise_on_error=False) if names else []
+            for name, fields, alive in zip(names, replies[::2], replies[1::2], strict=True):
+                wrong = wrong_type(fields) or wrong_type(alive)
+                if wrong is not None:
+                    self._report_unreadable(name, wrong)
+                    continue
+                self.unreadable.discard(name)
+                if fields:
+                    out.append(ProcessInfo.from_record(fields, bool(alive)))
         return out
+
+    def _report_unreadable(self, name: str, error: Exception) -> None:
+        self.unreadable.add(name)
+        if name not in self._reported:
+            self._reported.add(name)
+            logger.warning(
+                "tablevault-redis: skipped process %r of namespace %r: its record cannot "
+                "be read (%s)",
+                name,
+                self.namespace,
+                error,
+            )
 
     def list_processes(self, *, include_ended: bool = True) -> list[ProcessInfo]:
         """Every process of the namespace, oldest first."""
@@ -304,6 +336,11 @@ class VaultClient(
         """The record of one process; :class:`NotFoundError` if there is none."""
         keys.check_name(process_name)
         found = self._read_records([process_name])
+        if not found and process_name in self.unreadable:
+            raise CorruptDataError(
+                f"the record of process {process_name!r} in namespace {self.namespace!r} "
+                "cannot be read: its key holds something this library did not write"
+            )
         if not found:
             raise self._not_found(process_name)
         return found[0]

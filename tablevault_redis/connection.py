@@ -28,7 +28,7 @@ import redis.exceptions
 
 from . import urls
 from ._redis_compat import PURE_PYTHON_PARSER
-from .errors import ValidationError, VaultConnectionError
+from .errors import CorruptDataError, ValidationError, VaultConnectionError
 from .retry import is_refused, is_transient
 from .scripts import Scripts
 from .sentinel import sentinel_client
@@ -99,12 +99,26 @@ def translate(url: str, on_readonly: Callable[[], None] | None = None) -> Iterat
             raise VaultConnectionError(
                 f"Redis at {where} cannot serve this now: {said}", transient=True
             ) from None
+        if isinstance(e, redis.exceptions.ResponseError) and str(e).startswith("WRONGTYPE"):
+            raise CorruptDataError(
+                f"a key holds another type than this library writes there: {e}"
+            ) from None
         # RedisClusterException: e.g. CLUSTER SLOTS refused at start-up.
         if is_transient(e) or isinstance(e, redis.exceptions.RedisClusterException):
             raise VaultConnectionError(
                 f"cannot reach Redis at {where}: {said}", transient=is_transient(e)
             ) from None
         raise
+
+
+def wrong_type(reply: Any) -> Exception | None:
+    """A pipeline reply (``execute(raise_on_error=False)``) that is a WRONGTYPE error,
+    i.e. a key holding another type than expected; any other error is raised."""
+    if not isinstance(reply, Exception):
+        return None
+    if isinstance(reply, redis.exceptions.ResponseError) and str(reply).startswith("WRONGTYPE"):
+        return reply
+    raise reply
 
 
 @dataclass

@@ -2,9 +2,18 @@
 
 ``checkpoint_execution()`` reads one attribute, :attr:`ControlState.pending`; only
 when a request is pending does it take the slow path in :meth:`ControlState.act`.
-The listener and the heartbeat write the state; a request only applies when its
-sequence number is newer than the one already applied, so a late or repeated
-notification can never undo a newer request.
+The listener and the heartbeat write the state, always from what they read on the
+server (the request key and the record's counter), never from a notification's
+payload. A request only applies when its sequence number is newer than the one
+already applied, so a late read can never undo a newer request.
+
+Sequence numbers count within an *epoch*, a random id in the process record. When the
+server lost or reset the request state (a restart without persistence, a failover to
+a replica that missed writes, a deleted key), the run's heartbeat starts a new epoch
+from what the server holds (see ``heartbeat.lua`` and ``revive.lua``): the heartbeat
+offers the new epoch first (:meth:`ControlState.offer_epoch`), and the first state
+read in it becomes the new baseline (:meth:`ControlState.rebase`). States read in any
+other epoch are stale and ignored.
 """
 
 from __future__ import annotations
@@ -14,6 +23,7 @@ import threading
 from collections.abc import Callable
 
 from .errors import ExecutionStopped
+from .replies import Held
 
 # (kind: "paused" | "running" | "stopping", seq, who asked) -> None; must not block:
 # it hands a write to the outbox (and says it in one log line).
@@ -23,9 +33,12 @@ Reporter = Callable[[str, int, str], None]
 class ControlState:
     """What the listener has learned about this process's pending request."""
 
-    def __init__(self, seq: int, report: Reporter) -> None:
+    def __init__(self, seq: int, report: Reporter, epoch: str = "") -> None:
         self.pending: str | None = None  # "stop", "pause" or None: read by checkpoints
         self.seq = seq
+        self.epoch = epoch
+        self._offered = ""  # a new epoch the heartbeat is proposing right now
+        self.waiting = False  # a checkpoint is held in a pause
         self.by = ""
         # Who asked for the stop a checkpoint raised for (or "SIGTERM"): the outcome
         # written when the process ends. Cleared when a notebook cell consumes it.
@@ -47,23 +60,43 @@ class ControlState:
             self._cond.notify_all()
             return True
 
-    def apply_stored(self, seq: int, raw_request: str | None) -> bool:
-        """Apply the state read from Redis: ``request_seq`` and the request key."""
+    def apply_stored(self, seq: int, raw_request: str | None, epoch: str | None = None) -> bool:
+        """Apply the state read from Redis: ``request_seq`` and the request key, read
+        in ``epoch`` (None: the current one). A state of the epoch just offered is a
+        new baseline; one of any other epoch is stale and ignored."""
+        if epoch is not None and epoch != self.epoch:
+            if epoch and epoch == self._offered:
+                return self.rebase(epoch, seq, raw_request)
+            return False
         if not raw_request:
             return self.apply(seq, None)
-        try:
-            req = json.loads(raw_request)
-            return self.apply(max(seq, int(req["seq"])), req["action"], str(req.get("by", "")))
-        except (ValueError, KeyError, TypeError):
+        parsed = _parse(raw_request)
+        if parsed is None:
             return False
+        return self.apply(max(seq, parsed[0]), parsed[1], parsed[2])
 
-    def apply_message(self, data: str) -> bool:
-        """Apply a pub/sub notification ``{"seq", "action", "by"}``."""
-        try:
-            msg = json.loads(data)
-            return self.apply(int(msg["seq"]), msg["action"], str(msg.get("by", "")))
-        except (ValueError, KeyError, TypeError):
-            return False
+    def offer_epoch(self, epoch: str) -> None:
+        """The heartbeat may start epoch ``epoch`` now: a state read in it applies."""
+        with self._cond:
+            self._offered = epoch
+
+    def rebase(self, epoch: str, seq: int, raw_request: str | None) -> bool:
+        """Start over in ``epoch`` from the state read there, whatever its sequence
+        number. A stop already seen is kept: the run stops as it was asked to."""
+        parsed = _parse(raw_request) if raw_request else None
+        with self._cond:
+            self.epoch, self._offered = epoch, ""
+            self.seq = max(seq, parsed[0]) if parsed else seq
+            if self.pending != "stop":
+                self.pending = parsed[1] if parsed and parsed[1] in ("stop", "pause") else None
+                self.by = parsed[2] if parsed else ""
+            self._cond.notify_all()
+        return True
+
+    def held(self) -> Held:
+        """The state this run acts on, for the heartbeat to check against the server's."""
+        with self._cond:
+            return Held(self.epoch, self.seq, self.pending or "", self.by)
 
     def act(self) -> None:
         """The slow path of a checkpoint: wait while paused, raise on stop.
@@ -74,14 +107,17 @@ class ControlState:
         with self._cond:
             if self.pending == "pause":
                 self._report("paused", self.seq, self.by)
+                self.waiting = True
                 try:
                     while self.pending == "pause":
                         self._cond.wait(1.0)
                 except BaseException:
+                    self.waiting = False
                     # Interrupted while paused (Ctrl-C, a notebook's stop button): the
                     # process runs on, so its record must not stay "paused".
                     self._report("running", self.seq, self.by)
                     raise
+                self.waiting = False
                 if self.pending is None:
                     self._report("running", self.seq, self.by)
             if self.pending == "stop":
@@ -106,3 +142,15 @@ class ControlState:
         """A stop acted on outside a checkpoint (SIGTERM: called from a signal handler,
         so it takes no lock)."""
         self.stopped_by = by
+
+
+def _parse(raw: str | None) -> tuple[int, str | None, str] | None:
+    """(seq, action, by) of a request's JSON; None when it is not well formed."""
+    try:
+        req = json.loads(raw or "")
+        seq = req["seq"]
+        if isinstance(seq, bool) or not isinstance(seq, (int, float)) or seq != int(seq):
+            return None
+        return int(seq), req["action"], str(req.get("by", ""))
+    except (ValueError, KeyError, TypeError, AttributeError, OverflowError):
+        return None

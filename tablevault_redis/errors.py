@@ -51,6 +51,13 @@ class ConflictError(TableVaultError):
     code = "conflict"
 
 
+class CorruptDataError(TableVaultError):
+    """A key of the namespace holds something this library did not write (another
+    type, or a value it cannot read), so the operation cannot use it."""
+
+    code = "corrupt_data"
+
+
 class VaultConnectionError(TableVaultError, ConnectionError):
     """The Redis server could not be reached, refused access or cannot serve now.
 

@@ -22,27 +22,38 @@ key                            type         holds
                                              heartbeat_token heartbeat_interval
                                              heartbeat_ttl heartbeat_at listener_at
                                              records_written last_record
-                                             last_record_list last_record_at``
+                                             last_record_list last_record_at epoch
+                                             gap_from gap_to gaps``
                                              (plain strings; times are seconds since
                                              the epoch). ``records_written`` counts
                                              this run's appends; ``last_record`` is
                                              its latest record's JSON, cut to 200
-                                             characters
+                                             characters. ``epoch``: random id of the
+                                             generation ``request_seq`` counts in,
+                                             new when the run found its request
+                                             state lost or reset. ``gap_*``: the
+                                             latest stretch the live run was out of
+                                             reach and came back from (``revive``),
+                                             and how many
 ``<ns>:{<ns>:<name>}:code``     stream       code item events: ``event=open`` with
                                              ``index run text start_position
                                              started_at``, ``event=close`` with ``index
-                                             status error ended_at``
+                                             status error ended_at``, ``event=status``
+                                             with ``status`` (restored | revived)
+                                             ``index gap_from gap_to``
 ``<ns>:{<ns>:<name>}:request``  string       the pending interrupt request, JSON
-                                             ``{"seq", "action", "by", "at"}``; absent
-                                             when none is pending
+                                             ``{"seq", "action", "by", "at", "epoch"}``;
+                                             absent when none is pending; read as
+                                             absent unless well formed
 ``<ns>:{<ns>:<name>}:alive``    string, TTL  heartbeat: the run's token ``<host>:<pid>:
                                              <random>``; expires
                                              ``heartbeat_ttl`` seconds after the last beat
 ``<ns>:{<ns>:<name>}:runs``     list         JSON snapshots of earlier runs' records
 ``<ns>:{<ns>:<name>}:children`` sorted set   names of child processes, by start time
 ``<ns>:{<ns>:<name>}:ctl``      channel      notifications: JSON ``{"seq", "action",
-                                             "by"}`` with action ``stop``, ``pause``
-                                             or ``resume``
+                                             "by", "epoch"}`` with action ``stop``,
+                                             ``pause`` or ``resume``; only a hint: the
+                                             listener reads ``request`` on one
 =============================  ===========  =========================================
 
 Namespace-wide (all share the tag ``{<ns>}``, so the word indexes can be

@@ -1,9 +1,13 @@
 """The listener thread: the one owner of this process's pub/sub connection.
 
-It subscribes to the process's control channel, applies each notification to the
-:class:`ControlState` at once (the message carries the request's sequence number),
-and re-reads the request key after every (re)subscribe, so a notification missed
-while disconnected is never lost. The pub/sub connection has no socket timeout; a
+It subscribes to the process's control channel. A notification is only a hint that
+the request state changed: whatever it says, the listener reads the request key and
+the record's counter (``request_state``) and applies only that, so a forged or
+malformed message can neither stop, pause nor resume anything, nor make a later
+request look old. Reads triggered by messages are at most one per ``_MIN_READ_GAP``
+seconds (a flood costs the server little; the last message is always followed by a
+read). The request key is also read after every (re)subscribe, so a notification
+missed while disconnected is never lost. The pub/sub connection has no socket timeout; a
 short ``get_message`` poll keeps shutdown prompt and health-check PINGs find dead
 connections. Any failure closes the connection and retries with backoff.
 """
@@ -25,6 +29,7 @@ from .retry import Backoff, is_transient
 logger = logging.getLogger(__name__)
 
 _POLL = 0.5  # seconds per get_message wait; bounds how long close() waits
+_MIN_READ_GAP = 0.02  # seconds between two reads triggered by notifications
 
 
 class Listener(threading.Thread):
@@ -50,6 +55,8 @@ class Listener(threading.Thread):
         self.last_error = ""
         self._client: Any = None
         self._pubsub: Any = None
+        self._dirty = False  # a notification came since the last read
+        self._last_read = 0.0  # time.monotonic() of the last read it triggered
 
     def _open(self) -> None:
         self._client = self._conn.pubsub_client(self._channel, self._health)
@@ -74,11 +81,19 @@ class Listener(threading.Thread):
             self._resync()
             self.subscribed.set()
         elif kind in ("message", "smessage"):
-            data = message.get("data")
-            if isinstance(data, bytes):
-                data = data.decode("utf-8", "replace")
-            if not self._state.apply_message(str(data)):
-                self._resync()
+            self._dirty = True  # its payload is never trusted: the read says what to do
+
+    def _wait(self) -> float:
+        """How long get_message may wait: not past the moment a pending read is due."""
+        if not self._dirty:
+            return _POLL
+        return max(0.0, self._last_read + _MIN_READ_GAP - time.monotonic())
+
+    def _read_if_due(self) -> None:
+        if self._dirty and time.monotonic() - self._last_read >= _MIN_READ_GAP:
+            self._dirty = False
+            self._last_read = time.monotonic()
+            self._resync()
 
     def run(self) -> None:
         backoff = Backoff()
@@ -86,10 +101,11 @@ class Listener(threading.Thread):
             try:
                 if self._pubsub is None:
                     self._open()
-                message = self._pubsub.get_message(timeout=_POLL)
+                message = self._pubsub.get_message(timeout=self._wait())
                 self.last_seen = time.time()
                 if message is not None:
                     self._handle(message)
+                self._read_if_due()
                 backoff.reset()
             except Exception as e:  # never let the thread die: reconnect instead
                 # A transient failure (server down, restarting) is expected and quiet;

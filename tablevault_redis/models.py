@@ -80,6 +80,11 @@ class ProcessInfo:
     unreached_action: str | None = None
     unreached_by: str | None = None
     unreached_at: float | None = None
+    # The run was out of reach (the server lost its record, or a cleaner marked it
+    # crashed) and came back: the latest gap, and how many there were.
+    gap_from: float | None = None
+    gap_to: float | None = None
+    gaps: int = 0
 
     @classmethod
     def from_record(cls, fields: dict[str, str], alive: bool) -> ProcessInfo:
@@ -120,6 +125,9 @@ class ProcessInfo:
             unreached_action=fields.get("unreached_action") or None,
             unreached_by=fields.get("unreached_by") or None,
             unreached_at=parse_float(fields.get("unreached_at")),
+            gap_from=parse_float(fields.get("gap_from")),
+            gap_to=parse_float(fields.get("gap_to")),
+            gaps=_int(fields.get("gaps")),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -166,7 +174,9 @@ def fold_code_events(
 
     ``crashed_at``: the process was seen dead (``ProcessInfo.status == "crashed"``)
     and its last sign of life was then; an item still open reads as ``crashed``,
-    ended then, without waiting for a cleanup to close it.
+    ended then, without waiting for a cleanup to close it. A ``status`` event (a run
+    given up for dead came back, see ``revive.lua``) opens again the item a cleaner
+    closed as crashed: it ran on.
     """
     items: dict[int, dict[str, Any]] = {}
     for _id, ev in events:
@@ -189,6 +199,8 @@ def fold_code_events(
                 error=ev.get("error", ""),
                 ended_at=parse_float(ev.get("ended_at")),
             )
+        elif ev.get("event") == "status" and items.get(index, {}).get("status") == "crashed":
+            items[index].update(status="open", error="", ended_at=None)
     if crashed_at is not None:
         for item in items.values():
             if item["status"] == "open":

@@ -208,14 +208,18 @@ class Outbox(threading.Thread):
                 elif jobs:
                     self._send_batch(jobs, queued)
                 if time.monotonic() >= next_beat:
+                    # Scheduled from a success: after an outage the beat (which puts a
+                    # lost record back) is retried with the backoff, not an interval later.
                     stage = "heartbeat"
-                    next_beat = time.monotonic() + self._interval
                     self._beat()
+                    next_beat = time.monotonic() + self._interval
                 if not self.connected:
                     logger.info("tablevault-redis: Redis answers again; writing the queue")
                 self.connected = True
                 backoff.reset()
             except (redis.exceptions.RedisError, OSError) as e:
+                if stage == "heartbeat" and not is_transient(e):
+                    next_beat = time.monotonic() + self._interval  # retried a beat later
                 self._failed(e, stage, job, backoff)
             except Exception:  # a bug in a job must not end the writer and every later write
                 logger.exception("tablevault-redis: dropped write %s", job)

@@ -16,7 +16,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from . import keys, scripts
+from . import checks, keys, scripts
 from .connection import Connection
 from .errors import DuplicateItemError, NotFoundError, ValidationError, tag_errors
 from .replies import Appended
@@ -64,6 +64,7 @@ def check_int(value: object, what: str, minimum: int | None = None) -> int | Non
         return None
     if not isinstance(value, int) or isinstance(value, bool):
         raise ValidationError(f"{what} must be an integer or None, got {value!r}")
+    checks.index(value, what)
     if minimum is not None and value < minimum:
         raise ValidationError(f"{what} must be >= {minimum}, got {value}")
     return value

@@ -24,26 +24,59 @@ class Registered(NamedTuple):
 
 
 class Heartbeat(NamedTuple):
-    """``heartbeat``: whether it beat, and the request state read with it."""
+    """``heartbeat`` and ``revive``: what happened, and the request state read with it."""
 
-    beat: bool  # False: the name belongs to another run now, or this run has ended
+    # heartbeat: beat | missing (record gone: revive) | crashed (given up for dead
+    # while alive: revive) | ended | taken (another run holds the name); revive:
+    # restored | revived | kept | ended | taken
+    outcome: str
+    epoch: str  # the record's epoch (the request state's generation)
     request_seq: int
-    request: str | None  # the pending request's JSON
+    request: str | None  # the pending request's JSON, when well formed
+
+    @property
+    def beat(self) -> bool:
+        """The heartbeat was refreshed (or the record put back)."""
+        return self.outcome in ("beat", "restored", "revived")
 
     @classmethod
     def parse(cls, reply: list[Any]) -> Heartbeat:
-        return cls(bool(int(reply[0])), int(reply[1]), reply[2] or None)
+        return cls(str(reply[0]), str(reply[1]), int(reply[2]), reply[3] or None)
 
 
 class RequestState(NamedTuple):
-    """``request_state``: the last request's sequence number and the pending one."""
+    """``request_state``: the epoch, the last request's sequence number and the
+    pending request."""
 
+    epoch: str
     request_seq: int
-    request: str | None  # the pending request's JSON
+    request: str | None  # the pending request's JSON, when well formed
 
     @classmethod
     def parse(cls, reply: list[Any]) -> RequestState:
-        return cls(int(reply[0]), reply[1] or None)
+        return cls(str(reply[0]), int(reply[1]), reply[2] or None)
+
+
+class Held(NamedTuple):
+    """The request state a run acts on, sent with each heartbeat so the server can
+    tell when it lost or reset it."""
+
+    epoch: str
+    seq: int  # the last request applied
+    action: str  # the pending request: "", "stop" or "pause"
+    by: str  # who asked for it
+
+
+class Revival(NamedTuple):
+    """``revive``'s arguments: how a live run puts its record back."""
+
+    ttl: float  # heartbeat TTL, seconds
+    epoch: str  # the new epoch the request state starts over in
+    status: str  # running | paused: what the run is doing now
+    held: Held  # its pending request is written back
+    open_code: str  # the index of its open code item, or ""
+    last_beat: float  # its last heartbeat that reached the server (epoch s): the gap's start
+    fields: dict[str, str]  # the record, written when it vanished
 
 
 class Finished(NamedTuple):

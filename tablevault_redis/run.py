@@ -22,7 +22,7 @@ from . import identity, keys, notices, operations, scripts
 from .connection import Connection
 from .control import ControlState
 from .errors import DuplicateItemError
-from .replies import Registered
+from .replies import Heartbeat, Registered, Revival
 
 ENV_PARENT_NAME = "TABLEVAULT_PARENT_PROCESS_NAME"
 ENV_PARENT_INDEX = "TABLEVAULT_PARENT_PROCESS_INDEX"
@@ -68,6 +68,8 @@ class ProcessRun:
         self._code_length = 0
         self._item_ops: dict[int, str] = {}  # open code item index -> operation id
         self._lost_warned = False
+        self._fields: dict[str, str] = {}  # the record as registered: put back if it vanishes
+        self._last_beat = 0.0  # time.time() of the last heartbeat that reached the server
         self.control: ControlState
         # What a stop ends: "program", "cell" (notebook) or "statement" (the prompt).
         self.unit = "program"
@@ -91,6 +93,7 @@ class ProcessRun:
             "heartbeat_token": self.token,
             "heartbeat_interval": repr(self._interval),
             "heartbeat_ttl": repr(self._ttl),
+            "epoch": new_epoch(),
         }
 
     def register(self) -> None:
@@ -99,7 +102,7 @@ class ProcessRun:
         die half-way; DuplicateItemError when a live process holds the name."""
         ns, name, client = self.namespace, self.name, self._conn.client
         parent = self._parent[0]
-        fields = self._record_fields()
+        fields = self._fields = self._record_fields()
         started = float(fields["started_at"])
         with self._conn.translate():
             if client.zscore(keys.record_lists(ns), name) is not None:
@@ -129,7 +132,8 @@ class ProcessRun:
         self.run = reply.run
         self.code_count = reply.code_count
         self._code_length = reply.code_length
-        self.control = ControlState(reply.request_seq, self._report)
+        self._last_beat = started
+        self.control = ControlState(reply.request_seq, self._report, epoch=fields["epoch"])
 
     def _claim(self, started: float, fields: dict[str, str]) -> Registered:
         """Run ``register``; when a holder answers, take over only if its process is
@@ -170,12 +174,17 @@ class ProcessRun:
     # -- the threads' calls ----------------------------------------------------------
 
     def resync(self) -> None:
-        """Read ``request_seq`` and the request key in one script and apply them."""
+        """Read the epoch, ``request_seq`` and the request key in one script and apply
+        them (the listener, after a notification or a (re)subscribe)."""
         state = scripts.request_state(self._conn, self.namespace, self.name)
-        self.control.apply_stored(state.request_seq, state.request)
+        self.control.apply_stored(state.request_seq, state.request, state.epoch)
 
     def heartbeat(self, listener_at: float) -> None:
-        """Refresh the heartbeat (the outbox thread); it reads the request state too."""
+        """Refresh the heartbeat (the outbox thread) and read the request state. A
+        record that vanished, or that a cleaner marked crashed while this run was out
+        of reach, is put back at once (:meth:`_revive`)."""
+        fresh = new_epoch()
+        self.control.offer_epoch(fresh)
         beat = scripts.heartbeat(
             self._conn,
             self.namespace,
@@ -183,14 +192,61 @@ class ProcessRun:
             token=self.token,
             ttl=self._ttl,
             listener_at=listener_at,
+            held=self.control.held(),
+            fresh_epoch=fresh,
         )
-        self.control.apply_stored(beat.request_seq, beat.request)
-        if not beat.beat and not self._lost_warned:
+        if beat.outcome in ("missing", "crashed"):
+            beat = self._revive(fresh)
+        if beat.beat or beat.outcome == "kept":
+            self.control.apply_stored(beat.request_seq, beat.request, beat.epoch)
+            self._last_beat = time.time()
+            self._lost_warned = False
+        elif not self._lost_warned:
             self._lost_warned = True
+            if beat.outcome == "taken":
+                logger.warning(
+                    "tablevault-redis: process name %r now belongs to another run; this "
+                    "process is no longer recorded or controllable under it",
+                    self.name,
+                )
+
+    def _revive(self, epoch: str) -> Heartbeat:
+        """Put this run's record back (it vanished) or revive it (a cleaner gave it up
+        for dead), with the request it acts on; the gap is recorded in the record."""
+        control = self.control
+        fields = {**self._fields, "run": str(self.run), "code_count": str(self.code_count)}
+        fields.update(code_length=str(self._code_length), epoch=epoch)
+        revival = Revival(
+            ttl=self._ttl,
+            epoch=epoch,
+            status="paused" if control.waiting else "running",
+            held=control.held(),
+            open_code=str(max(self._item_ops)) if self._item_ops else "",
+            last_beat=self._last_beat,
+            fields=fields,
+        )
+        reply = scripts.revive(self._conn, self.namespace, self.name, token=self.token, r=revival)
+        if reply.outcome == "restored":
+            self._index_again()
+        if reply.outcome in ("restored", "revived"):
             logger.warning(
-                "tablevault-redis: process record %r has ended or was taken over by "
-                "another run; this process no longer heartbeats",
+                "tablevault-redis: the record of process %r was %s after %.1f s out of "
+                "reach (lost by the server, or marked crashed meanwhile)",
                 self.name,
+                reply.outcome,
+                time.time() - self._last_beat,
+            )
+        return reply
+
+    def _index_again(self) -> None:
+        """A restored record: list the name again (and under its parent), as
+        registration did; the index may have been lost with it."""
+        started = float(self._fields["started_at"])
+        client = self._conn.client
+        client.zadd(keys.processes(self.namespace), {self.name: started}, nx=True)
+        if self._parent[0]:
+            client.zadd(
+                keys.children(self.namespace, self._parent[0]), {self.name: started}, nx=True
             )
 
     # -- writes through the outbox ---------------------------------------------------
@@ -275,7 +331,7 @@ class ProcessRun:
         """Queue the final status (compare-and-set; it closes the open item too)."""
         self._write(
             f"final status {status}",
-            scripts.finish,
+            self._finish_script,
             status=status,
             error=error,
             stopped_by=stopped_by,
@@ -283,3 +339,18 @@ class ProcessRun:
         )
         for index in list(self._item_ops):  # finish closed them
             self._end_item_op(index)
+
+    def _finish_script(self, *args: Any, **kwargs: Any) -> None:
+        """``finish``, saying so when the record was gone or unreadable (not a hash):
+        the outcome could not be written."""
+        if scripts.finish(*args, **kwargs).outcome == "missing":
+            logger.warning(
+                "tablevault-redis: the final status of process %r could not be written: "
+                "its record is gone or is not a hash",
+                self.name,
+            )
+
+
+def new_epoch() -> str:
+    """A fresh epoch: the generation of a record's request sequence numbers."""
+    return uuid.uuid4().hex[:12]

@@ -2,28 +2,21 @@
 
 Every atomic step of the library is one script, ``lua/<name>.lua``, whose header
 names its KEYS, ARGV and return value. The function of the same name here repeats
-that contract, takes named arguments, builds the KEYS (always from :mod:`keys`, never
-inside Lua, so the schema lives in one place and Redis Cluster can route each call)
-and ARGV lists, and returns a typed reply. No other module builds those lists.
-
-Each script is loaded behind a prelude defining ``final``, the set of final statuses,
-generated from :data:`models.FINAL_STATUSES`, so that set is written once. Calls
-can be batched with :class:`Batch`.
+from .lua_source import names, source
+from .replies import Finished, Heartbeat, Registered, RequestReply, RequestState, flag
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from functools import cache
-from importlib import resources
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import redis.exceptions
 from redis.commands.core import Script
 
 from . import keys, replies
-from .models import FINAL_STATUSES
+from .lua_source import names, source
 from .replies import Finished, Heartbeat, Registered, RequestReply, RequestState, flag
 
 if TYPE_CHECKING:
@@ -34,26 +27,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 # script name -> its function; a test checks it matches lua/*.lua exactly.
 WRAPPERS: dict[str, Callable[..., Any]] = {}
-
-
-@cache
-def names() -> tuple[str, ...]:
-    """The scripts: every ``lua/<name>.lua`` shipped with the package."""
-    folder = resources.files(__package__).joinpath("lua")
-    return tuple(sorted(p.name[:-4] for p in folder.iterdir() if p.name.endswith(".lua")))
-
-
-def prelude() -> str:
-    """Lua defining ``final``, the final statuses, for every script."""
-    entries = ", ".join(f"{status} = true" for status in sorted(FINAL_STATUSES))
-    return f"local final = {{{entries}}}\n"
-
-
-@cache
-def source(name: str) -> str:
-    """The text run for script ``name``: the prelude, then ``lua/<name>.lua``."""
-    text = resources.files(__package__).joinpath(f"lua/{name}.lua").read_text("utf-8")
-    return prelude() + text
 
 
 class Scripts:
@@ -172,21 +145,44 @@ def register(
 
 @_script
 def heartbeat(
-    conn: Connection, ns: str, name: str, *, token: str, ttl: float, listener_at: float
+    conn: Connection,
+    ns: str,
+    name: str,
+    *,
+    token: str,
+    ttl: float,
+    listener_at: float,
+    held: replies.Held,
+    fresh_epoch: str,
 ) -> Heartbeat:
-    """Refresh this run's heartbeat and read the request state in one round trip.
-    KEYS alive, proc, request; ARGV token, TTL ms, now, the listener thread's last
-    sign of life. Refreshed only while ``token`` holds the name and the run is not
-    final."""
+    """Refresh this run's heartbeat, check the request state it ``held`` is still on
+    the server (else start over in ``fresh_epoch``), read it. KEYS alive, proc,
+    request; ARGV token, TTL ms, now, listener_at, epoch, seq, pending action, by,
+    fresh epoch. ``outcome`` beat, missing, crashed, ended or taken."""
     k = [keys.alive(ns, name), keys.proc(ns, name), keys.request(ns, name)]
-    args = [token, _ms(ttl), repr(time.time()), repr(listener_at)]
+    args = [token, _ms(ttl), repr(time.time()), repr(listener_at), *held, fresh_epoch]
     return _run(conn, "heartbeat", k, args, Heartbeat.parse)
 
 
 @_script
+def revive(conn: Connection, ns: str, name: str, *, token: str, r: replies.Revival) -> Heartbeat:
+    """A live run (``token``) puts back its vanished record or revives the one a
+    cleaner marked crashed, compare-and-set on its token, and records the gap (see
+    :class:`replies.Revival`). KEYS proc, alive, request, code; ARGV token, TTL ms,
+    now, epoch, status, pending action, by, open item, last beat, field/value pairs.
+    ``outcome`` restored, revived, kept, ended or taken."""
+    k = [keys.proc(ns, name), keys.alive(ns, name), keys.request(ns, name), keys.code(ns, name)]
+    args = [token, _ms(r.ttl), repr(time.time()), r.epoch, r.status, r.held.action, r.held.by]
+    args += [r.open_code, repr(r.last_beat)]
+    for field, value in r.fields.items():
+        args += [field, value]
+    return _run(conn, "revive", k, args, Heartbeat.parse)
+
+
+@_script
 def request_state(conn: Connection, ns: str, name: str) -> RequestState:
-    """Read ``request_seq`` and the request key atomically (the listener's resync).
-    KEYS proc, request."""
+    """Read the epoch, ``request_seq`` and the well-formed pending request atomically
+    (the listener's read). KEYS proc, request."""
     k = [keys.proc(ns, name), keys.request(ns, name)]
     return _run(conn, "request_state", k, [], RequestState.parse)
 

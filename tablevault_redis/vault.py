@@ -16,7 +16,7 @@ import sys
 import threading
 from typing import Any
 
-from . import identity, keys
+from . import checks, identity, keys
 from .client import VaultClient
 from .errors import StatementStopped, ValidationError, VaultExistsError
 from .listener import Listener
@@ -52,13 +52,11 @@ def _seconds(value: Any, what: str, env: str) -> float:
         if not raw:
             return -1.0
         value, what = raw, f"{env}={raw!r}"
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        raise ValidationError(f"{what} must be a number of seconds, got {value!r}") from None
-    if not seconds > 0 or seconds != seconds or seconds == float("inf"):
-        raise ValidationError(f"{what} must be a positive number of seconds, got {value!r}")
-    return seconds
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ValidationError(f"{what} must be a number of seconds") from None
+    return checks.seconds(value, what, positive=True)
 
 
 def _heartbeat_settings(interval_arg: Any, ttl_arg: Any) -> tuple[float, float]:

@@ -20,6 +20,12 @@ Where each feature is tested
 ``test_control.py``       stop / pause / resume of real workers, request rules
 ``test_listener.py``      the listener and outbox across dropped connections,
                           restarts and a failover
+``test_recovery.py``      workers through data loss (FLUSHALL, DEL of each key,
+                          restarts with and without AOF), a cleanup right after an
+                          outage, a partition past the TTL, forged notifications
+``test_forged_input.py``  property tests (hypothesis): notification payloads and
+                          request-key contents; unreadable records; bad timeouts,
+                          intervals, heartbeat settings and indexes
 ``test_notebook.py``      notebook cells in a real Jupyter kernel
 ``test_operations.py``    operations and vault_cleanup (cleanup.py) after kill -9
 ``test_items.py``         record lists, descriptions, reading items back

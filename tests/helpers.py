@@ -204,3 +204,18 @@ def pause_resume_stop(client: Any, worker: Worker) -> None:
     client.stop_execution(name, wait=True, timeout=5)
     assert worker.wait_exit() == 0
     assert client.get_process(name).status == "stopped"
+
+
+def wait_judgeable(client: Any, ttl: float, interval: float) -> None:
+    """Wait until the server has been up long enough for vault_cleanup to judge a
+    process with these heartbeat settings (cleanup leaves a lapsed heartbeat alone
+    while the server may just have restarted: see tablevault_redis.liveness)."""
+    from tablevault_redis.liveness import RESTART_MARGIN
+
+    needed = ttl + interval + RESTART_MARGIN
+    wait_until(
+        lambda: float(client.redis.info("server")["uptime_in_seconds"]) >= needed,
+        needed + 5,
+        interval=0.1,
+        what=f"the server to be up for {needed} s",
+    )

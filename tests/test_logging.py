@@ -14,8 +14,9 @@ from helpers import run_python
 
 pytestmark = pytest.mark.slow
 
-# A worker whose final write is refused for good: its record is turned into a string
-# under it, so the exit writes fail with WRONGTYPE and are dropped with a warning.
+# A worker whose final writes cannot be made: its record and the namespace's operation
+# log are turned into strings under it, so the outcome cannot be written (a warning)
+# and ending its code item's operation fails with WRONGTYPE (dropped with a warning).
 CHILD = """
 import logging, os
 setup = os.environ.get("LOG_SETUP", "")
@@ -30,6 +31,8 @@ vault = Vault("tester", "w", namespace=ns)
 r = redis.Redis.from_url(os.environ["TABLEVAULT_REDIS_URL"])
 r.delete(keys.proc(ns, "w"))
 r.set(keys.proc(ns, "w"), "no longer a hash")
+r.delete(keys.operations(ns))
+r.set(keys.operations(ns), "no longer a hash")
 print("body done", flush=True)
 """
 

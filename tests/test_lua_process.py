@@ -1,6 +1,8 @@
-"""Each branch of the per-process Lua scripts (register, heartbeat, request_state,
-request, ack, finish, clear_request), called through their functions in
-``tablevault_redis.scripts`` on the session server; no worker processes."""
+"""Each branch of the per-process Lua scripts (register, heartbeat, revive,
+request_state, request, ack, finish, clear_request), called through their functions
+in ``tablevault_redis.scripts`` on the session server; no worker processes. Corrupt
+keys and fields (anything a client holding the namespace's keys could write) are
+among the branches."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import redis
 
 from tablevault_redis import keys, scripts
 from tablevault_redis.connection import Connection
+from tablevault_redis.replies import Held, Revival
 
 NAME = "p"
 T0 = 1_700_000_000.0
@@ -29,7 +32,7 @@ def code_events(conn: Connection, ns: str, name: str = NAME) -> list[dict[str, s
 def register(
     conn: Connection, ns: str, token: str = "T1", dead_holder: str = "", **fields: str
 ) -> scripts.Registered:
-    fields = {"name": NAME, "heartbeat_token": token, **fields}
+    fields = {"name": NAME, "heartbeat_token": token, "epoch": "E1", **fields}
     return scripts.register(
         conn, ns, NAME, token=token, ttl=60, dead_holder=dead_holder, now=T0, fields=fields
     )
@@ -117,8 +120,13 @@ def test_register_after_an_unnoticed_crash_keeps_its_end_time(
 # --------------------------------------------------------------------------- heartbeat
 
 
-def beat(conn: Connection, ns: str, token: str = "T1") -> Any:
-    return scripts.heartbeat(conn, ns, NAME, token=token, ttl=30, listener_at=T0)
+NOTHING_HELD = Held("E1", 0, "", "")
+
+
+def beat(conn: Connection, ns: str, token: str = "T1", held: Held = NOTHING_HELD) -> Any:
+    return scripts.heartbeat(
+        conn, ns, NAME, token=token, ttl=30, listener_at=T0, held=held, fresh_epoch="F1"
+    )
 
 
 def test_heartbeat_of_the_holder_refreshes_and_reads_the_request(
@@ -161,7 +169,7 @@ def test_heartbeat_does_not_beat(conn: Connection, namespace: str, case: str) ->
 
 
 def test_request_state(conn: Connection, namespace: str) -> None:
-    assert scripts.request_state(conn, namespace, NAME) == (0, None)
+    assert scripts.request_state(conn, namespace, NAME) == ("", 0, None)
     register(conn, namespace)
     ask(conn, namespace, "stop")
     state = scripts.request_state(conn, namespace, NAME)
@@ -181,9 +189,10 @@ def test_request_stop_writes_publishes_and_counts(conn: Connection, namespace: s
         message = sub.get_message(timeout=5)
     finally:
         sub.close()
-    assert json.loads(message["data"]) == {"seq": 1, "action": "stop", "by": "alice"}
+    assert json.loads(message["data"]) == {"seq": 1, "action": "stop", "by": "alice", "epoch": "E1"}
     stored = json.loads(conn.client.get(keys.request(namespace, NAME)))
     assert (stored["seq"], stored["action"], stored["by"]) == (1, "stop", "alice")
+    assert stored["epoch"] == "E1"
     rec = record(conn, namespace)
     assert (rec["interrupt_action"], rec["interrupt_request"]) == ("stop", "alice")
     assert (rec["request_seq"], rec["last_request_id"], rec["last_request_seq"]) == (
@@ -395,3 +404,288 @@ def test_clear_request_without_a_record_creates_none(conn: Connection, namespace
     conn.client.set(keys.request(namespace, NAME), "{}")
     assert scripts.clear_request(conn, namespace, NAME)
     assert not conn.client.exists(keys.proc(namespace, NAME), keys.request(namespace, NAME))
+
+
+# --------------------------------------------------------------------------- corrupt keys
+# Anything a client holding the namespace's keys could write: each script treats it as
+# absent (and overwrites it) or answers a clear refusal, never a raw script error.
+
+
+def corrupt(conn: Connection, ns: str, what: str) -> None:
+    """Replace one key or field with garbage."""
+    c = conn.client
+    if what == "request garbage":
+        c.set(keys.request(ns, NAME), "garbage{")
+    elif what == "request seq not an integer":
+        c.set(keys.request(ns, NAME), json.dumps({"seq": 1.5, "action": "stop", "by": "x"}))
+    elif what == "request seq huge":
+        c.set(keys.request(ns, NAME), json.dumps({"seq": 10**15, "action": "stop"}))
+    elif what == "request of another epoch":
+        c.set(keys.request(ns, NAME), json.dumps({"seq": 1, "action": "stop", "epoch": "old"}))
+    elif what == "request a hash":
+        c.delete(keys.request(ns, NAME))
+        c.hset(keys.request(ns, NAME), "seq", "1")
+    elif what == "request_seq garbage":
+        set_record(conn, ns, request_seq="1.5x")
+    elif what == "request_seq overflowing":
+        set_record(conn, ns, request_seq=str(2**63 - 1))
+    elif what == "alive a list":
+        c.delete(keys.alive(ns, NAME))
+        c.rpush(keys.alive(ns, NAME), "T1")
+
+
+CORRUPT_REQUESTS = [
+    "request garbage",
+    "request seq not an integer",
+    "request seq huge",
+    "request of another epoch",
+    "request a hash",
+    "request_seq garbage",
+    "request_seq overflowing",
+]
+
+
+@pytest.mark.parametrize("what", CORRUPT_REQUESTS)
+def test_request_overwrites_a_corrupt_request_state(
+    conn: Connection, namespace: str, what: str
+) -> None:
+    register(conn, namespace)
+    corrupt(conn, namespace, what)
+    assert scripts.request_state(conn, namespace, NAME).request is None  # not a request
+    reply = ask(conn, namespace, "stop", by="alice")
+    assert reply.refused == "" and reply.seq >= 1
+    stored = json.loads(conn.client.get(keys.request(namespace, NAME)))
+    assert (stored["seq"], stored["action"], stored["epoch"]) == (reply.seq, "stop", "E1")
+    state = scripts.request_state(conn, namespace, NAME)
+    assert (state.request_seq, json.loads(state.request or "")["by"]) == (reply.seq, "alice")
+
+
+def test_request_to_a_record_that_is_not_a_hash(conn: Connection, namespace: str) -> None:
+    conn.client.set(keys.proc(namespace, NAME), "a string")
+    assert ask(conn, namespace, "stop")[2:4] == ("corrupt", "string")
+    assert scripts.request_state(conn, namespace, NAME) == ("", 0, None)
+    assert not conn.client.exists(keys.request(namespace, NAME))
+
+
+def test_request_conflict_names_no_forged_type(conn: Connection, namespace: str) -> None:
+    register(conn, namespace)
+    set_record(conn, namespace, request_seq="4")
+    raw = json.dumps({"seq": 4, "action": "pause", "by": {"not": "a name"}, "epoch": "E1"})
+    conn.client.set(keys.request(namespace, NAME), raw)
+    assert ask(conn, namespace, "pause") == (0, "", "conflict", "pause", "")
+
+
+def test_request_to_a_process_whose_heartbeat_is_not_a_string(
+    conn: Connection, namespace: str
+) -> None:
+    register(conn, namespace)
+    corrupt(conn, namespace, "alive a list")
+    assert ask(conn, namespace, "stop").seq == 1  # a key is there: the run still beats
+    assert beat(conn, namespace).outcome == "beat"
+    assert conn.client.get(keys.alive(namespace, NAME)) == "T1"
+
+
+def test_ack_reads_a_corrupt_request_as_none(conn: Connection, namespace: str) -> None:
+    register(conn, namespace)
+    ask(conn, namespace, "pause")
+    conn.client.set(keys.request(namespace, NAME), "garbage{")
+    assert acked(conn, namespace, "paused", 1) == "running"
+    conn.client.delete(keys.proc(namespace, NAME))
+    conn.client.set(keys.proc(namespace, NAME), "x")
+    assert acked(conn, namespace, "paused", 1) == ""
+
+
+def test_finish_and_clear_request_skip_a_record_that_is_not_a_hash(
+    conn: Connection, namespace: str
+) -> None:
+    conn.client.set(keys.proc(namespace, NAME), "x")
+    conn.client.set(keys.request(namespace, NAME), "{}")
+    assert finish(conn, namespace, "crashed", token="") == ("missing", "")
+    assert scripts.clear_request(conn, namespace, NAME)
+    assert conn.client.get(keys.proc(namespace, NAME)) == "x"
+
+
+def test_register_overwrites_corrupt_keys_and_counters(conn: Connection, namespace: str) -> None:
+    conn.client.set(keys.proc(namespace, NAME), "x")
+    conn.client.set(keys.runs(namespace, NAME), "x")
+    corrupt(conn, namespace, "alive a list")
+    assert register(conn, namespace) == ("", 1, 0, 0, 0)
+    set_record(conn, namespace, run="two", request_seq="x", code_count="-3", status="completed")
+    kill(conn, namespace)
+    assert register(conn, namespace, "T2") == ("", 1, 0, 0, 0)
+    assert record(conn, namespace)["request_seq"] == "0"
+
+
+# --------------------------------------------------------------------------- epochs
+
+
+def pending(conn: Connection, ns: str) -> dict[str, Any]:
+    return json.loads(conn.client.get(keys.request(ns, NAME)))
+
+
+def test_heartbeat_starts_a_new_epoch_when_the_counter_went_back(
+    conn: Connection, namespace: str
+) -> None:
+    """A failover to a replica that missed writes: the record's counter is behind what
+    the run applied, so the next requests would look old. The state starts over."""
+    register(conn, namespace)
+    ask(conn, namespace, "pause", by="ann")  # seq 1, on the replica too
+    reply = beat(conn, namespace, held=Held("E1", 3, "", ""))  # the run saw up to 3
+    assert (reply.outcome, reply.epoch, reply.request_seq) == ("beat", "F1", 1)
+    assert json.loads(reply.request)["action"] == "pause"  # what the server holds stands
+    assert record(conn, namespace)["epoch"] == "F1"
+    assert pending(conn, namespace)["epoch"] == "F1"
+    assert ask(conn, namespace, "stop").seq == 2  # a later request is newer in F1
+
+
+def test_heartbeat_starts_a_new_epoch_when_the_record_has_another(
+    conn: Connection, namespace: str
+) -> None:
+    register(conn, namespace)
+    set_record(conn, namespace, epoch="forged", request_seq="x")
+    conn.client.set(keys.request(namespace, NAME), "garbage{")
+    reply = beat(conn, namespace)
+    assert (reply.outcome, reply.epoch, reply.request_seq, reply.request) == ("beat", "F1", 0, None)
+    assert not conn.client.exists(keys.request(namespace, NAME))
+    assert record(conn, namespace)["request_seq"] == "0"
+
+
+def test_heartbeat_writes_back_the_request_the_run_acts_on(
+    conn: Connection, namespace: str
+) -> None:
+    register(conn, namespace)
+    ask(conn, namespace, "pause", by="ann")
+    conn.client.delete(keys.request(namespace, NAME))  # lost: the run is paused on it
+    reply = beat(conn, namespace, held=Held("E1", 1, "pause", "ann"))
+    assert (reply.outcome, reply.epoch, reply.request_seq) == ("beat", "E1", 1)
+    assert (pending(conn, namespace)["action"], pending(conn, namespace)["by"]) == ("pause", "ann")
+    assert record(conn, namespace)["interrupt_action"] == "pause"
+    # So a resume can end it, instead of answering "a resume is on its way".
+    set_record(conn, namespace, status="paused")
+    assert ask(conn, namespace, "resume").seq == 2
+
+
+def test_heartbeat_writes_back_a_request_lost_with_the_counter(
+    conn: Connection, namespace: str
+) -> None:
+    register(conn, namespace)
+    set_record(conn, namespace, request_seq="x")
+    reply = beat(conn, namespace, held=Held("E1", 4, "stop", "bob"))
+    assert (reply.epoch, reply.request_seq) == ("F1", 1)
+    assert (pending(conn, namespace)["seq"], pending(conn, namespace)["by"]) == (1, "bob")
+
+
+def test_heartbeat_leaves_a_newer_request_alone(conn: Connection, namespace: str) -> None:
+    register(conn, namespace)
+    ask(conn, namespace, "pause")
+    ask(conn, namespace, "resume")  # seq 2, nothing pending: the run held the pause
+    reply = beat(conn, namespace, held=Held("E1", 1, "pause", "ann"))
+    assert (reply.epoch, reply.request_seq, reply.request) == ("E1", 2, None)
+    assert not conn.client.exists(keys.request(namespace, NAME))
+
+
+@pytest.mark.parametrize(
+    ("case", "outcome"),
+    [("no record", "missing"), ("not a hash", "missing"), ("no status", "missing")]
+    + [("crashed", "crashed"), ("completed", "ended"), ("other token", "taken")],
+)
+def test_heartbeat_outcomes(conn: Connection, namespace: str, case: str, outcome: str) -> None:
+    if case == "not a hash":
+        conn.client.set(keys.proc(namespace, NAME), "x")
+    elif case == "no status":
+        set_record(conn, namespace, name=NAME)
+    elif case != "no record":
+        register(conn, namespace)
+        kill(conn, namespace)
+        if case == "other token":
+            set_record(conn, namespace, heartbeat_token="T2")
+        else:
+            set_record(conn, namespace, status=case)
+    assert beat(conn, namespace).outcome == outcome
+    assert not conn.client.exists(keys.alive(namespace, NAME))
+
+
+# --------------------------------------------------------------------------- revive
+
+
+def revive(
+    conn: Connection, ns: str, token: str = "T1", held: Held = NOTHING_HELD, **kw: Any
+) -> Any:
+    r = Revival(
+        ttl=30,
+        epoch=kw.pop("epoch", "F2"),
+        status=kw.pop("status", "running"),
+        held=held,
+        open_code=kw.pop("open_code", ""),
+        last_beat=T0,
+        fields={"name": NAME, "heartbeat_token": token, "run": "3", "code_count": "2", **kw},
+    )
+    return scripts.revive(conn, ns, NAME, token=token, r=r)
+
+
+def test_revive_restores_a_vanished_record(conn: Connection, namespace: str) -> None:
+    reply = revive(conn, namespace, held=Held("E1", 7, "pause", "ann"), status="paused")
+    assert (reply.outcome, reply.epoch, reply.request_seq) == ("restored", "F2", 1)
+    assert json.loads(reply.request)["action"] == "pause"
+    rec = record(conn, namespace)
+    assert (rec["status"], rec["run"], rec["code_count"], rec["epoch"]) == (
+        "paused",
+        "3",
+        "2",
+        "F2",
+    )
+    assert (rec["gap_from"], rec["gaps"], rec["request_seq"]) == (repr(T0), "1", "1")
+    assert float(rec["gap_to"]) > T0
+    assert conn.client.get(keys.alive(namespace, NAME)) == "T1"
+    assert (pending(conn, namespace)["seq"], pending(conn, namespace)["by"]) == (1, "ann")
+    [event] = code_events(conn, namespace)
+    assert (event["event"], event["status"], event["gap_from"]) == ("status", "restored", repr(T0))
+    assert beat(conn, namespace, held=Held("F2", 1, "pause", "ann")).outcome == "beat"
+
+
+def test_revive_overwrites_a_record_that_is_not_a_hash(conn: Connection, namespace: str) -> None:
+    conn.client.set(keys.proc(namespace, NAME), "x")
+    conn.client.set(keys.request(namespace, NAME), "garbage{")
+    assert revive(conn, namespace).outcome == "restored"
+    assert record(conn, namespace)["status"] == "running"
+    assert not conn.client.exists(keys.request(namespace, NAME))
+
+
+def test_revive_brings_back_a_run_marked_crashed(conn: Connection, namespace: str) -> None:
+    register(conn, namespace)
+    set_record(conn, namespace, heartbeat_at=repr(T0 + 1), request_seq="5", open_code="1")
+    assert finish(conn, namespace, "crashed", token="", only_if_expired=False)[0] == "set"
+    reply = revive(conn, namespace, open_code="1")
+    assert (reply.outcome, reply.request_seq, reply.request) == ("revived", 5, None)
+    rec = record(conn, namespace)
+    assert (rec["status"], rec["ended_at"], rec["error"], rec["open_code"]) == (
+        "running",
+        "",
+        "",
+        "1",
+    )
+    # The record is kept, not rewritten from the run's fields (run 3 there).
+    assert (rec["gap_from"], rec["run"]) == (repr(T0 + 1), "1")
+    close, status = code_events(conn, namespace)
+    assert (close["event"], status["event"], status["status"]) == ("close", "status", "revived")
+    assert scripts.close_code(conn, namespace, NAME, index=1, run=1, status="completed")
+
+
+@pytest.mark.parametrize(
+    ("case", "outcome"),
+    [("other holder", "taken"), ("other token", "taken"), ("completed", "ended")]
+    + [("running", "kept")],
+)
+def test_revive_refuses(conn: Connection, namespace: str, case: str, outcome: str) -> None:
+    register(conn, namespace)
+    if case == "other holder":
+        conn.client.set(keys.alive(namespace, NAME), "T2")
+    elif case == "other token":
+        kill(conn, namespace)
+        set_record(conn, namespace, heartbeat_token="T2", status="crashed")
+    elif case == "completed":
+        set_record(conn, namespace, status="completed")
+    before = record(conn, namespace)
+    assert revive(conn, namespace).outcome == outcome
+    assert record(conn, namespace) == before
+    assert code_events(conn, namespace) == []

@@ -7,7 +7,7 @@ import redis
 import redis.exceptions as rex
 
 from tablevault_redis.connection import translate
-from tablevault_redis.errors import VaultConnectionError
+from tablevault_redis.errors import CorruptDataError, VaultConnectionError
 from tablevault_redis.retry import Backoff, is_refused, is_transient
 
 TRANSIENT = [
@@ -75,8 +75,13 @@ def test_translate_keeps_the_verdict():
         assert info.value.transient is transient and is_transient(info.value) is transient
         assert text in str(info.value) and "secret" not in str(info.value)
     # The caller's own mistakes are not connection errors: they pass through as they are.
-    with pytest.raises(rex.ResponseError, match="WRONGTYPE"), translate(url):
+    with pytest.raises(rex.ResponseError, match="ERR wrong number"), translate(url):
+        raise rex.ResponseError("ERR wrong number of arguments")
+    # A key of another type than the library writes is corrupt data, not a connection
+    # error either: a library error saying so.
+    with pytest.raises(CorruptDataError, match="WRONGTYPE") as corrupt, translate(url):
         raise rex.ResponseError("WRONGTYPE Operation against a key holding the wrong kind")
+    assert not isinstance(corrupt.value, VaultConnectionError)
 
 
 def test_backoff_doubles_up_to_the_maximum_and_resets():

@@ -4,13 +4,15 @@
 -- KEYS[1] proc hash   KEYS[2] request key
 -- ARGV[1] kind: paused | running | stopping | stop_consumed   ARGV[2] request seq acted on
 -- ARGV[3] now (epoch s)   ARGV[4] who asked (stop_consumed only)
--- Returns the status after the step.
-local status = redis.call('HGET', KEYS[1], 'status')
+-- Returns the status after the step ("" when the record is missing or unreadable).
+-- A request key that is not well formed counts as absent.
+-- `final` and the helpers are defined by the prelude scripts.py puts first.
+if key_type(KEYS[1]) ~= 'hash' then return '' end
+local h = redis.call('HMGET', KEYS[1], 'status', 'epoch', 'request_seq')
+local status = h[1]
 if not status then return '' end
 local kind = ARGV[1]
-local raw = redis.call('GET', KEYS[2])
-local cur = nil
-if raw then cur = cjson.decode(raw) end
+local cur = pending_request(get_string(KEYS[2]), h[2] or '', to_seq(h[3]) or 0)
 if kind == 'paused' then
   if status == 'running' and cur and cur['action'] == 'pause'
       and tostring(cur['seq']) == ARGV[2] then

@@ -8,11 +8,13 @@
 -- A cleaner's end (ARGV[6] "1") is dated at the last heartbeat, when the process was
 -- last seen alive, as readers already show it; a run's own end is dated now.
 -- Returns {"set", status} or {"kept", status already there} or {"alive", status}.
--- `final` (the set of final statuses) is defined by the prelude scripts.py puts first.
+-- A record that is not a hash counts as missing.
+-- `final` and the helpers are defined by the prelude scripts.py puts first.
+if key_type(KEYS[1]) ~= 'hash' then return {'missing', ''} end
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {'missing', ''} end
 if final[status] then return {'kept', status} end
-local holder = redis.call('GET', KEYS[3])
+local holder = get_string(KEYS[3])
 if ARGV[6] == '1' and holder then return {'alive', status} end
 if ARGV[5] ~= '' and holder and holder ~= ARGV[5] then
   -- Another run took the name over after this one was given up as dead.
@@ -25,7 +27,8 @@ if ARGV[6] == '1' then
     or (seen[2] ~= false and seen[2] ~= '' and seen[2]) or ended
 end
 local open = redis.call('HGET', KEYS[1], 'open_code')
-if open and open ~= '' then
+local stream = key_type(KEYS[4])
+if open and open ~= '' and (stream == 'stream' or stream == 'none') then
   redis.call('XADD', KEYS[4], '*', 'event', 'close', 'index', open, 'status', ARGV[7],
     'error', ARGV[8], 'ended_at', ended)
 end

@@ -1,5 +1,13 @@
--- Read the request state in one atomic step (the listener's resync).
+-- Read the request state in one atomic step (the listener's read after a
+-- notification or a (re)subscribe).
 -- KEYS[1] proc hash   KEYS[2] request key
--- Returns {request_seq, request JSON or ""}.
-local seq = redis.call('HGET', KEYS[1], 'request_seq') or '0'
-return {tonumber(seq) or 0, redis.call('GET', KEYS[2]) or ''}
+-- Returns {epoch, request_seq, request JSON or ""}: the record's epoch and counter
+-- ("" and 0 when the record is missing or unreadable, 0 for a counter that is not an
+-- integer) and the pending request, only when it is well formed (see the prelude's
+-- pending_request), normalised.
+if key_type(KEYS[1]) ~= 'hash' then return {'', 0, ''} end
+local h = redis.call('HMGET', KEYS[1], 'epoch', 'request_seq')
+local epoch, counter = h[1] or '', to_seq(h[2]) or 0
+local req = pending_request(get_string(KEYS[2]), epoch, counter)
+if req then return {epoch, counter, cjson.encode(req)} end
+return {epoch, counter, ''}

@@ -47,7 +47,7 @@ def test_process_state_knows_its_live_run() -> None:
 
 def test_selection_by_age_or_by_ids() -> None:
     assert _selection(60, None) == (None, 60.0)
-    assert _selection("0", None) == (None, 0.0)
+    assert _selection(0, None) == (None, 0.0)
     assert _selection(60, [12, "13"]) == ({"12", "13"}, 0.0)
     assert _selection(60, 12) == ({"12"}, 0.0)
     assert _selection(60, "0012") == ({"12"}, 0.0)
@@ -59,6 +59,8 @@ def test_selection_by_age_or_by_ids() -> None:
         (-1, "interval must be >= 0 seconds, got -1"),
         (float("nan"), "interval must be >= 0 seconds"),
         ("soon", "interval must be seconds, got 'soon'"),
+        ("0", "interval must be seconds, got '0'"),  # a string, not a number
+        (float("inf"), "interval must be >= 0 seconds"),
         (None, "interval must be seconds, got None"),
     ],
 )
