@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import keys
 from .connection import Connection
+from .description_query import DescriptionQueryMixin
 from .descriptions import DescriptionsMixin
 from .errors import NotFoundError, ValidationError, tag_errors
 from .lineage import LineageMixin, collection_of, overlaps
@@ -45,7 +46,9 @@ def code_item_dict(item: CodeItem) -> dict[str, Any]:
     }
 
 
-class ItemsMixin(RecordsMixin, DescriptionsMixin, LineageMixin, RecordQueryMixin):
+class ItemsMixin(
+    RecordsMixin, DescriptionsMixin, DescriptionQueryMixin, LineageMixin, RecordQueryMixin
+):
     """Items by name: their type, names, metadata and content, for :class:`VaultClient`."""
 
     _conn: Connection
