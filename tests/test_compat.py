@@ -372,6 +372,41 @@ def test_tutorial_with_the_original_vault_arguments(client, redis_url, namespace
     assert json.loads(shown) == [{"i": i, "ok": True} for i in range(3)]
 
 
+def test_setup_full_initialization_and_singleton(redis_url, namespace):
+    """The original's setup page: every Vault argument, then the singleton rules."""
+    code = """
+import json, os
+from tablevault_redis import Vault
+ns = os.environ["TEST_NAMESPACE"]
+vault1 = Vault(
+    user_id="user1",
+    process_name="process1",
+    parent_process_name="",
+    parent_process_index=0,
+    arango_url="http://localhost:8529",
+    arango_db="tablevault",
+    arango_username="tablevault_user",
+    arango_password="tablevault_password",
+    new_arango_db=True,
+    arango_root_username="root",
+    arango_root_password="passwd",
+    description_embedding_size=1024,
+    log_file_location="~/.tablevault/logs/",
+    is_experiment=True,
+    namespace=ns,
+)
+vault2 = Vault(user_id="user1", process_name="process1", namespace=ns)
+assert vault1 is vault2
+try:
+    Vault(user_id="user1", process_name="process2", namespace=ns)
+except RuntimeError as e:
+    print(json.dumps([type(e).__name__, vault1.query_item_names("process_list")]))
+"""
+    r = run_python(code, redis_url, namespace)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == ["VaultExistsError", ["process1"]]
+
+
 # -- the four deliberate differences ---------------------------------------------------
 
 
@@ -379,6 +414,7 @@ def test_difference_stop_runs_finally_and_exits_cleanly(spawner, client, redis_u
     """Original: the process is terminated. Here: ExecutionStopped at the checkpoint."""
     worker = spawner.worker(redis_url, namespace, "slow_experiment").wait_ready()
     worker.advancing()
+    assert client.query_item_content("slow_experiment", index=0)["status"] == "start"  # running
     client.stop_execution("slow_experiment", wait=True, timeout=10)
     assert worker.wait_exit() == 0
     assert "finally" in worker.markers()
