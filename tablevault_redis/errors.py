@@ -14,17 +14,24 @@ class TableVaultError(Exception):
 
     As in the original TableVault, every error has a ``code`` (a short word per
     class), and ``operation`` (the method that raised it) and ``key`` (the item or
-    process it was about) where the library knows them, else None.
+    process it was about) where the library knows them, else None; ``collection``
+    is accepted and kept as the original's is (None unless given).
     """
 
     code: str = "unknown"
 
     def __init__(
-        self, message: str = "", *, operation: str | None = None, key: str | None = None
+        self,
+        message: str = "",
+        *,
+        operation: str | None = None,
+        key: str | None = None,
+        collection: str | None = None,
     ) -> None:
         super().__init__(message)
         self.operation = operation
         self.key = key
+        self.collection = collection
 
 
 class ValidationError(TableVaultError, ValueError):

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import keys
 from .connection import Connection
+from .description_query import DescriptionQueryMixin
 from .descriptions import DescriptionsMixin
 from .errors import NotFoundError, ValidationError, tag_errors
 from .lineage import LineageMixin, collection_of, overlaps
@@ -24,6 +25,8 @@ from .records import RecordsMixin, check_int
 
 # The original's type names first; ours ("process") stay accepted as aliases.
 ITEM_TYPES = ("process_list", "record_list", "process")
+# The original's other list types: no such items exist here, so none are named.
+ABSENT_TYPES = ("file_list", "document_list", "embedding_list")
 
 # Code item status, in the original's words: "start" while it runs, "complete" when
 # it ended normally, "failed" with the error; ours for a stop ("stopped") and for a
@@ -45,7 +48,9 @@ def code_item_dict(item: CodeItem) -> dict[str, Any]:
     }
 
 
-class ItemsMixin(RecordsMixin, DescriptionsMixin, LineageMixin, RecordQueryMixin):
+class ItemsMixin(
+    RecordsMixin, DescriptionsMixin, DescriptionQueryMixin, LineageMixin, RecordQueryMixin
+):
     """Items by name: their type, names, metadata and content, for :class:`VaultClient`."""
 
     _conn: Connection
@@ -87,9 +92,14 @@ class ItemsMixin(RecordsMixin, DescriptionsMixin, LineageMixin, RecordQueryMixin
     @tag_errors
     def query_item_names(self, item_type: str | None = None) -> list[str]:
         """Names of the items of ``item_type`` (``"process_list"`` or ``"process"``,
-        ``"record_list"``, or None for both), sorted."""
+        ``"record_list"``, or None for both), sorted; ``[]`` for the original's
+        ``"file_list"``, ``"document_list"`` and ``"embedding_list"``."""
+        if item_type in ABSENT_TYPES:
+            return []
         if item_type is not None and item_type not in ITEM_TYPES:
-            raise ValidationError(f"item_type must be one of {ITEM_TYPES} or None: {item_type!r}")
+            raise ValidationError(
+                f"item_type must be one of {ITEM_TYPES + ABSENT_TYPES} or None: {item_type!r}"
+            )
         ns = self.namespace
         names: set[str] = set()
         with self._conn.translate():

@@ -73,6 +73,36 @@ def _heartbeat_settings(interval_arg: Any, ttl_arg: Any) -> tuple[float, float]:
     return interval, ttl
 
 
+# The original's other Vault arguments, accepted so its scripts run unchanged: its
+# database settings mean nothing here (a warning says where the data goes instead),
+# the rest are ignored (descriptions take embeddings of any size; no log files).
+ARANGO_ARGUMENTS = frozenset(
+    {
+        "arango_url",
+        "arango_db",
+        "arango_username",
+        "arango_password",
+        "arango_root_username",
+        "arango_root_password",
+    }
+)
+IGNORED_ARGUMENTS = frozenset({"description_embedding_size", "log_file_location", "is_experiment"})
+
+
+def _check_original_arguments(original: dict[str, Any]) -> None:
+    """Refuse a keyword the original's Vault did not take either; warn about Arango's."""
+    unknown = sorted(set(original) - ARANGO_ARGUMENTS - IGNORED_ARGUMENTS)
+    if unknown:
+        raise ValidationError(f"Vault() got an unexpected keyword argument {unknown[0]!r}")
+    arango = sorted(set(original) & ARANGO_ARGUMENTS)
+    if arango:
+        logger.warning(
+            "Vault(): %s ignored: processes are recorded in Redis (redis_url= or "
+            "TABLEVAULT_REDIS_URL, namespace=)",
+            ", ".join(arango),
+        )
+
+
 def _check_parent(name: Any, index: Any) -> None:
     if name:
         keys.check_name(name, "parent process name")
@@ -128,6 +158,9 @@ class Vault(ProgressMixin, VaultClient):
     One Vault per Python process: calling ``Vault(...)`` again with the same
     arguments returns the same object; other arguments raise VaultExistsError (a
     ValidationError and a RuntimeError) until :meth:`close` ends the first one.
+    The original's other arguments are accepted too: ``arango_*`` are ignored with
+    a warning, ``description_embedding_size``, ``log_file_location`` and
+    ``is_experiment`` silently.
     """
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Vault:
@@ -161,6 +194,7 @@ class Vault(ProgressMixin, VaultClient):
         except TypeError as e:
             raise ValidationError(f"Vault(): {e}") from None
         bound.apply_defaults()
+        _check_original_arguments(bound.arguments.get("original") or {})
         return tuple(bound.arguments[name] for name in cls._IDENTITY)
 
     def _describe_ident(self) -> str:
@@ -181,10 +215,12 @@ class Vault(ProgressMixin, VaultClient):
         heartbeat_ttl: float | None = None,
         cluster: bool | None = None,
         max_buffered_writes: int | None = None,
+        **original: Any,
     ) -> None:
         if getattr(self, "_initialized", False):
             return
         _refuse_spawn_reimport(process_name)
+        _check_original_arguments(original)
         arguments = locals()
         self._ident = tuple(arguments[name] for name in self._IDENTITY)
         global _current

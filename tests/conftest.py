@@ -52,6 +52,7 @@ Where each feature is tested
                           logs -f and namespaces show and the errors (in process);
                           ``test_cli_control.py`` stop/pause/resume of several
                           processes; ``test_cli_top.py`` top (pilot and tmux);
+                          ``test_cli_records.py`` records LIST (--process, --json);
                           ``clitools.py`` their CliRunner and fake records;
                           ``test_docs.py`` the docs' commands and
                           links; ``test_reference.py`` the TableVault page's examples;

@@ -16,6 +16,7 @@ import json
 import textwrap
 
 import pytest
+from clitools import Cli
 from helpers import run_python, wait_until
 
 from tablevault_redis import (
@@ -246,6 +247,11 @@ def test_errors_carry_code_operation_and_key(client):
         client.query_item_content("missing_item", index="x")  # type: ignore[arg-type]
     assert v.value.code == "validation_error" and v.value.operation == "query_item_content"
     assert isinstance(v.value, TableVaultError)
+    assert e.value.collection is None  # the original's attribute, kept when given
+    made = NotFoundError("gone", operation="query_item_list", collection="items", key="x")
+    assert (made.code, made.operation, made.collection, made.key) == (
+        "not_found", "query_item_list", "items", "x"
+    )  # fmt: skip
 
 
 def test_second_vault_with_other_settings_is_a_runtime_error(redis_url, namespace):
@@ -259,6 +265,148 @@ def test_second_vault_with_other_settings_is_a_runtime_error(redis_url, namespac
     assert scenario(redis_url, namespace, "singleton", body) == ["VaultExistsError", "vault_exists"]
 
 
+TUTORIAL = """
+import hashlib, json, os
+from tablevault_redis import Vault
+
+# The tutorial's Vault(...), its Arango settings left in: ignored here, with a warning.
+vault = Vault(
+    user_id="tutorial_user",
+    process_name="document_pipeline",
+    arango_url="http://localhost:8529",
+    arango_db="tutorial_db",
+    new_arango_db=False,
+    arango_root_password="rootpassword",
+    description_embedding_size=48,
+    namespace=os.environ["TEST_NAMESPACE"],
+)
+
+def get_embedding(text):
+    h = hashlib.sha384(text.encode()).digest()
+    return [float(b) / 255.0 for b in h]
+
+documents = [
+    "Machine learning is a subset of artificial intelligence.",
+    "Neural networks are inspired by biological neurons.",
+    "Deep learning has revolutionized computer vision.",
+    "Transformers have changed natural language processing.",
+]
+vault.create_record_list("research_papers", column_names=["text"])
+vault.create_record_list("paper_metadata", column_names=["title", "author", "chunk_id"])
+for idx, doc in enumerate(documents):
+    vault.append_record("research_papers", {"text": doc})
+    vault.append_record(
+        "paper_embeddings",
+        {"embedding": get_embedding(doc)},
+        input_items={"research_papers": [idx, idx + 1]},
+    )
+    vault.append_record("paper_metadata", {
+        "title": f"Paper Section {idx + 1}", "author": "Tutorial Author", "chunk_id": idx
+    })
+    vault.checkpoint_execution()
+vault.create_description(
+    "research_papers",
+    description="Collection of machine learning research paper excerpts",
+    embedding=get_embedding("machine learning research papers"),
+)
+vault.create_description(
+    "paper_embeddings",
+    description="Vector embeddings of research paper text chunks",
+    embedding=get_embedding("document embeddings vectors"),
+)
+vault.create_description("document_pipeline", "the tutorial pipeline", get_embedding("pipeline"))
+for i in range(3):
+    vault.append_record("iteration_results", {"i": i, "ok": True})
+    vault.checkpoint_execution()
+print(json.dumps({
+    "all_docs": vault.query_item_content("research_papers"),
+    "first_doc": vault.query_item_content("research_papers", index=0),
+    "metadata": vault.query_item_list("research_papers"),
+    "parents": vault.query_item_parent("paper_embeddings"),
+    "children": vault.query_item_child("research_papers"),
+    "first_source": vault.query_item_parent("paper_embeddings", start_position=0, end_position=1),
+    "filtered": vault.query_record_list(
+        record_text="neural networks", description_text="research paper",
+        code_text="append_record",
+    ),
+    "creation": vault.query_item_creation_process("research_papers"),
+    "items": vault.query_process_item("document_pipeline"),
+    "by_words": vault.query_description("research paper"),
+    "by_embedding": vault.query_description_embedding(get_embedding("pipeline"), k=2),
+}))
+"""
+
+
+def test_tutorial_with_the_original_vault_arguments(client, redis_url, namespace):
+    """The original's Basic Example (its document and embedding lists as record
+    lists), its Vault(...) arguments unchanged but for the namespace."""
+    r = run_python(TUTORIAL, redis_url, namespace)
+    assert r.returncode == 0, r.stderr
+    assert "arango_db, arango_root_password, arango_url ignored" in r.stderr
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert [d["text"] for d in out["all_docs"]][1].startswith("Neural networks")
+    assert out["first_doc"] == {"text": "Machine learning is a subset of artificial intelligence."}
+    assert (out["metadata"]["n_items"], out["metadata"]["column_names"]) == (4, ["text"])
+    assert out["parents"][0] == [0, 1, "record_list", "research_papers", 0, 1]
+    assert len(out["parents"]) == len(out["children"]) == 4
+    assert out["children"][3] == [3, 4, "record_list", "paper_embeddings", 3, 4]
+    assert out["first_source"] == [[0, 1, "record_list", "research_papers", 0, 1]]
+    assert out["filtered"] == [["research_papers", 1, 1, ["BASE"], [["document_pipeline", 0]]]]
+    assert out["creation"] == [{"process_id": "process_list/document_pipeline", "index": 0}]
+    names = {row["name"] for row in out["items"]}
+    assert {"research_papers", "paper_embeddings", "paper_metadata", "iteration_results"} <= names
+    assert out["by_words"] == [  # by item name
+        ["BASE", "Vector embeddings of research paper text chunks", "paper_embeddings",
+         "record_list"],
+        ["BASE", "Collection of machine learning research paper excerpts", "research_papers",
+         "record_list"],
+    ]  # fmt: skip
+    assert out["by_embedding"][0] == [
+        "BASE", "the tutorial pipeline", "document_pipeline", "process_list"
+    ]  # fmt: skip
+    assert len(out["by_embedding"]) == 2
+    # How far the run got, from the command line.
+    shown = Cli(redis_url, namespace).ok(
+        "records", "iteration_results", "--process", "document_pipeline", "--json"
+    )
+    assert json.loads(shown) == [{"i": i, "ok": True} for i in range(3)]
+
+
+def test_setup_full_initialization_and_singleton(redis_url, namespace):
+    """The original's setup page: every Vault argument, then the singleton rules."""
+    code = """
+import json, os
+from tablevault_redis import Vault
+ns = os.environ["TEST_NAMESPACE"]
+vault1 = Vault(
+    user_id="user1",
+    process_name="process1",
+    parent_process_name="",
+    parent_process_index=0,
+    arango_url="http://localhost:8529",
+    arango_db="tablevault",
+    arango_username="tablevault_user",
+    arango_password="tablevault_password",
+    new_arango_db=True,
+    arango_root_username="root",
+    arango_root_password="passwd",
+    description_embedding_size=1024,
+    log_file_location="~/.tablevault/logs/",
+    is_experiment=True,
+    namespace=ns,
+)
+vault2 = Vault(user_id="user1", process_name="process1", namespace=ns)
+assert vault1 is vault2
+try:
+    Vault(user_id="user1", process_name="process2", namespace=ns)
+except RuntimeError as e:
+    print(json.dumps([type(e).__name__, vault1.query_item_names("process_list")]))
+"""
+    r = run_python(code, redis_url, namespace)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == ["VaultExistsError", ["process1"]]
+
+
 # -- the four deliberate differences ---------------------------------------------------
 
 
@@ -266,6 +414,7 @@ def test_difference_stop_runs_finally_and_exits_cleanly(spawner, client, redis_u
     """Original: the process is terminated. Here: ExecutionStopped at the checkpoint."""
     worker = spawner.worker(redis_url, namespace, "slow_experiment").wait_ready()
     worker.advancing()
+    assert client.query_item_content("slow_experiment", index=0)["status"] == "start"  # running
     client.stop_execution("slow_experiment", wait=True, timeout=10)
     assert worker.wait_exit() == 0
     assert "finally" in worker.markers()

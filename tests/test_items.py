@@ -177,6 +177,9 @@ def test_descriptions_of_record_lists(client, namespace):
     with pytest.raises(ValidationError):
         client.create_description("metrics", 42)  # type: ignore[arg-type]
     assert client.query_item_names() == ["metrics"]
+    # The original's other list types: nothing of them exists here.
+    for kind in ("file_list", "document_list", "embedding_list"):
+        assert client.query_item_names(kind) == []
 
 
 @pytest.mark.slow

@@ -174,3 +174,42 @@ def test_cosine_ranking_exact_values():
     assert cosine_ranking([1.0], [(i, [float(i + 1)]) for i in range(9)], 3) == [
         (1.0, 0), (1.0, 1), (1.0, 2)
     ]  # fmt: skip
+
+
+def test_query_description_by_words_and_by_embedding(client):
+    """The original's cross-item description searches: ``[description_name,
+    description_text, item_name, item_type]`` rows."""
+    for name, text, vec in (
+        ("a", "loss per epoch of the ranker", [1, 0, 0]),
+        ("b", "ranker evaluation scores", [0.7, 0.7, 0]),
+        ("c", "unrelated notes", [0, 0, 1]),
+        ("d", "ranker in two dimensions", [1, 0]),
+    ):
+        client.create_record_list(name, ["x"])
+        client.create_description(name, text, vec)
+    client.create_description("a", "the ranker's short name", None, description_name="short")
+    assert client.query_description("ranker") == [
+        ["BASE", "loss per epoch of the ranker", "a", "record_list"],
+        ["short", "the ranker's short name", "a", "record_list"],
+        ["BASE", "ranker evaluation scores", "b", "record_list"],
+        ["BASE", "ranker in two dimensions", "d", "record_list"],
+    ]
+    assert client.query_description("Ranker EVALUATION") == [
+        ["BASE", "ranker evaluation scores", "b", "record_list"]
+    ]
+    assert client.query_description("ranker", k=1) == client.query_description("ranker")[:1]
+    assert client.query_description("nowhere") == client.query_description("") == []
+    ranked = client.query_description_embedding([1, 0.1, 0])
+    assert [row[2] for row in ranked] == ["a", "b", "c"]  # "d" is of another dimension
+    assert client.query_description_embedding([1, 0.1, 0], k=1, use_approx=True) == ranked[:1]
+    assert client.query_description_embedding([0, 1]) == [
+        ["BASE", "ranker in two dimensions", "d", "record_list"]
+    ]
+    for bad in ([0, 0, 0], [], ["x"], [math.nan], "abc", None):
+        with pytest.raises(ValidationError):
+            client.query_description_embedding(bad)
+    for k in (-1, "5", None):
+        with pytest.raises(ValidationError, match="k must be"):
+            client.query_description("ranker", k=k)
+    with pytest.raises(ValidationError, match="description_text"):
+        client.query_description(5)

@@ -91,6 +91,12 @@ def test_cells_are_items_and_stop_aborts_only_the_running_cell(kernel_env, clien
     ]
     assert items[0].text == "x = 1 + 1"
     assert "ValueError: bad cell" in items[1].error
+    # The same through the original's call and words: the failed cell's error is readable.
+    failed = client.query_item_content("notebook", index=1)
+    assert failed["status"] == "failed" and "ValueError: bad cell" in failed["error"]
+    assert failed["text"] == "raise ValueError('bad cell')" and failed["index"] == 1
+    statuses = [c["status"] for c in client.query_item_content("notebook")]
+    assert statuses == ["complete", "failed", "stopped", "complete"]
     assert items[3].start_position == sum(len(i.text) for i in items[:3])
     # The kernel lived on: the next cell ran and printed.
     outputs = nb.cells[4].outputs

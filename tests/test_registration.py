@@ -149,6 +149,7 @@ def test_bad_process_names_are_refused_before_any_write(redis_url, namespace, na
         ({"heartbeat_interval": 0}, "heartbeat_interval"),
         ({"heartbeat_ttl": "soon"}, "heartbeat_ttl"),
         ({"heartbeat_interval": 5, "heartbeat_ttl": 2}, "must be longer"),
+        ({"colour": "red"}, "unexpected keyword argument 'colour'"),
     ],
 )
 def test_bad_arguments_are_refused_before_any_write(redis_url, namespace, kwargs, message):

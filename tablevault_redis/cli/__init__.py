@@ -27,15 +27,16 @@ server only and take neither.
 
 Modules: ``app`` (the click groups, refusals as exit codes), ``options`` (shared
 options, checked before connecting), ``views``, ``logs``, ``control``, ``commands``,
-``top`` and ``server`` (the commands), ``tree`` (which processes show under which
-parent), ``plain`` (times, JSON, logs), ``render`` (rich tables and trees, imported
-only when drawing) and ``topview`` (the ``top`` screen, imported only by ``top``).
+``records``, ``top`` and ``server`` (the commands), ``tree`` (which processes show
+under which parent), ``plain`` (times, JSON, logs), ``render`` (rich tables and
+trees, imported only when drawing) and ``topview`` (the ``top`` screen, imported
+only by ``top``).
 """
 
 from __future__ import annotations
 
 from ..ui.commands import register as _register_ui  # ui, metrics (framework imported late)
-from . import commands, control, logs, server, top, views  # noqa: F401  (registers them)
+from . import commands, control, logs, records, server, top, views  # noqa: F401  (registers them)
 from .app import PROG, app
 
 _register_ui(app)

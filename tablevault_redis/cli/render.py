@@ -216,6 +216,21 @@ def generic_table(rows: Sequence[Mapping[str, Any]], now: float) -> Table:
     return table
 
 
+def records_table(
+    columns: Sequence[str], rows: Sequence[tuple[int, str | None, Mapping[str, Any]]]
+) -> Table:
+    """Records as rows: their index, writing process, then the list's columns
+    (values other than strings as clipped JSON)."""
+    table = Table(box=None, header_style="bold")
+    for header in ("#", "PROCESS", *columns):
+        table.add_column(header, overflow="fold")
+    for index, writer, record in rows:
+        values = [record.get(c) for c in columns]
+        shown = [v if isinstance(v, str) else clip(json.dumps(v, default=str)) for v in values]
+        table.add_row(cell(index), cell(writer), *(Text(v) for v in shown))
+    return table
+
+
 def _generic_cell(column: str, value: Any, now: float) -> Text:
     if column.endswith("_at") and isinstance(value, int | float):
         return cell(when(float(value), now))
