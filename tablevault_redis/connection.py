@@ -18,7 +18,7 @@ import os
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -41,6 +41,7 @@ ENV_URL = "TABLEVAULT_REDIS_URL"
 MIN_REDIS_VERSION: tuple[int, int] = (6, 2)
 _CONNECT_TIMEOUT = 5.0
 _SOCKET_TIMEOUT = 15.0
+QUICK_TIMEOUT = 0.25  # seconds: a checkpoint's own calls (confirming a stop) wait no longer
 
 
 __all__ = ["Connection", "connect", "redact", "resolve_url", "translate"]
@@ -178,10 +179,24 @@ class Connection:
             retry_on_timeout=False,
             parser_class=PURE_PYTHON_PARSER,  # why: see _redis_compat
         )
+        return self._node_client(channel, extra)
+
+    def quick(self, key: str, timeout: float = QUICK_TIMEOUT) -> Connection:
+        """This connection for the node serving ``key``, with ``timeout``-second
+        connect and socket timeouts: for the few calls a checkpoint makes itself,
+        which must never hang on an unreachable server."""
+        extra: dict[str, Any] = dict(
+            socket_timeout=timeout, socket_connect_timeout=timeout, retry_on_timeout=False
+        )
+        client = self._node_client(key, extra)
+        return replace(self, client=client, cluster=False, scripts=Scripts(client))
+
+    def _node_client(self, key: str, extra: dict[str, Any]) -> redis.Redis:
+        """A plain client for the primary serving ``key`` with ``extra`` options."""
         if self.sentinel is not None:
             return self.sentinel.master_for(self.service, socket_keepalive=True, **extra)
         if self.cluster:
-            node = self.client.get_node_from_key(channel)
+            node = self.client.get_node_from_key(key)
             pool = node.redis_connection.connection_pool
         else:
             pool = self.client.connection_pool

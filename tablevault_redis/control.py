@@ -28,6 +28,9 @@ from .replies import Held
 # (kind: "paused" | "running" | "stopping", seq, who asked) -> None; must not block:
 # it hands a write to the outbox (and says it in one log line).
 Reporter = Callable[[str, int, str], None]
+# (seq, who asked) -> False when stop ``seq`` was withdrawn before this checkpoint
+# reached it, so it must not be acted on; True to act (also when it cannot be told).
+Confirmer = Callable[[int, str], bool]
 
 
 class ControlState:
@@ -45,6 +48,8 @@ class ControlState:
         self.stopped_by = ""
         self._report = report
         self._raised_seq = 0  # the stop request a checkpoint last raised for
+        self._dismissed_seq = 0  # a stop found withdrawn: not acted on again
+        self.confirm: Confirmer = lambda _seq, _by: True
         # What a checkpoint raises for a stop (the interactive prompt needs its own).
         self.stop_error: Callable[[str], BaseException] = ExecutionStopped
         self._cond = threading.Condition()
@@ -106,26 +111,42 @@ class ControlState:
         """
         with self._cond:
             if self.pending == "pause":
-                self._report("paused", self.seq, self.by)
-                self.waiting = True
-                try:
-                    while self.pending == "pause":
-                        self._cond.wait(1.0)
-                except BaseException:
-                    self.waiting = False
-                    # Interrupted while paused (Ctrl-C, a notebook's stop button): the
-                    # process runs on, so its record must not stay "paused".
-                    self._report("running", self.seq, self.by)
-                    raise
-                self.waiting = False
-                if self.pending is None:
-                    self._report("running", self.seq, self.by)
-            if self.pending == "stop":
-                if self._raised_seq != self.seq:
-                    self._raised_seq = self.seq
-                    self.stopped_by = self.by
-                    self._report("stopping", self.seq, self.by)
-                raise self.stop_error(self.by)
+                self._wait_paused()
+            if self.pending != "stop" or self._dismissed_seq == self.seq:
+                return
+            seq, by, first = self.seq, self.by, self._raised_seq != self.seq
+        if first and not self._confirm_stop(seq, by):
+            return
+        raise self.stop_error(by)
+
+    def _wait_paused(self) -> None:
+        """Called holding the lock: report paused, wait for the resume, report running."""
+        self._report("paused", self.seq, self.by)
+        self.waiting = True
+        try:
+            while self.pending == "pause":
+                self._cond.wait(1.0)
+        except BaseException:
+            self.waiting = False
+            # Interrupted while paused (Ctrl-C, a notebook's stop button): the
+            # process runs on, so its record must not stay "paused".
+            self._report("running", self.seq, self.by)
+            raise
+        self.waiting = False
+        if self.pending is None:
+            self._report("running", self.seq, self.by)
+
+    def _confirm_stop(self, seq: int, by: str) -> bool:
+        """Make stop ``seq`` final before its first raise, outside the lock (one round
+        trip): a withdrawal that got there first wins, and this checkpoint runs on."""
+        if not self.confirm(seq, by):
+            with self._cond:
+                self._dismissed_seq = seq
+            return False
+        with self._cond:
+            self._raised_seq = seq
+            self.stopped_by = by
+        return True
 
     def consume_stop(self) -> tuple[int, str] | None:
         """End a stop that a checkpoint raised for: a notebook cell it aborted is over,

@@ -18,10 +18,12 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import redis.exceptions
+
 from . import identity, keys, notices, operations, scripts
 from .connection import Connection
 from .control import ControlState
-from .errors import DuplicateItemError
+from .errors import DuplicateItemError, TableVaultError
 from .replies import Heartbeat, Registered, Revival
 
 ENV_PARENT_NAME = "TABLEVAULT_PARENT_PROCESS_NAME"
@@ -71,6 +73,7 @@ class ProcessRun:
         self._fields: dict[str, str] = {}  # the record as registered: put back if it vanishes
         self._last_beat = 0.0  # time.time() of the last heartbeat that reached the server
         self.control: ControlState
+        self._quick: Connection | None = None  # a checkpoint's own short-timeout calls
         # What a stop ends: "program", "cell" (notebook) or "statement" (the prompt).
         self.unit = "program"
 
@@ -134,6 +137,7 @@ class ProcessRun:
         self._code_length = reply.code_length
         self._last_beat = started
         self.control = ControlState(reply.request_seq, self._report, epoch=fields["epoch"])
+        self.control.confirm = self.confirm_stop
 
     def _claim(self, started: float, fields: dict[str, str]) -> Registered:
         """Run ``register``; when a holder answers, take over only if its process is
@@ -263,6 +267,26 @@ class ProcessRun:
         notices.acted(kind, by, self.unit)
         self._write(kind, scripts.ack, kind=kind, seq=seq, by=by)
 
+    def confirm_stop(self, seq: int, by: str) -> bool:
+        """Record ``stopping`` before a checkpoint first raises for stop ``seq``, on a
+        short-timeout connection; False when the stop was withdrawn first. While Redis
+        does not answer, the stop is acted on and its acknowledgement queued."""
+        try:
+            if self._quick is None:
+                self._quick = self._conn.quick(keys.proc(self.namespace, self.name))
+            reply = scripts.ack(
+                self._quick, self.namespace, self.name, kind="stopping", seq=seq, by=by
+            )
+        except (redis.exceptions.RedisError, OSError, TableVaultError) as exc:
+            logger.debug("confirming stop %d: %s; acting on it", seq, exc)
+            reply = ""
+        if reply == "superseded":
+            return False
+        notices.acted("stopping", by, self.unit)
+        if reply != "stopping":
+            self._write("stopping", scripts.ack, kind="stopping", seq=seq, by=by)
+        return True
+
     def cell_ended(self) -> None:
         """A notebook cell ended: a stop it raised is over, the next cell runs."""
         consumed = self.control.consume_stop()
@@ -339,6 +363,9 @@ class ProcessRun:
         )
         for index in list(self._item_ops):  # finish closed them
             self._end_item_op(index)
+        if self._quick is not None:
+            self._quick.client.close()  # its own client only: the rest is shared
+            self._quick = None
 
     def _finish_script(self, *args: Any, **kwargs: Any) -> None:
         """``finish``, saying so when the record was gone or unreadable (not a hash):

@@ -70,6 +70,18 @@ def test_withdraw_refuses_what_was_acted_on(conn: Connection, namespace: str) ->
     assert conn.client.exists(keys.request(namespace, NAME))  # the stop stands
 
 
+def test_stopping_is_final_unless_a_withdrawal_came_first(conn: Connection, namespace: str) -> None:
+    register(conn, namespace)
+    seq = ask(conn, namespace, "stop", by="gil").seq
+    withdraw(conn, namespace)
+    assert scripts.ack(conn, namespace, NAME, kind="stopping", seq=seq) == "superseded"
+    assert "stopping_seq" not in record(conn, namespace)
+    seq = ask(conn, namespace, "stop", by="gil").seq
+    assert scripts.ack(conn, namespace, NAME, kind="stopping", seq=seq) == "stopping"
+    assert record(conn, namespace)["stopping_seq"] == str(seq)
+    assert withdraw(conn, namespace).refused == "acted_on"
+
+
 def test_withdraw_refuses_a_missing_or_ended_process(conn: Connection, namespace: str) -> None:
     assert withdraw(conn, namespace).refused == "not_found"
     register(conn, namespace)

@@ -13,7 +13,11 @@ from tablevault_redis import VaultClient
 
 pytestmark = pytest.mark.slow  # every test here starts a worker subprocess
 
-SLOWEST_ITERATION_S = 0.010
+# A loop that waited on the unreachable server would stall for seconds (connect
+# timeout, backoff); the 10 ms target itself is measured by benchmarks/bench_records.py,
+# where the machine's load is known. Here the bound only has to tell the two apart
+# on a loaded CI machine.
+SLOWEST_ITERATION_S = 0.1
 
 
 def _result(worker) -> dict:

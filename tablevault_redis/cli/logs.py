@@ -87,8 +87,8 @@ class Follower:
     ended: ProcessInfo | None = field(default=None, repr=False)
 
     def run(self) -> None:
-        self.poll()  # the state the follow starts from
         try:
+            self.poll()  # the state the follow starts from
             if self.ended is None:
                 for event in self.client.follow_code(
                     self.name,

@@ -4,7 +4,8 @@
 -- KEYS[1] proc hash   KEYS[2] request key
 -- ARGV[1] kind: paused | running | stopping | stop_consumed   ARGV[2] request seq acted on
 -- ARGV[3] now (epoch s)   ARGV[4] who asked (stop_consumed only)
--- Returns the status after the step ("" when the record is missing or unreadable).
+-- Returns the status after the step ("" when the record is missing or unreadable);
+-- for stopping: "stopping" when recorded, "superseded" when the stop was withdrawn.
 -- A request key that is not well formed counts as absent.
 -- `final` and the helpers are defined by the prelude scripts.py puts first.
 if key_type(KEYS[1]) ~= 'hash' then return '' end
@@ -29,7 +30,11 @@ elseif kind == 'running' then
 elseif kind == 'stopping' then
   if cur and cur['action'] == 'stop' and tostring(cur['seq']) == ARGV[2] then
     redis.call('HSET', KEYS[1], 'stopping_seq', ARGV[2])
+    return 'stopping'
   end
+  -- No stop pending and a newer request number: it was withdrawn first (nothing else
+  -- replaces a pending stop), so the checkpoint must not act on it.
+  if not cur and (to_seq(h[3]) or 0) > (tonumber(ARGV[2]) or 0) then return 'superseded' end
 elseif kind == 'stop_consumed' then
   if cur and cur['action'] == 'stop' and tostring(cur['seq']) == ARGV[2] then
     redis.call('DEL', KEYS[2])

@@ -32,7 +32,10 @@ def reports() -> Reports:
 
 @pytest.fixture
 def state(reports: Reports) -> ControlState:
-    return ControlState(seq=5, report=reports)
+    """A state whose stop confirmations are recorded as ``stopping`` reports."""
+    s = ControlState(seq=5, report=reports)
+    s.confirm = lambda seq, by: reports("stopping", seq, by) is None
+    return s
 
 
 # --------------------------------------------------------------------------- apply, by seq
@@ -299,3 +302,16 @@ def test_a_newer_stop_after_a_consumed_one_raises_again(state: ControlState) -> 
         state.act()
     assert state.stopped_by == "judy"
     assert state.consume_stop() == (7, "judy")
+
+
+def test_a_stop_withdrawn_before_its_first_raise_is_not_acted_on(
+    state: ControlState, reports: Reports
+) -> None:
+    state.confirm = lambda _seq, _by: False  # the server says: withdrawn first
+    state.apply(6, "stop", "hal")
+    state.act()  # runs on
+    state.act()  # and does not ask again for the same stop
+    assert state.stopped_by == ""
+    state.apply(7, None)  # the withdrawal arrives
+    state.act()
+    assert reports == []
