@@ -92,6 +92,7 @@ def test_watch_and_steer_a_live_worker(page, spawner, redis_url, namespace, clie
         expect(badge).to_have_text("stopped")
         assert w.wait_exit() == 0
         expect(page.locator("#p-log tbody tr")).to_have_count(3)
+        expect(page.locator('#p-log tbody tr[data-outcome="acted"]')).to_have_count(3)
         expect(page.locator('#p-code [data-status="stopped"]')).to_be_visible()
         shot(page, tmp_path, "process-stopped")
 
@@ -148,7 +149,9 @@ def test_read_only_page_has_no_buttons(page, redis_url, namespace, client, tmp_p
         expect(page.locator("#procs tbody tr")).to_have_count(5)
         expect(page.locator("#mode")).to_have_text("read-only")
         expect(page.locator("button[data-action]")).to_have_count(0)
+        client.pause_execution("proc00000")  # asked elsewhere (CLI, API), never acted on
         page.goto(f"{d.base}/process?name=proc00000&namespace={namespace}")
         expect(page.locator("#p-status .badge")).to_have_text("running")
         expect(page.locator("button[data-action]")).to_have_count(0)
+        expect(page.locator('#p-log tbody tr[data-outcome="pending"]')).to_contain_text("pause")
         shot(page, tmp_path, "process-read-only")

@@ -17,6 +17,7 @@ from helpers import child_env  # noqa: E402
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 from ui_server import populate  # noqa: E402
 
+from tablevault_redis import scripts  # noqa: E402
 from tablevault_redis.cli import app as cli_app  # noqa: E402
 
 
@@ -53,7 +54,9 @@ def test_ui_command_prints_a_link_with_its_token(spawner, redis_url, namespace, 
 
 @pytest.mark.slow
 def test_metrics_command_serves_a_scrape_target(spawner, redis_url, namespace, client):
-    populate(client, 5, live_every=5)
+    populate(client, 10, live_every=5)  # proc00000 and proc00005 live
+    seq = client.pause_execution("proc00005")  # as the CLI or a script asks
+    scripts.ack(client._conn, client.namespace, "proc00005", kind="paused", seq=seq)
     proc = _cli(["metrics"], redis_url, namespace)
     spawner.procs.append(proc)
     assert proc.stdout is not None
@@ -64,6 +67,9 @@ def test_metrics_command_serves_a_scrape_target(spawner, redis_url, namespace, c
     running = [s for s in families["tablevault_processes"].samples
                if s.labels == {"namespace": namespace, "status": "running"}]  # fmt: skip
     assert running[0].value == 1
+    latency = families["tablevault_request_action_latency_seconds"]
+    assert latency.type == "histogram"
+    assert [s.value for s in latency.samples if s.name.endswith("_count")] == [1]
     proc.terminate()
     proc.wait(10)
 
