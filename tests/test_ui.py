@@ -303,6 +303,20 @@ def test_no_request_reaches_another_namespace(redis_server, redis_url, namespace
         assert _request_state(theirs, "proc00000") == (0, None)
 
 
+def test_several_namespaces_one_at_a_time(redis_url, namespace):
+    second = namespace + "y"
+    with VaultClient(redis_url, namespace) as one, VaultClient(redis_url, second) as two:
+        populate(one, 2)
+        populate(two, 3)
+        with Dashboard(redis_url, [namespace, second]) as d, d.http() as http:
+            assert http.get("/api/config").json()["namespaces"] == [namespace, second]
+            assert http.get("/api/processes").headers["x-total-count"] == "2"  # the first
+            r = http.get("/api/processes", params={"namespace": second})
+            assert r.headers["x-total-count"] == "3"
+            view = http.get("/api/view/table", params={"namespace": second}).json()
+            assert view["namespace"] == second and view["total"] == 3
+
+
 # --------------------------------------------------------------------------- read-only
 
 

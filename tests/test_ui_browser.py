@@ -155,3 +155,41 @@ def test_read_only_page_has_no_buttons(page, redis_url, namespace, client, tmp_p
         expect(page.locator("button[data-action]")).to_have_count(0)
         expect(page.locator('#p-log tbody tr[data-outcome="pending"]')).to_contain_text("pause")
         shot(page, tmp_path, "process-read-only")
+
+
+def test_a_namespace_filter_with_several(page, redis_url, namespace, client, tmp_path):
+    from tablevault_redis import VaultClient
+
+    second = namespace + "y"
+    populate(client, 2)
+    with VaultClient(redis_url, second) as other:
+        populate(other, 3)
+    with Dashboard(redis_url, [namespace, second]) as d:
+        page.goto(d.login_url("/"))
+        expect(page.locator("#procs tbody tr")).to_have_count(2)
+        page.select_option("#ns", second)
+        expect(page.locator("#procs tbody tr")).to_have_count(3)
+        shot(page, tmp_path, "processes-namespaces")
+
+
+def test_the_tree_puts_children_under_their_parent(page, redis_url, namespace, client, tmp_path):
+    from tablevault_redis import keys
+
+    populate(client, 3)
+    child = keys.proc(namespace, "proc00002")
+    client.redis.hset(child, mapping={"parent_process_name": "proc00000"})
+    with Dashboard(redis_url, [namespace]) as d:
+        page.goto(d.login_url("/"))
+        rows = page.locator("#procs tbody tr")
+        expect(rows).to_have_count(3)
+        assert rows.evaluate_all("rs => rs.map(r => r.dataset.name)") == [
+            "proc00002", "proc00001", "proc00000"
+        ]  # fmt: skip
+        page.check("#f-tree")
+        expect(rows.last).to_have_attribute("data-name", "proc00002")
+        assert rows.evaluate_all("rs => rs.map(r => r.dataset.name)") == [
+            "proc00001", "proc00000", "proc00002"
+        ]  # fmt: skip
+        expect(rows.last.locator('td[data-col="name"]')).to_contain_text("\u2514")
+        expect(rows.last.locator('td[data-col="parent"]')).to_contain_text("proc00000")
+        shot(page, tmp_path, "processes-tree")

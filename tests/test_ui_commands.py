@@ -79,3 +79,15 @@ def test_commands_refuse_a_bad_namespace_and_an_unreachable_server():
     assert out.exit_code == 2
     out = CliRunner().invoke(cli_app, ["ui", "--url", "redis://127.0.0.1:1/0", "--port", "0"])
     assert out.exit_code == 1 and "cannot reach Redis" in out.output
+
+
+def test_without_the_ui_extra_the_commands_say_how_to_install_it(monkeypatch):
+    for module in ("starlette", "uvicorn", "prometheus_client"):
+        monkeypatch.setitem(sys.modules, module, None)  # as if not installed
+    for module in ("app", "metrics", "api", "auth", "events", "views", "latency"):
+        monkeypatch.delitem(sys.modules, f"tablevault_redis.ui.{module}", raising=False)
+    for command in ("ui", "metrics"):
+        out = CliRunner().invoke(cli_app, [command, "--port", "0"])
+        assert out.exit_code == 1, out.output
+        assert "pip install 'tablevault-redis[ui]'" in out.output
+    assert CliRunner().invoke(cli_app, ["ui", "--help"]).exit_code == 0
