@@ -21,6 +21,8 @@ pytest.importorskip("starlette", reason="pip install 'tablevault-redis[ui]'")
 from helpers import wait_until  # noqa: E402
 from ui_server import Dashboard, populate  # noqa: E402
 
+from tablevault_redis import scripts  # noqa: E402
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 INSTALL = (
     "needs Chromium from the system packages and Playwright for Python: "
@@ -155,6 +157,13 @@ def test_read_only_page_has_no_buttons(page, redis_url, namespace, client, tmp_p
         expect(page.locator("button[data-action]")).to_have_count(0)
         expect(page.locator('#p-log tbody tr[data-outcome="pending"]')).to_contain_text("pause")
         shot(page, tmp_path, "process-read-only")
+        # It ends without reaching a checkpoint: the page says the pause never acted.
+        scripts.finish(client._conn, namespace, "proc00000", status="completed", token="host:0:tok")
+        expect(page.locator("#p-status .badge")).to_have_text("completed")
+        expect(page.locator('[data-fact="never acted on"]')).to_contain_text("pause by")
+        expect(page.locator("#p-log tbody tr").first).to_have_attribute(
+            "data-outcome", "not acted on: the process ended (completed)"
+        )
 
 
 def test_a_namespace_filter_with_several(page, redis_url, namespace, client, tmp_path):

@@ -34,6 +34,9 @@ TV.facts = function (p) {
     ["records written", p.records_written ?? ""], ["last record", p.last_record ?? ""],
     ["pending request", TV.requestText(p)], ["stopped by", p.stopped_by || ""],
   ];
+  if (p.paused_at) rows.push(["paused since", TV.when(p.paused_at)]);
+  if (p.unreached_action) rows.push(["never acted on", `${p.unreached_action} by ${p.unreached_by || "?"} at ${TV.when(p.unreached_at)}: no checkpoint was reached before it ended`]);
+  if (p.gaps) rows.push(["out of reach", `${p.gaps} time(s), last ${TV.when(p.gap_from)} to ${TV.when(p.gap_to)}`]);
   let html = rows.map(([k, v]) => {
     let val = TV.esc(v ?? "");
     if (k === "parent" && v) val = TV.procLink(p.parent_process_name, v);
