@@ -113,10 +113,11 @@ def prune_process(
 ) -> Pruned:
     """Delete the keys of ended process ``name`` if it ended before ``cutoff`` and is
     not alive, by compare-and-set on its status, heartbeat and ``started_at`` (the run
-    read). KEYS proc, alive, request, code, runs, children; ARGV cutoff, started_at,
-    "1" for a dry run."""
+    read). KEYS proc, alive, request, code, runs, children, request history; ARGV
+    cutoff, started_at, "1" for a dry run."""
     k = [keys.proc(ns, name), keys.alive(ns, name), keys.request(ns, name)]
     k += [keys.code(ns, name), keys.runs(ns, name), keys.children(ns, name)]
+    k.append(keys.requests(ns, name))
     args = [repr(cutoff), started_at, "1" if dry_run else "0"]
     return _run(conn, "prune_process", k, args, Pruned.parse)
 

@@ -45,6 +45,12 @@ key                            type         holds
                                              ``{"seq", "action", "by", "at", "epoch"}``;
                                              absent when none is pending; read as
                                              absent unless well formed
+``<ns>:{<ns>:<name>}:requests`` list         request history, newest first, the last
+                                             100: JSON ``{"event", "seq", "by", "at",
+                                             "run"}``, event ``request`` or
+                                             ``withdraw`` (with ``action``), or what the
+                                             target did: ``paused``, ``running``,
+                                             ``stopping``, ``stop_consumed``
 ``<ns>:{<ns>:<name>}:alive``    string, TTL  heartbeat: the run's token ``<host>:<pid>:
                                              <random>``; expires
                                              ``heartbeat_ttl`` seconds after the last beat
@@ -182,6 +188,11 @@ def code(ns: str, name: str) -> str:
 def request(ns: str, name: str) -> str:
     """String (JSON): the pending interrupt request."""
     return _proc(ns, name, "request")
+
+
+def requests(ns: str, name: str) -> str:
+    """List (JSON, newest first, capped): requests made and what the target did."""
+    return _proc(ns, name, "requests")
 
 
 def alive(ns: str, name: str) -> str:

@@ -54,6 +54,30 @@ def _num(value: str | None) -> float | None:
         return None
 
 
+_HISTORY_EVENTS = ("request", "withdraw", "paused", "running", "stopping", "stop_consumed")
+
+
+def _history_entry(text: str) -> dict[str, Any] | None:
+    """One request history entry, or None when it is not one (written by anyone)."""
+    try:
+        raw = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(raw, dict) or raw.get("event") not in _HISTORY_EVENTS:
+        return None
+    action = raw.get("action")
+    by = raw.get("by")
+    seq, run, at = raw.get("seq"), raw.get("run"), raw.get("at")
+    return {
+        "event": raw["event"],
+        "action": action if action in ("stop", "pause", "resume") else None,
+        "seq": seq if isinstance(seq, int) else None,
+        "by": by if isinstance(by, str) and by else None,
+        "at": float(at) if isinstance(at, int | float) else None,
+        "run": run if isinstance(run, int) else None,
+    }
+
+
 def _page_args(offset: int, limit: int) -> None:
     for value, what in ((offset, "offset"), (limit, "limit")):
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
@@ -140,6 +164,35 @@ class PagesMixin:
             stopped_by=v[6] or None,
             stopped_at=_num(v[7]),
         )
+
+    def request_history(self, process_name: str, limit: int = 100) -> list[dict[str, Any]]:
+        """The process's request history, newest first (at most ``limit`` entries; the
+        server keeps the last 100): each ``{"event", "action", "seq", "by", "at",
+        "run"}`` with event ``request`` or ``withdraw``, or what the target did:
+        ``paused``, ``running`` (resumed), ``stopping`` (a checkpoint raised for a
+        stop), ``stop_consumed`` (a stop ended a notebook cell); ``action`` is None
+        for those. Whoever made the request (API, CLI, dashboard) it is here; entries
+        that are not well formed are skipped. Empty when there is no such process."""
+        return self.request_histories([process_name], limit)[process_name]
+
+    def request_histories(
+        self, names: Sequence[str], limit: int = 100
+    ) -> dict[str, list[dict[str, Any]]]:
+        """:meth:`request_history` of each of ``names``, in one round trip."""
+        checked = [keys.check_name(n) for n in names]
+        _page_args(0, limit)
+        if not checked or limit == 0:
+            return {n: [] for n in checked}
+        with self._conn.translate():
+            pipe = self._conn.client.pipeline(transaction=False)
+            for name in checked:
+                pipe.lrange(keys.requests(self.namespace, name), 0, limit - 1)
+            replies = pipe.execute(raise_on_error=False)
+        out: dict[str, list[dict[str, Any]]] = {}
+        for name, raw in zip(checked, replies, strict=True):
+            texts = [] if isinstance(raw, Exception) else raw  # a key of another type
+            out[name] = [e for e in (_history_entry(t) for t in texts) if e is not None]
+        return out
 
     def wait_for_action(self, action: str, process_name: str, seq: int, timeout: float) -> None:
         """Wait until ``process_name`` acted on request ``seq`` (as ``wait=True`` of

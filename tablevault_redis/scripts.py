@@ -227,9 +227,10 @@ def request(
     client: Batch | None = None,
 ) -> RequestReply:
     """Write a stop, pause or resume request and announce it, atomically. KEYS proc,
-    request, alive, channel; ARGV action, who asks, now, PUBLISH or SPUBLISH, a
-    ``request_id`` unique per call (a retry after a lost reply gets the first answer)."""
+    request, alive, channel, history; ARGV action, who asks, now, PUBLISH or SPUBLISH,
+    a ``request_id`` unique per call (a retry after a lost reply gets the first answer)."""
     k = [keys.proc(ns, name), keys.request(ns, name), keys.alive(ns, name), keys.channel(ns, name)]
+    k.append(keys.requests(ns, name))
     args = [action, by, repr(time.time()), conn.publish_command, request_id]
     return _run(conn, "request", k, args, RequestReply.parse, client)
 
@@ -247,16 +248,19 @@ def ack(
 ) -> str:
     """The target acted on request ``seq``: ``kind`` paused | running | stopping (a
     checkpoint raised for the stop) | stop_consumed (a stop ended a notebook cell;
-    ``by`` who asked). KEYS proc, request; ARGV kind, seq, now, by. The new status."""
-    k = [keys.proc(ns, name), keys.request(ns, name)]
+    ``by`` who asked). KEYS proc, request, history; ARGV kind, seq, now, by. The new
+    status."""
+    k = [keys.proc(ns, name), keys.request(ns, name), keys.requests(ns, name)]
     return _run(conn, "ack", k, [kind, seq, _now(now), by], str)
 
 
 @_script
 def withdraw(conn: Connection, ns: str, name: str, *, by: str) -> replies.Withdrawn:
     """Withdraw the pending stop or pause the target has not acted on, announcing a
-    new ``request_seq``. KEYS proc, request, channel; ARGV who, now, (S)PUBLISH."""
+    new ``request_seq``. KEYS proc, request, channel, history; ARGV who, now,
+    (S)PUBLISH."""
     k = [keys.proc(ns, name), keys.request(ns, name), keys.channel(ns, name)]
+    k.append(keys.requests(ns, name))
     args = [by, _now(None), conn.publish_command]
     return _run(conn, "withdraw", k, args, replies.Withdrawn.parse)
 

@@ -344,6 +344,7 @@ def ended_process(conn: Connection, ns: str, status: str = "completed", ended: f
     )
     conn.client.xadd(keys.code(ns, NAME), {"event": "open", "index": 0})
     conn.client.rpush(keys.runs(ns, NAME), "{}")
+    conn.client.lpush(keys.requests(ns, NAME), "{}")
 
 
 def prune(conn: Connection, ns: str, cutoff: float = T0 + 1, started: str = "5", dry=False):
@@ -357,7 +358,7 @@ def test_prune_process_deletes_an_ended_process(conn: Connection, namespace: str
     assert prune(conn, namespace, dry=True) == "ok"
     assert conn.client.exists(keys.proc(namespace, NAME))
     assert prune(conn, namespace) == "ok"
-    for key in (keys.proc, keys.code, keys.runs):
+    for key in (keys.proc, keys.code, keys.runs, keys.requests):
         assert not conn.client.exists(key(namespace, NAME))
     assert prune(conn, namespace) == "missing"
 

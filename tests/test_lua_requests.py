@@ -132,3 +132,57 @@ def test_a_cleaner_dates_a_crash_at_the_last_heartbeat(conn: Connection, namespa
     assert rec["ended_at"] == repr(T0 + 2)  # not the cleaner's clock (T0 + 5)
     [close] = [f for _i, f in conn.client.xrange(keys.code(namespace, NAME))]
     assert close["ended_at"] == repr(T0 + 2)
+
+
+# --------------------------------------------------------------------------- history
+
+
+def history(conn: Connection, ns: str) -> list[dict[str, object]]:
+    """The request history as stored, oldest first."""
+    raw = conn.client.lrange(keys.requests(ns, NAME), 0, -1)
+    return [json.loads(text) for text in reversed(raw)]
+
+
+def test_requests_withdrawals_and_steps_are_kept_in_the_history(
+    conn: Connection, namespace: str
+) -> None:
+    register(conn, namespace)
+    seq = ask(conn, namespace, "pause", by="ann").seq
+    assert scripts.ack(conn, namespace, NAME, kind="paused", seq=seq, by="ann") == "paused"
+    scripts.ack(conn, namespace, NAME, kind="paused", seq=seq)  # again: no change, no entry
+    ask(conn, namespace, "resume", by="bob")
+    scripts.ack(conn, namespace, NAME, kind="running", seq=seq + 1, by="bob")
+    ask(conn, namespace, "pause", by="cy")
+    withdraw(conn, namespace, by="dee")
+    stop = ask(conn, namespace, "stop", by="eve").seq
+    scripts.ack(conn, namespace, NAME, kind="stopping", seq=stop, by="eve")
+    scripts.ack(conn, namespace, NAME, kind="stopping", seq=stop, by="eve")  # raised again
+    scripts.ack(conn, namespace, NAME, kind="stop_consumed", seq=stop, by="eve")
+    ask(conn, namespace, "resume", by="fay")  # refused (not paused): not kept
+    got = [(e["event"], e.get("action"), e["seq"], e["by"]) for e in history(conn, namespace)]
+    assert got == [
+        ("request", "pause", 1, "ann"),
+        ("paused", None, 1, "ann"),
+        ("request", "resume", 2, "bob"),
+        ("running", None, 2, "bob"),
+        ("request", "pause", 3, "cy"),
+        ("withdraw", "pause", 3, "dee"),
+        ("request", "stop", 5, "eve"),
+        ("stopping", None, 5, "eve"),
+        ("stop_consumed", None, 5, "eve"),
+    ]
+    assert all(e["run"] == 1 and e["at"] > 0 for e in history(conn, namespace))
+
+
+def test_the_history_is_capped_and_survives_a_key_of_another_type(
+    conn: Connection, namespace: str
+) -> None:
+    register(conn, namespace)
+    conn.client.set(keys.requests(namespace, NAME), "not a list")
+    assert ask(conn, namespace, "pause").refused == ""
+    assert [e["event"] for e in history(conn, namespace)] == ["request"]
+    for _ in range(60):
+        ask(conn, namespace, "resume")
+        ask(conn, namespace, "pause")
+    kept = history(conn, namespace)
+    assert len(kept) == 100 and kept[-1]["seq"] == 121  # the newest 100

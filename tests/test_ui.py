@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import time
 
 import pytest
 
@@ -18,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families  # noqa: E40
 from servers import RedisServer  # noqa: E402
 from ui_server import TOKEN, Dashboard, populate  # noqa: E402
 
-from tablevault_redis import VaultClient  # noqa: E402
+from tablevault_redis import VaultClient, keys, scripts  # noqa: E402
 from tablevault_redis.cli import app as cli_app  # noqa: E402
 
 
@@ -194,6 +195,17 @@ def test_the_live_feed_pushes_changes(dash, client):
                 break
 
 
+def test_status_counts_agree_with_the_rows_shown(dash, client):
+    populate(client, 3, live_every=1)
+    with dash.http() as http:
+        assert http.get("/api/view/table").json()["counts"] == {"running": 3}
+        seq = client.pause_execution("proc00001")  # within the summaries' second
+        scripts.ack(client._conn, client.namespace, "proc00001", kind="paused", seq=seq)
+        view = http.get("/api/view/table").json()
+    assert [r["status"] for r in view["rows"]] == ["running", "paused", "running"]
+    assert view["counts"] == {"running": 2, "paused": 1}
+
+
 def _events(lines):
     name = None
     for line in lines:
@@ -201,6 +213,57 @@ def _events(lines):
             name = line[7:]
         elif line.startswith("data: ") and name == "update":
             yield json.loads(line[6:])
+
+
+def test_the_request_history_shows_requests_made_anywhere(dash, client):
+    """Requests made through the API or the CLI, not only this dashboard, with what
+    became of each; the process acting is played by its acknowledgement script."""
+    populate(client, 1, live_every=1)
+    conn, ns, name = client._conn, client.namespace, "proc00000"
+    pause = client.pause_execution(name)
+    scripts.ack(conn, ns, name, kind="paused", seq=pause, now=time.time() + 0.25)
+    resume = client.resume_execution(name)
+    scripts.ack(conn, ns, name, kind="running", seq=resume)
+    client.pause_execution(name)
+    client.withdraw_request(name)
+    with dash.http() as http:
+        assert http.post(f"/api/processes/{name}/stop").status_code == 202
+        rows = http.get(f"/api/view/process/{name}").json()["requests"]["history"]
+    assert [(r["action"], r["seq"], r["outcome"].split(" by ")[0]) for r in rows] == [
+        ("stop", 5, "pending"),
+        ("pause", 3, "withdrawn"),
+        ("resume", 2, "acted"),
+        ("pause", 1, "acted"),
+    ]
+    assert rows[0]["via"] == "ui:127.0.0.1" and rows[0]["by"].startswith("ui:")
+    assert rows[1]["via"] is None and rows[1]["by"] == client.requester
+    assert 0.2 < rows[3]["latency"] < 5 and rows[3]["acted_at"] > rows[3]["requested_at"]
+    conn.client.lpush(keys.requests(ns, name), "not json", "[1]", '{"event": "x"}')
+    assert len(client.request_history(name)) == 7  # what is not an entry is skipped
+    assert client.request_history("nobody") == []
+
+
+def test_latency_counts_requests_made_anywhere_once(dash, client):
+    populate(client, 2, live_every=1)
+    conn, ns = client._conn, client.namespace
+    for name in ("proc00000", "proc00001"):
+        seq = client.pause_execution(name)
+        scripts.ack(conn, ns, name, kind="paused", seq=seq)
+
+    def counts(text: str) -> dict[str, float]:
+        return {s.labels["action"]: s.value for f in text_string_to_metric_families(text)
+                if f.name == "tablevault_request_action_latency_seconds"
+                for s in f.samples if s.name.endswith("_count")}  # fmt: skip
+
+    with dash.http() as http:
+        assert counts(http.get("/metrics").text) == {"pause": 2}
+        scripts.finish(conn, ns, "proc00001", status="completed", token="host:1:tok")
+        seq = client.stop_execution("proc00000")
+        scripts.ack(conn, ns, "proc00000", kind="stopping", seq=seq)
+        scripts.finish(conn, ns, "proc00000", status="stopped", token="host:0:tok")
+        # Ended since the last scrape: still read once, and nothing counts twice.
+        assert counts(http.get("/metrics").text) == {"pause": 2, "stop": 1}
+        assert counts(http.get("/metrics").text) == {"pause": 2, "stop": 1}
 
 
 # --------------------------------------------------------------------------- isolation
@@ -238,6 +301,20 @@ def test_no_request_reaches_another_namespace(redis_server, redis_url, namespace
             monitor.close()
         assert seen and not [c for c in seen if other in c]
         assert _request_state(theirs, "proc00000") == (0, None)
+
+
+def test_several_namespaces_one_at_a_time(redis_url, namespace):
+    second = namespace + "y"
+    with VaultClient(redis_url, namespace) as one, VaultClient(redis_url, second) as two:
+        populate(one, 2)
+        populate(two, 3)
+        with Dashboard(redis_url, [namespace, second]) as d, d.http() as http:
+            assert http.get("/api/config").json()["namespaces"] == [namespace, second]
+            assert http.get("/api/processes").headers["x-total-count"] == "2"  # the first
+            r = http.get("/api/processes", params={"namespace": second})
+            assert r.headers["x-total-count"] == "3"
+            view = http.get("/api/view/table", params={"namespace": second}).json()
+            assert view["namespace"] == second and view["total"] == 3
 
 
 # --------------------------------------------------------------------------- read-only

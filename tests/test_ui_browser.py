@@ -21,6 +21,8 @@ pytest.importorskip("starlette", reason="pip install 'tablevault-redis[ui]'")
 from helpers import wait_until  # noqa: E402
 from ui_server import Dashboard, populate  # noqa: E402
 
+from tablevault_redis import scripts  # noqa: E402
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 INSTALL = (
     "needs Chromium from the system packages and Playwright for Python: "
@@ -92,6 +94,7 @@ def test_watch_and_steer_a_live_worker(page, spawner, redis_url, namespace, clie
         expect(badge).to_have_text("stopped")
         assert w.wait_exit() == 0
         expect(page.locator("#p-log tbody tr")).to_have_count(3)
+        expect(page.locator('#p-log tbody tr[data-outcome="acted"]')).to_have_count(3)
         expect(page.locator('#p-code [data-status="stopped"]')).to_be_visible()
         shot(page, tmp_path, "process-stopped")
 
@@ -148,7 +151,54 @@ def test_read_only_page_has_no_buttons(page, redis_url, namespace, client, tmp_p
         expect(page.locator("#procs tbody tr")).to_have_count(5)
         expect(page.locator("#mode")).to_have_text("read-only")
         expect(page.locator("button[data-action]")).to_have_count(0)
+        client.pause_execution("proc00000")  # asked elsewhere (CLI, API), never acted on
         page.goto(f"{d.base}/process?name=proc00000&namespace={namespace}")
         expect(page.locator("#p-status .badge")).to_have_text("running")
         expect(page.locator("button[data-action]")).to_have_count(0)
+        expect(page.locator('#p-log tbody tr[data-outcome="pending"]')).to_contain_text("pause")
         shot(page, tmp_path, "process-read-only")
+        # It ends without reaching a checkpoint: the page says the pause never acted.
+        scripts.finish(client._conn, namespace, "proc00000", status="completed", token="host:0:tok")
+        expect(page.locator("#p-status .badge")).to_have_text("completed")
+        expect(page.locator('[data-fact="never acted on"]')).to_contain_text("pause by")
+        expect(page.locator("#p-log tbody tr").first).to_have_attribute(
+            "data-outcome", "not acted on: the process ended (completed)"
+        )
+
+
+def test_a_namespace_filter_with_several(page, redis_url, namespace, client, tmp_path):
+    from tablevault_redis import VaultClient
+
+    second = namespace + "y"
+    populate(client, 2)
+    with VaultClient(redis_url, second) as other:
+        populate(other, 3)
+    with Dashboard(redis_url, [namespace, second]) as d:
+        page.goto(d.login_url("/"))
+        expect(page.locator("#procs tbody tr")).to_have_count(2)
+        page.select_option("#ns", second)
+        expect(page.locator("#procs tbody tr")).to_have_count(3)
+        shot(page, tmp_path, "processes-namespaces")
+
+
+def test_the_tree_puts_children_under_their_parent(page, redis_url, namespace, client, tmp_path):
+    from tablevault_redis import keys
+
+    populate(client, 3)
+    child = keys.proc(namespace, "proc00002")
+    client.redis.hset(child, mapping={"parent_process_name": "proc00000"})
+    with Dashboard(redis_url, [namespace]) as d:
+        page.goto(d.login_url("/"))
+        rows = page.locator("#procs tbody tr")
+        expect(rows).to_have_count(3)
+        assert rows.evaluate_all("rs => rs.map(r => r.dataset.name)") == [
+            "proc00002", "proc00001", "proc00000"
+        ]  # fmt: skip
+        page.check("#f-tree")
+        expect(rows.last).to_have_attribute("data-name", "proc00002")
+        assert rows.evaluate_all("rs => rs.map(r => r.dataset.name)") == [
+            "proc00001", "proc00000", "proc00002"
+        ]  # fmt: skip
+        expect(rows.last.locator('td[data-col="name"]')).to_contain_text("\u2514")
+        expect(rows.last.locator('td[data-col="parent"]')).to_contain_text("proc00000")
+        shot(page, tmp_path, "processes-tree")

@@ -1,5 +1,7 @@
 -- Write an interrupt request (stop, pause or resume) and announce it, atomically.
 -- KEYS[1] proc hash   KEYS[2] request key   KEYS[3] alive key   KEYS[4] control channel
+-- KEYS[5] request history (a new request adds {"event": "request", "action", "seq",
+--         "by", "at", "run"})
 -- ARGV[1] action: stop | pause | resume   ARGV[2] who asks   ARGV[3] now (epoch s)
 -- ARGV[4] publish command: PUBLISH or SPUBLISH (sharded, Redis 7 cluster)
 -- ARGV[5] request id, unique per call: a retry after a lost reply is answered with
@@ -20,7 +22,7 @@ local kind = key_type(KEYS[1])
 if kind == 'none' then return {'err', 'not_found', '', ''} end
 if kind ~= 'hash' then return {'err', 'corrupt', kind, ''} end
 local h = redis.call('HMGET', KEYS[1], 'status', 'last_request_id', 'last_request_seq',
-  'request_seq', 'epoch')
+  'request_seq', 'epoch', 'run')
 local status = h[1]
 if not status then return {'err', 'not_found', '', ''} end
 if h[2] == ARGV[5] and to_seq(h[3]) then return {'ok', to_seq(h[3]), status} end
@@ -56,4 +58,6 @@ else
 end
 redis.call(ARGV[4], KEYS[4], cjson.encode({seq = seq, action = action, by = ARGV[2],
   epoch = epoch}))
+log_request(KEYS[5], {event = 'request', action = action, seq = seq, by = ARGV[2],
+  at = tonumber(ARGV[3]), run = to_seq(h[6]) or 0})
 return {'ok', seq, status}

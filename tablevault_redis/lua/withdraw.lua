@@ -1,5 +1,7 @@
 -- Withdraw a stop or pause request the target has not acted on yet, and announce it.
 -- KEYS[1] proc hash   KEYS[2] request key   KEYS[3] control channel
+-- KEYS[4] request history (adds {"event": "withdraw", "action", "seq" of the withdrawn
+--         request, "by" who withdrew, "at", "run"})
 -- ARGV[1] who withdraws   ARGV[2] now (epoch s)   ARGV[3] PUBLISH or SPUBLISH
 -- Acted on means: a checkpoint raised for the stop (its "stopping" ack names the
 -- request's seq in stopping_seq), or the process is paused by the pause.
@@ -29,4 +31,7 @@ redis.call('HSET', KEYS[1], 'interrupt_action', '', 'interrupt_request', '',
   'interrupt_requested_at', '', 'withdrawn_action', tostring(cur['action']),
   'withdrawn_request_by', cur['by'], 'withdrawn_by', ARGV[1], 'withdrawn_at', ARGV[2])
 redis.call(ARGV[3], KEYS[3], cjson.encode({seq = new, action = 'withdraw', by = ARGV[1]}))
+log_request(KEYS[4], {event = 'withdraw', action = tostring(cur['action']),
+  seq = to_seq(cur['seq']) or 0, by = ARGV[1], at = tonumber(ARGV[2]),
+  run = to_seq(redis.call('HGET', KEYS[1], 'run')) or 0})
 return {'ok', new, tostring(cur['action']), cur['by'], tostring(cur['at'] or '')}

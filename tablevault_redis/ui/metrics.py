@@ -7,7 +7,8 @@
 - ``tablevault_records_appended_total{namespace,list}``: records in each record
   list, i.e. appended so far (counter).
 - ``tablevault_request_action_latency_seconds{namespace,action}``: from a stop,
-  pause or resume made through this server to the target acting on it (histogram).
+  pause or resume (made by anyone: see :mod:`latency`) to the target acting on it
+  (histogram).
 - ``tablevault_redis_up{namespace}``: 1 when the last scrape could read Redis.
 
 The values are read from Redis at scrape time (through the cached summaries, at
@@ -27,6 +28,7 @@ from prometheus_client.registry import Collector
 
 from ..errors import TableVaultError
 from ..models import STATUSES
+from .latency import LatencyWatch
 from .state import UiState
 from .views import last_beat
 
@@ -39,8 +41,9 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2
 class VaultCollector(Collector):
     """Reads the namespaces of a :class:`UiState` at every scrape."""
 
-    def __init__(self, state: UiState) -> None:
+    def __init__(self, state: UiState, watch: LatencyWatch) -> None:
         self.state = state
+        self.watch = watch
 
     def collect(self) -> Iterator[Metric]:
         procs = GaugeMetricFamily(
@@ -85,6 +88,7 @@ class VaultCollector(Collector):
             if beat is not None:
                 ages.add_metric([ns, p.name], max(0.0, now - beat))
         client = self.state.client(ns)
+        self.watch.scan(client, summaries)
         lists = client.query_item_names("record_list")
         for name, count in client.record_counts(lists).items():
             records.add_metric([ns, name], count)
@@ -98,13 +102,16 @@ class Metrics:
         self.registry = CollectorRegistry()
         self.latency = Histogram(
             "tablevault_request_action_latency_seconds",
-            "Seconds from a request made through this server to the target acting on it.",
+            "Seconds from a stop, pause or resume request to the target acting on it.",
             ["namespace", "action"],
-            registry=self.registry,
+            registry=None,
             buckets=LATENCY_BUCKETS,
         )
-        self.registry.register(VaultCollector(state))
-        state.observe = self.observe
+        self.watch = LatencyWatch(self.observe)
+        # The collector first: what a scrape reads from Redis is in the same scrape.
+        self.registry.register(VaultCollector(state, self.watch))
+        self.registry.register(self.latency)
+        state.observe = self.watch.acted
 
     def observe(self, namespace: str, action: str, seconds: float) -> None:
         self.latency.labels(namespace=namespace, action=action).observe(seconds)

@@ -69,7 +69,8 @@ class UiState:
         self._summaries = {ns: _Summary() for ns in config.namespaces}
         self._history: dict[tuple[str, str], deque[dict[str, Any]]] = {}
         self._history_lock = threading.Lock()
-        # observe(namespace, action, seconds): where request-to-action latency goes.
+        # observe(namespace, name, action, seq, seconds): where request-to-action
+        # latency goes.
         self.observe = observe
 
     @property
@@ -143,7 +144,7 @@ class UiState:
         latency = max(0.0, acted_at - entry["requested_at"])
         entry.update(acted_at=acted_at, outcome="acted", latency=latency)
         if self.observe is not None:
-            self.observe(client.namespace, entry["action"], latency)
+            self.observe(client.namespace, name, entry["action"], entry["seq"], latency)
 
     def _remember(self, namespace: str, name: str, entry: dict[str, Any]) -> None:
         with self._history_lock:

@@ -14,6 +14,7 @@ from typing import Any
 from ..client import VaultClient
 from ..errors import NotFoundError, ValidationError
 from ..models import STATUSES, ProcessInfo
+from .history import request_rows
 from .state import UiState
 
 MAX_PAGE = 1000  # rows or records in one response
@@ -100,6 +101,19 @@ def process_page(state: UiState, namespace: str, q: TableQuery) -> tuple[int, li
     return total, [p for p in client.get_processes(names) if q.matches(p)]
 
 
+def _counts(summaries: list[ProcessInfo], rows: list[ProcessInfo]) -> dict[str, int]:
+    """Processes per status from the (up to a second old) summaries, corrected by
+    the rows just read, so the counts never contradict the table on screen."""
+    counts = Counter(p.status for p in summaries)
+    was = {p.name: p.status for p in summaries}
+    for p in rows:
+        old = was.get(p.name)
+        if old is not None and old != p.status:
+            counts[old] -= 1
+            counts[p.status] += 1
+    return {s: n for s, n in counts.items() if n > 0}
+
+
 def table_view(state: UiState, namespace: str, q: TableQuery) -> dict[str, Any]:
     """The process table: one page of rows, the total, counts by status, users."""
     client = state.client(namespace)
@@ -114,16 +128,18 @@ def table_view(state: UiState, namespace: str, q: TableQuery) -> dict[str, Any]:
         "total": total,
         "offset": q.offset,
         "limit": q.limit,
-        "counts": {s: n for s, n in Counter(p.status for p in summaries).items()},
+        "counts": _counts(summaries, procs),
         "users": sorted({p.user_id for p in summaries}),
         "rows": [row(p, now) for p in procs],
     }
 
 
 def detail_view(state: UiState, namespace: str, name: str) -> dict[str, Any]:
-    """A process: its record, code items, requests and children."""
+    """A process: its record, code items, requests (``history``: every request
+    kept in Redis, whoever made it; ``log``: those this server made) and children."""
     client = state.client(namespace)
     p = client.get_process(name)
+    log = state.history(client.namespace, name)
     now = time.time()
     return {
         "now": now,
@@ -132,7 +148,8 @@ def detail_view(state: UiState, namespace: str, name: str) -> dict[str, Any]:
         "code_items": [item.to_dict() for item in client.get_code_items(name)],
         "requests": {
             "record": client.get_request_state(name).to_dict(),
-            "log": state.history(client.namespace, name),
+            "log": log,
+            "history": request_rows(client.request_history(name), log, p),
         },
         "children": [row(c, now) for c in client.list_children(name)[:MAX_PAGE]],
     }

@@ -63,3 +63,12 @@ local function clear_request(proc, key)
   redis.call('HSET', proc, 'interrupt_action', '', 'interrupt_request', '',
     'interrupt_requested_at', '')
 end
+
+-- Add entry to a process's request history (a list, newest first, the last 100
+-- entries); a key of another type there is replaced.
+local function log_request(log, entry)
+  local kind = key_type(log)
+  if kind ~= 'none' and kind ~= 'list' then redis.call('DEL', log) end
+  redis.call('LPUSH', log, cjson.encode(entry))
+  redis.call('LTRIM', log, 0, 99)
+end

@@ -34,6 +34,9 @@ TV.facts = function (p) {
     ["records written", p.records_written ?? ""], ["last record", p.last_record ?? ""],
     ["pending request", TV.requestText(p)], ["stopped by", p.stopped_by || ""],
   ];
+  if (p.paused_at) rows.push(["paused since", TV.when(p.paused_at)]);
+  if (p.unreached_action) rows.push(["never acted on", `${p.unreached_action} by ${p.unreached_by || "?"} at ${TV.when(p.unreached_at)}: no checkpoint was reached before it ended`]);
+  if (p.gaps) rows.push(["out of reach", `${p.gaps} time(s), last ${TV.when(p.gap_from)} to ${TV.when(p.gap_to)}`]);
   let html = rows.map(([k, v]) => {
     let val = TV.esc(v ?? "");
     if (k === "parent" && v) val = TV.procLink(p.parent_process_name, v);
@@ -51,14 +54,17 @@ TV.requestsHtml = function (req) {
   if (r.paused_at) parts.push(`paused ${TV.ago(r.paused_at)} ago`);
   if (r.stopped_at) parts.push(`stopped ${TV.when(r.stopped_at)} by ${TV.esc(r.stopped_by || "?")}`);
   let html = `<div class="card">${parts.join(" \u00b7 ")}`;
-  if (req.log.length) {
+  const rows = req.history || [];
+  if (rows.length) {
     html += `<table class="grid" id="p-log" style="margin-top:8px"><thead><tr><th>action</th><th>seq</th><th>requested</th><th>acted after</th><th>outcome</th><th>by</th></tr></thead><tbody>`;
-    for (const e of req.log) {
-      const after = e.acted_at ? ((e.acted_at - e.requested_at) * 1000).toFixed(0) + " ms" : "";
-      html += `<tr><td>${TV.esc(e.action)}</td><td>${e.seq}</td><td>${TV.esc(TV.when(e.requested_at))}</td><td class="num">${after}</td><td>${TV.esc(e.outcome)}</td><td>${TV.esc(e.by)}</td></tr>`;
+    for (const e of rows) {
+      const after = e.latency != null ? (e.latency * 1000).toFixed(0) + " ms" : "";
+      const by = (e.by || "?") + (e.via ? ` (dashboard, ${e.via})` : "");
+      const cls = e.outcome === "pending" ? ' class="pending"' : "";
+      html += `<tr data-action="${TV.esc(e.action)}" data-outcome="${TV.esc(e.outcome)}"><td>${TV.esc(e.action)}</td><td>${e.seq ?? ""}</td><td>${TV.esc(TV.when(e.requested_at))}</td><td class="num">${after}</td><td${cls}>${TV.esc(e.outcome)}</td><td>${TV.esc(by)}</td></tr>`;
     }
     html += "</tbody></table>";
-  } else html += `<div class="muted">no request made through this dashboard</div>`;
+  } else html += `<div class="muted">no request yet</div>`;
   return html + "</div>";
 };
 

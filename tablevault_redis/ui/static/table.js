@@ -109,7 +109,7 @@ TV.rowCells = function (p, depth) {
     parent, started: TV.esc(TV.ago(p.started_at) + (p.started_at ? " ago" : "")),
     heartbeat: hb, records: TV.esc(records),
     last: `<span title="${TV.esc(p.last_record || "")}">${TV.esc(lastRecord)}</span>`,
-    request: req ? `<span class="pending">${TV.esc(req)}</span>` : "",
+    request: req ? `<span class="pending" title="${TV.esc(req)}">${TV.esc(TV.clip(req, 40))}</span>` : "",
     actions: TV.actions(p),
   };
 };
