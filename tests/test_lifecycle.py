@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pexpect
 import pytest
-from helpers import SCRIPTS, child_env, wait_until
+from helpers import SCRIPTS, child_env, wait_judgeable, wait_until
 from test_cli import Cli
 
 from tablevault_redis import ConflictError, ValidationError, VaultClient, keys
@@ -67,6 +67,7 @@ def test_kill_9_reads_as_crashed_everywhere_without_a_cleanup(
     time.sleep(0.3)  # the end time does not move while time passes
     assert client.get_process("w").ended_at == info.ended_at
     # A cleanup later writes the same status and end time into the record.
+    wait_judgeable(client, ttl=0.8, interval=0.2)
     assert client.vault_cleanup(interval=0).crashed == ["w"]
     after = client.get_process("w")
     assert (after.status, after.ended_at) == ("crashed", info.ended_at)
