@@ -17,9 +17,7 @@ from loops import job_loop
 URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:1/0")
 
 POOL_MAINTENANCE_S = 0.2
-asynpool.AsynPool.timers = property(
-    lambda self: {self.maintain_pool: POOL_MAINTENANCE_S}
-)
+asynpool.AsynPool.timers = property(lambda self: {self.maintain_pool: POOL_MAINTENANCE_S})
 
 app = Celery("bench_peers", broker=URL, backend=URL)
 app.conf.update(

@@ -82,12 +82,13 @@ def poll_worker(url: str, key: str) -> None:
 
     client = redis.Redis.from_url(url)
     say("ready")
+    last = [client.get(key)]
+
+    def changed() -> float | None:
+        return time.monotonic() if client.get(key) != last[0] else None
+
     while (go := next_go()) is not None:
-        last = client.get(key)
-
-        def changed() -> float | None:
-            return time.monotonic() if client.get(key) != last else None
-
+        last[0] = client.get(key)
         say("running")
         say("observed", t=run_loop(*go, changed))
 
