@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-sys.path[:0] = [str(HERE), str(HERE.parent)]
+# This checkout's own package first (the workers get the same path), then the helpers.
+sys.path[:0] = [str(HERE.parent.parent), str(HERE), str(HERE.parent)]
 
 import _common  # noqa: E402
 
@@ -110,6 +111,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     import report
     from loops import BUSY_WORK_S, IDLE_SLEEP_S, calibrate
 
+    import tablevault_redis  # once, up front: the whole run measures one version
+
     started = time.monotonic()
     load_before = os.getloadavg()[0]
     with _common.private_redis() as server:
@@ -122,6 +125,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     machine = _common.machine_info(
         redis_server=redis_version,
         peers=versions(),
+        tablevault_redis_path=str(Path(tablevault_redis.__file__).parent),
         idle_loop=f"check + time.sleep({IDLE_SLEEP_S})",
         busy_loop=f"check + {iters} iterations of pure Python (~{BUSY_WORK_S * 1000:g} ms)",
         trials_per_mode=done,
