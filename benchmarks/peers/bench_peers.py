@@ -144,7 +144,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="10 trials, shorter cost timing")
     parser.add_argument("--time-budget", type=float, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG figures")
+    parser.add_argument("--results-dir", type=Path, help="instead of benchmarks/results/")
     args = parser.parse_args(argv)
+    if args.results_dir:
+        _common.RESULTS = args.results_dir.resolve()
     if args.trials is None:
         args.trials = 10 if args.quick else 50
     import report
@@ -153,7 +156,10 @@ def main(argv: list[str] | None = None) -> None:
     if not args.no_plots:
         import plots
 
-        doc["plots"] = [str(p.relative_to(_common.ROOT)) for p in plots.draw(doc)]
+        root = _common.ROOT
+        doc["plots"] = [
+            str(p.relative_to(root) if p.is_relative_to(root) else p) for p in plots.draw(doc)
+        ]
     report.write_markdown(doc)
     _common.emit("peers", doc)
 

@@ -35,7 +35,7 @@ def _title(doc: dict[str, Any], what: str) -> str:
     m = doc["machine"]
     return (
         f"{what}: {m['trials_per_mode']} trials per system and mode, {m['cpus']} CPUs, "
-        f"load {m['loadavg_1min_before_after'][0]}, {m['date']}"
+        "load {} -> {}, {}".format(*m["loadavg_1min_before_after"], m["date"])
     )
 
 
