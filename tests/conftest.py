@@ -64,6 +64,7 @@ Where each feature is tested
                           ``test_ui_browser.py`` the page in headless Chromium
 ``test_lint.py``          ruff, mypy, module and function sizes, one function per script
 ``test_servers.py``       the test servers themselves (servers.py)
+``test_benchmarks.py``    benchmarks/peers' quick mode runs and writes its JSON and plots
 
 Which fixture
 -------------
