@@ -57,6 +57,35 @@ def test_paused_at_in_show(cli: Cli, conn: Connection, client: VaultClient, name
     assert json.loads(cli.ok("show", "w", "--json"))["process"]["paused_at"] == info.paused_at
 
 
+def test_a_stop_never_reached_and_gaps_are_shown(
+    cli: Cli, conn: Connection, client: VaultClient, namespace: str
+):
+    fake_process(conn, namespace, "w")
+    client.stop_execution("w")
+    scripts.finish(conn, namespace, "w", status="completed", token="T-w")
+    info = client.get_process("w")
+    assert (info.status, info.unreached_action) == ("completed", "stop")
+    words = "stop requested, never reached a checkpoint"
+    assert words in cli.ok("ps", "--all")
+    assert f"stop by {client.requester}" in cli.ok("ps", "--all")
+    shown = cli.ok("show", "w")
+    assert f"stop requested by {client.requester} at " in shown, shown
+    assert "never reached a checkpoint" in shown and "unreached_by" in shown
+    assert words in cli.ok("tree", "--all")
+    followed = cli.ok("logs", "w", "-f")  # ended already: says how, and ends
+    assert followed.splitlines()[-1].startswith("# ── process w completed (stop requested by")
+    last = json.loads(cli.ok("logs", "w", "-f", "--json").splitlines()[-1])
+    assert (last["status"], last["unreached"]) == ("completed", "stop")
+    assert json.loads(cli.ok("show", "w", "--json"))["process"]["unreached_action"] == "stop"
+
+    fake_process(conn, namespace, "g")
+    now = time.time()
+    set_fields(conn, namespace, "g", gaps=2, gap_from=now - 70, gap_to=now - 60)
+    shown = cli.ok("show", "g")
+    assert "out of reach 2 times; latest " in shown and "(10.0s)" in shown, shown
+    assert "never reached" not in shown
+
+
 @pytest.mark.skipif(not HAS_PROGRESS, reason="ProcessInfo has no record progress fields yet")
 def test_records_written_and_last_record(cli: Cli, conn: Connection, namespace: str):
     fake_process(conn, namespace, "w")
