@@ -120,6 +120,13 @@ def test_ps_sort_and_status_filter(cli: Cli, conn: Connection, namespace: str, c
     names = [p["name"] for p in json.loads(cli.ok("ps", "--json", "--sort", "name"))]
     assert names == ["a", "b", "c"]
     assert [p["name"] for p in json.loads(cli.ok("ps", "--json", "--status", "paused"))] == ["b"]
+    # an ended status shows ended runs without --all; a status that is none is refused
+    scripts.finish(conn, namespace, "c", status="stopped", token="T-c")
+    assert [p["name"] for p in json.loads(cli.ok("ps", "--json", "--status", "stopped"))] == ["c"]
+    assert "c" not in [p["name"] for p in json.loads(cli.ok("ps", "--json"))]
+    for args in (("ps", "--status", "runing"), ("stop", "--status", "stopped", "--yes")):
+        refused = cli(*args)
+        assert refused.returncode == 2 and "'running'" in refused.stderr, (args, refused)
 
 
 def test_namespaces_and_the_empty_namespace_hint(redis_url: str, conn: Connection, namespace: str):

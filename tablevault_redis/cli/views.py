@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from ..models import FINAL_STATUSES, STATUSES
 from .app import app, note, session
 from .options import all_option, connection, json_option, name_argument, optional_name_argument
 from .plain import print_json
@@ -39,13 +40,14 @@ def _nothing_here(client: VaultClient, all_: bool) -> str:
 
 
 def _select(procs: list[ProcessInfo], all_: bool, status: str | None) -> list[ProcessInfo]:
-    procs = procs if all_ else [p for p in procs if p.alive]
+    """Live ones unless ``--all``, or a ``--status`` only ended runs have (``crashed``)."""
+    procs = procs if all_ or status in FINAL_STATUSES else [p for p in procs if p.alive]
     return [p for p in procs if status is None or p.status == status]
 
 
 @app.command("ps")
 @all_option
-@click.option("--status", help="Only processes with this status (running, paused, ...).")
+@click.option("--status", type=click.Choice(STATUSES), help="Only processes with this status.")
 @click.option(
     "--sort",
     type=click.Choice(SORTS),
@@ -72,7 +74,7 @@ def ps(
     namespace: str,
 ) -> None:
     """List processes with status, progress, heartbeat and pending requests
-    (live ones unless --all)."""
+    (live ones unless --all or an ended --status such as crashed)."""
     with session(url, namespace) as client:
         if watch is not None:
             _watch(client, all_, status, sort, watch, json_)
