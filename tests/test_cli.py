@@ -742,3 +742,33 @@ def test_every_command_is_found_by_name():
     assert set(server.list_commands(ctx)) == {"start", "stop", "status", "url"}
     unknown = CliRunner().invoke(app, ["pss"], prog_name=PROG)
     assert unknown.exit_code == 2 and "No such command" in unknown.output
+
+
+@pytest.mark.slow
+def test_ps_watch_redraws_until_ctrl_c(spawner: Spawner, redis_url: str, namespace: str):
+    spawner.worker(redis_url, namespace, "watched").wait_ready()
+    for extra, frame_mark in (("--json", '"name": "watched"'), ("", "processes  (Ctrl-C ends)")):
+        args = ["ps", "--watch", "0.2", *filter(None, [extra])]
+        args += ["--url", redis_url, "--namespace", namespace]
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tablevault_redis", *args],
+            env=cli_env(redis_url),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert proc.stdout is not None
+            frames, lines = 0, []
+            while frames < 2:  # two frames: it redraws
+                line = proc.stdout.readline()
+                assert line, proc.stderr.read() if proc.stderr else ""
+                lines.append(line)
+                frames += frame_mark in line
+            assert any("watched" in line and "running" in line for line in lines), lines
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(CLI_TIMEOUT) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
