@@ -162,7 +162,10 @@ def test_did_you_mean(cli: Cli, conn: Connection, client: VaultClient, namespace
     with pytest.raises(NotFoundError) as caught:
         client.get_process("zzz")
     assert "did you mean" not in str(caught.value)
-    for args in (("show", "trainr"), ("stop", "trainr"), ("logs", "trainr")):
+    with pytest.raises(NotFoundError, match="did you mean 'trainer'"):
+        client.withdraw_request("trainr")
+    names = ("show", "stop", "pause", "resume", "withdraw", "logs", "tree")
+    for args in ((command, "trainr") for command in names):
         result = cli(*args)
         assert result.returncode == 1 and "did you mean 'trainer'?" in result.stderr, args
 
