@@ -129,6 +129,24 @@ def test_ps_sort_and_status_filter(cli: Cli, conn: Connection, namespace: str, c
         assert refused.returncode == 2 and "'running'" in refused.stderr, (args, refused)
 
 
+def test_default_views_keep_a_recent_crash(cli: Cli, conn: Connection, namespace: str):
+    for name in ("live", "died", "died-long-ago", "done"):
+        fake_process(conn, namespace, name)
+    for name in ("died", "died-long-ago"):
+        scripts.finish(conn, namespace, name, status="crashed", token=f"T-{name}")
+    scripts.finish(conn, namespace, "done", status="completed", token="T-done")
+    set_fields(conn, namespace, "died-long-ago", ended_at=time.time() - 2 * 3600)
+    rows = {p["name"]: p["status"] for p in json.loads(cli.ok("ps", "--json"))}
+    assert rows == {"live": "running", "died": "crashed"}
+    assert "crashed" in cli.ok("ps")
+    everything = json.loads(cli.ok("ps", "--all", "--json"))
+    assert len(everything) == 4
+    from tablevault_redis.cli.topview import shown
+
+    procs = VaultClient(cli.url, namespace).list_processes()
+    assert [p.name for p in shown(procs, "live", "name", "")] == ["died", "live"]
+
+
 def test_namespaces_and_the_empty_namespace_hint(redis_url: str, conn: Connection, namespace: str):
     other = namespace + "o"
     fake_process(conn, namespace, "x")
