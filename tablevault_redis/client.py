@@ -188,9 +188,9 @@ class VaultClient(
         keys.check_name(process_name)
         with self._conn.translate():
             reply = scripts.withdraw(self._conn, self.namespace, process_name, by=self.requester)
-        name, where = process_name, f"in namespace {self.namespace!r}"
+        name = process_name
         if reply.refused == "not_found":
-            raise NotFoundError(f"no process named {name!r} {where}")
+            raise self._not_found(name)
         if reply.refused == "ended":
             raise ValidationError(
                 f"nothing to withdraw: process {name!r} has ended (status {reply.detail})"

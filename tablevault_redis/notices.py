@@ -49,3 +49,12 @@ def signalled(signame: str) -> None:
         "tablevault-redis: %s received; stopping (finally blocks and atexit handlers run)",
         signame,
     )
+
+
+def signalled_again(signame: str, first: str) -> None:
+    """Another stop signal while the first one's stop runs: ignored, said once."""
+    logger.warning(
+        "tablevault-redis: %s received while stopping for %s; ignored (the stop goes on)",
+        signame,
+        first,
+    )

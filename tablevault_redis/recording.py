@@ -111,7 +111,8 @@ class ScriptRecorder(_Recorder):
     SIGTERM and SIGHUP become :class:`ExecutionStopped` so that ``finally`` blocks
     and ``atexit`` handlers run and the record says ``stopped`` (by ``SIGTERM`` or
     ``SIGHUP``), unless the program installed its own handler for that signal,
-    which is then left alone.
+    which is then left alone. Only the first one raises: another one arriving while
+    the program ends is ignored (SIGKILL still ends it at once).
     """
 
     def __init__(self, hooks: Hooks) -> None:
@@ -119,6 +120,7 @@ class ScriptRecorder(_Recorder):
         self._error: BaseException | None = None
         self._prev_hook: Callable[..., Any] | None = None
         self._prev_signals: dict[int, Any] = {}
+        self._signalled = ""  # the stop signal being handled, once one arrived
 
     def start(self) -> None:
         self._hooks.open_item(main_source())
@@ -140,6 +142,10 @@ class ScriptRecorder(_Recorder):
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         name = signal.Signals(signum).name
+        if self._signalled:  # a closing terminal may hang up twice: the stop runs
+            notices.signalled_again(name, self._signalled)  # already, and raising
+            return  # again would break off its finally blocks
+        self._signalled = name
         self._hooks.mark_stopped(name)
         notices.signalled(name)
         raise ExecutionStopped(name, code=128 + signum)

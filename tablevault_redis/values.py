@@ -8,7 +8,8 @@ LRANGE``. Besides JSON's own values, the values an ML loop logs are accepted:
   floats; strict JSON parsers such as ``jq`` refuse them);
 - numpy, PyTorch, JAX and other scalars with ``.item()`` (stored as the plain
   number, bool or string);
-- arrays with ``.tolist()`` (numpy arrays, tensors), stored as nested lists, up to
+- arrays with ``.tolist()`` (numpy arrays, tensors), or that convert to one through
+  ``__array__()``, stored as nested lists, up to
   :data:`MAX_ARRAY_ELEMENTS` elements each: a larger array belongs in a file, with
   its path in the record.
 
@@ -135,14 +136,15 @@ def to_plain(name: str, value: object, where: str, depth: int = 1, max_depth: in
 
 
 def _array_or_scalar(name: str, value: Any, where: str, depth: int, max_depth: int) -> Any:
-    """numpy/torch/JAX values: arrays through ``tolist()``, scalars through ``item()``."""
+    """numpy/torch/JAX values: arrays through ``tolist()``, scalars through ``item()``;
+    other array-likes through ``__array__()`` (the numpy array they convert to)."""
     size = _size(value)
     if size is not None and size > MAX_ARRAY_ELEMENTS:
         raise ValidationError(
             f"record for list {name!r}: {where} is an array of {size} elements; the limit "
             f"is {MAX_ARRAY_ELEMENTS}: store large arrays in a file and record its path"
         )
-    for method in ("tolist", "item"):
+    for method in ("tolist", "item", "__array__"):
         convert = getattr(value, method, None)
         if not callable(convert):
             continue

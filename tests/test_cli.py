@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+import click
 import psutil
 import pytest
 from click.testing import CliRunner
@@ -693,3 +694,81 @@ def test_json_and_logs_never_import_rich(redis_url: str, namespace: str):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == "[]", result.stdout
+
+
+@pytest.mark.slow
+def test_ps_json_imports_only_what_it_uses(redis_url: str, namespace: str):
+    # Start-up time: each command's module is imported when that command runs.
+    code = (
+        "import sys\n"
+        "from tablevault_redis.cli import app\n"
+        "try:\n"
+        f"    app(['ps', '--json', '--url', {redis_url!r}, '--namespace', {namespace!r}])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('tablevault_redis', 'rich', "
+        "'textual'))))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env=cli_env(redis_url),
+        capture_output=True,
+        text=True,
+        timeout=CLI_TIMEOUT,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    loaded = set(json.loads(result.stdout.splitlines()[-1].replace("'", '"')))
+    assert "tablevault_redis.cli.views" in loaded
+    never = {"control", "logs", "top", "topview", "render", "commands", "server", "retention"}
+    never |= {"records", "withdraw"}
+    assert not loaded & {f"tablevault_redis.cli.{m}" for m in never}, loaded
+    assert not any(m.startswith(("rich", "textual", "tablevault_redis.ui")) for m in loaded)
+    assert "tablevault_redis.vault" not in loaded and "tablevault_redis.embedded" not in loaded
+
+
+def test_every_command_is_found_by_name():
+    # Commands load lazily: each name help lists must resolve to its command.
+    ctx = click.Context(app)
+    names = app.list_commands(ctx)
+    assert {"ps", "show", "tree", "namespaces", "logs", "stop", "pause", "resume"} <= set(names)
+    assert {"withdraw", "top", "server", "ui", "metrics", "prune", "completion"} <= set(names)
+    assert "records" in names
+    for name in names:
+        command = app.get_command(ctx, name)
+        assert command is not None and command.name == name, name
+    server = app.get_command(ctx, "server")
+    assert isinstance(server, click.Group)
+    assert set(server.list_commands(ctx)) == {"start", "stop", "status", "url"}
+    unknown = CliRunner().invoke(app, ["pss"], prog_name=PROG)
+    assert unknown.exit_code == 2 and "No such command" in unknown.output
+
+
+@pytest.mark.slow
+def test_ps_watch_redraws_until_ctrl_c(spawner: Spawner, redis_url: str, namespace: str):
+    spawner.worker(redis_url, namespace, "watched").wait_ready()
+    for extra, frame_mark in (("--json", '"name": "watched"'), ("", "processes  (Ctrl-C ends)")):
+        args = ["ps", "--watch", "0.2", *filter(None, [extra])]
+        args += ["--url", redis_url, "--namespace", namespace]
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tablevault_redis", *args],
+            env=cli_env(redis_url),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert proc.stdout is not None
+            frames, lines = 0, []
+            while frames < 2:  # two frames: it redraws
+                line = proc.stdout.readline()
+                assert line, proc.stderr.read() if proc.stderr else ""
+                lines.append(line)
+                frames += frame_mark in line
+            assert any("watched" in line and "running" in line for line in lines), lines
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(CLI_TIMEOUT) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()

@@ -57,6 +57,35 @@ def test_paused_at_in_show(cli: Cli, conn: Connection, client: VaultClient, name
     assert json.loads(cli.ok("show", "w", "--json"))["process"]["paused_at"] == info.paused_at
 
 
+def test_a_stop_never_reached_and_gaps_are_shown(
+    cli: Cli, conn: Connection, client: VaultClient, namespace: str
+):
+    fake_process(conn, namespace, "w")
+    client.stop_execution("w")
+    scripts.finish(conn, namespace, "w", status="completed", token="T-w")
+    info = client.get_process("w")
+    assert (info.status, info.unreached_action) == ("completed", "stop")
+    words = "stop requested, never reached a checkpoint"
+    assert words in cli.ok("ps", "--all")
+    assert f"stop by {client.requester}" in cli.ok("ps", "--all")
+    shown = cli.ok("show", "w")
+    assert f"stop requested by {client.requester} at " in shown, shown
+    assert "never reached a checkpoint" in shown and "unreached_by" in shown
+    assert words in cli.ok("tree", "--all")
+    followed = cli.ok("logs", "w", "-f")  # ended already: says how, and ends
+    assert followed.splitlines()[-1].startswith("# ── process w completed (stop requested by")
+    last = json.loads(cli.ok("logs", "w", "-f", "--json").splitlines()[-1])
+    assert (last["status"], last["unreached"]) == ("completed", "stop")
+    assert json.loads(cli.ok("show", "w", "--json"))["process"]["unreached_action"] == "stop"
+
+    fake_process(conn, namespace, "g")
+    now = time.time()
+    set_fields(conn, namespace, "g", gaps=2, gap_from=now - 70, gap_to=now - 60)
+    shown = cli.ok("show", "g")
+    assert "out of reach 2 times; latest " in shown and "(10.0s)" in shown, shown
+    assert "never reached" not in shown
+
+
 @pytest.mark.skipif(not HAS_PROGRESS, reason="ProcessInfo has no record progress fields yet")
 def test_records_written_and_last_record(cli: Cli, conn: Connection, namespace: str):
     fake_process(conn, namespace, "w")
@@ -91,6 +120,31 @@ def test_ps_sort_and_status_filter(cli: Cli, conn: Connection, namespace: str, c
     names = [p["name"] for p in json.loads(cli.ok("ps", "--json", "--sort", "name"))]
     assert names == ["a", "b", "c"]
     assert [p["name"] for p in json.loads(cli.ok("ps", "--json", "--status", "paused"))] == ["b"]
+    # an ended status shows ended runs without --all; a status that is none is refused
+    scripts.finish(conn, namespace, "c", status="stopped", token="T-c")
+    assert [p["name"] for p in json.loads(cli.ok("ps", "--json", "--status", "stopped"))] == ["c"]
+    assert "c" not in [p["name"] for p in json.loads(cli.ok("ps", "--json"))]
+    for args in (("ps", "--status", "runing"), ("stop", "--status", "stopped", "--yes")):
+        refused = cli(*args)
+        assert refused.returncode == 2 and "'running'" in refused.stderr, (args, refused)
+
+
+def test_default_views_keep_a_recent_crash(cli: Cli, conn: Connection, namespace: str):
+    for name in ("live", "died", "died-long-ago", "done"):
+        fake_process(conn, namespace, name)
+    for name in ("died", "died-long-ago"):
+        scripts.finish(conn, namespace, name, status="crashed", token=f"T-{name}")
+    scripts.finish(conn, namespace, "done", status="completed", token="T-done")
+    set_fields(conn, namespace, "died-long-ago", ended_at=time.time() - 2 * 3600)
+    rows = {p["name"]: p["status"] for p in json.loads(cli.ok("ps", "--json"))}
+    assert rows == {"live": "running", "died": "crashed"}
+    assert "crashed" in cli.ok("ps")
+    everything = json.loads(cli.ok("ps", "--all", "--json"))
+    assert len(everything) == 4
+    from tablevault_redis.cli.topview import shown
+
+    procs = VaultClient(cli.url, namespace).list_processes()
+    assert [p.name for p in shown(procs, "live", "name", "")] == ["died", "live"]
 
 
 def test_namespaces_and_the_empty_namespace_hint(redis_url: str, conn: Connection, namespace: str):
@@ -126,7 +180,10 @@ def test_did_you_mean(cli: Cli, conn: Connection, client: VaultClient, namespace
     with pytest.raises(NotFoundError) as caught:
         client.get_process("zzz")
     assert "did you mean" not in str(caught.value)
-    for args in (("show", "trainr"), ("stop", "trainr"), ("logs", "trainr")):
+    with pytest.raises(NotFoundError, match="did you mean 'trainer'"):
+        client.withdraw_request("trainr")
+    names = ("show", "stop", "pause", "resume", "withdraw", "logs", "tree")
+    for args in ((command, "trainr") for command in names):
         result = cli(*args)
         assert result.returncode == 1 and "did you mean 'trainer'?" in result.stderr, args
 

@@ -60,6 +60,7 @@ def test_kill_9_reads_as_crashed_everywhere_without_a_cleanup(
     [listed] = [p for p in client.list_processes() if p.name == "w"]
     assert listed.status == "crashed" and listed.ended_at == info.ended_at
     assert [p["status"] for p in cli.json("ps", "--all")] == ["crashed"]
+    assert [p["status"] for p in cli.json("ps")] == ["crashed"]  # a recent crash shows
     shown = cli.json("show", "w")
     assert shown["process"]["status"] == "crashed"
     assert shown["code_items"][0]["status"] == "crashed"
@@ -88,6 +89,21 @@ def test_sighup_is_a_stop_with_finally_blocks(spawner, client, redis_url, namesp
     assert "tablevault-redis: SIGHUP received; stopping" in w.output()
 
 
+def test_a_second_hangup_does_not_break_off_the_finally_block(
+    spawner, client, redis_url, namespace
+):
+    w = scenario(spawner, redis_url, namespace, "w", "linger")
+    w.signal(signal.SIGHUP)
+    wait_until(lambda: "finally" in w.markers(), what="the stop to reach the finally block")
+    w.signal(signal.SIGHUP)  # pending before the release below can be seen: handled first
+    w.release()
+    assert w.wait_exit() == 128 + signal.SIGHUP
+    assert w.markers()[-2:] == ["finally", "released"]
+    assert "SIGHUP received while stopping for SIGHUP; ignored" in w.output()
+    info = client.get_process("w")
+    assert (info.status, info.stopped_by) == ("stopped", "SIGHUP")
+
+
 def test_own_sighup_handler_is_left_alone(spawner, client, redis_url, namespace):
     w = spawner.worker(redis_url, namespace, "w", "--own-sighup").wait_ready()
     w.signal(signal.SIGHUP)
@@ -108,7 +124,11 @@ def test_closing_the_terminal_stops_the_program(client, redis_url, namespace, tm
     )
     try:
         wait_until(lambda: (workdir / "progress").exists(), timeout=20, what="the worker")
-        term.close(force=True)  # closing the pty hangs it up: SIGHUP
+        # Closing the terminal hangs it up: the kernel sends SIGHUP. (pexpect's close()
+        # would follow up with SIGINT and SIGKILL after 0.1 s: too soon under load.)
+        term.ptyproc.fileobj.close()
+        term.ptyproc.closed = True
+        wait_until(lambda: not term.isalive(), timeout=20, what="the program to exit")
         assert term.signalstatus is None and term.exitstatus == 128 + signal.SIGHUP
         info = client.get_process("tty")
         assert (info.status, info.stopped_by) == ("stopped", "SIGHUP")

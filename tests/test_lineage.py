@@ -76,6 +76,22 @@ def test_numpy_values(client):
         client.append_record("np", {"f": 1, "i": 1, "b": 1, "a": np.zeros(MAX_ARRAY_ELEMENTS + 1)})
     assert client.query_item_list("np")["n_items"] == 1
 
+    class ArrayLike:  # only the numpy protocol, as pandas and xarray objects have it
+        def __init__(self, values: object) -> None:
+            self.values = values
+
+        def __array__(self, dtype: object = None, copy: object = None) -> object:
+            return np.asarray(self.values)
+
+    record = {"f": np.float64("nan"), "i": 0, "b": False, "a": ArrayLike([[1, 2], [3, 4]])}
+    assert client.append_record("np", record) == 1
+    back = client.query_item_content("np", index=1)
+    assert math.isnan(back["f"]) and back["a"] == [[1, 2], [3, 4]]
+    with pytest.raises(ValidationError, match=f"limit is {MAX_ARRAY_ELEMENTS}"):
+        big = ArrayLike(np.zeros(MAX_ARRAY_ELEMENTS + 1))
+        client.append_record("np", {"f": 1, "i": 1, "b": 1, "a": big})
+    assert client.query_item_list("np")["n_items"] == 2
+
 
 def test_index_replaces_or_appends_and_refuses_gaps(client, namespace):
     for i in range(3):

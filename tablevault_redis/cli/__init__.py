@@ -25,6 +25,9 @@ else the embedded per-user server, started on demand) and ``--namespace`` (defau
 ``TABLEVAULT_NAMESPACE``, else ``tv``). The ``server`` commands act on the embedded
 server only and take neither.
 
+Each command's module is imported only when that command runs (``app.LAZY_COMMANDS``),
+so ``ps --json`` loads neither ``top``, ``logs`` nor the control commands.
+
 Modules: ``app`` (the click groups, refusals as exit codes), ``options`` (shared
 options, checked before connecting), ``views``, ``logs``, ``control``, ``commands``,
 ``records``, ``top`` and ``server`` (the commands), ``tree`` (which processes show
@@ -35,11 +38,7 @@ only by ``top``).
 
 from __future__ import annotations
 
-from ..ui.commands import register as _register_ui  # ui, metrics (framework imported late)
-from . import commands, control, logs, records, server, top, views  # noqa: F401  (registers them)
 from .app import PROG, app
-
-_register_ui(app)
 
 __all__ = ["PROG", "app", "main"]
 

@@ -18,6 +18,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from importlib import import_module
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
@@ -62,8 +63,41 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise click.exceptions.Exit(code)
 
 
+# Which module defines each command, imported only when that command runs (or help
+# lists them all): ``ps --json`` then loads the views, not ``top``, ``logs``, the
+# control commands or the dashboard's. Relative to this package.
+LAZY_COMMANDS = {
+    **dict.fromkeys(("ps", "tree", "show", "namespaces"), ".views"),
+    **dict.fromkeys(("stop", "pause", "resume"), ".control"),
+    **dict.fromkeys(("ops", "cleanup", "query", "completion"), ".commands"),
+    **dict.fromkeys(("prune", "trim"), ".retention"),
+    **dict.fromkeys(("ui", "metrics"), "..ui.commands"),
+    "withdraw": ".withdraw",
+    "records": ".records",
+    "logs": ".logs",
+    "top": ".top",
+    "server": ".server",
+}
+
+
 class Group(click.Group):
-    """A group whose usage errors follow ``--json`` too (as a JSON object, exit 2)."""
+    """A group whose usage errors follow ``--json`` too (as a JSON object, exit 2),
+    and whose commands (``lazy``: name -> module) are imported on first use."""
+
+    def __init__(self, *args: Any, lazy: dict[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = dict(lazy or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy:
+            module = import_module(self.lazy[cmd_name], __package__)
+            found = getattr(module, cmd_name, None)  # a command the module did not add
+            if cmd_name not in self.commands and isinstance(found, click.Command):
+                self.add_command(found, cmd_name)
+        return super().get_command(ctx, cmd_name)
 
     def make_context(
         self,
@@ -102,6 +136,7 @@ app = Group(
     epilog=EPILOG,
     no_args_is_help=True,
     context_settings=CONTEXT,
+    lazy=LAZY_COMMANDS,
 )
 server_app = Group(
     name="server",
@@ -143,7 +178,3 @@ def session(url: str | None, namespace: str) -> Iterator[VaultClient]:
             yield client
         finally:
             client.close()
-
-
-# Command modules that need the app above register themselves when imported.
-from . import retention, withdraw  # noqa: E402, F401

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..errors import TableVaultError
-from ..models import acted_on
+from ..models import ACTIVE_STATUSES, acted_on
 from .app import PROG, app, error_line, fail, note, session
 from .options import connection, flag, json_option, names_argument, timeout_option, wait_option
 from .plain import print_json
@@ -172,7 +172,11 @@ def _register(action: str) -> None:
         names_argument,
         click.option("--user", help="Select the live processes of this user id."),
         click.option("--parent", help="Select the live children of this process."),
-        click.option("--status", help="Select the live processes with this status."),
+        click.option(
+            "--status",
+            type=click.Choice(ACTIVE_STATUSES),
+            help="Select the live processes with this status.",
+        ),
         flag("--all", "-a", "all_", help="Select every live process it applies to."),
         flag("--yes", "-y", help="Do not ask before acting on a selection."),
         wait_option,

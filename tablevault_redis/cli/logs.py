@@ -11,7 +11,7 @@ polling the record is also what ends ``logs -f`` after a ``kill -9``.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -20,7 +20,7 @@ from ..errors import NotFoundError, VaultConnectionError
 from ..models import FINAL_STATUSES
 from .app import PROG, app, note, session
 from .options import connection, name_argument
-from .plain import print_event, print_item, print_json, print_json_line, when
+from .plain import print_event, print_item, print_json, print_json_line, unreached_text, when
 
 if TYPE_CHECKING:
     from ..client import VaultClient
@@ -153,6 +153,8 @@ class Follower:
             row: dict[str, Any] = {"process_name": info.name, "event": "status"}
             row.update(status=info.status, request=info.interrupt_action, at=_status_time(info))
             row.update(by=info.interrupt_request or info.stopped_by, error=info.error)
+            if info.unreached_action:  # asked for, but no checkpoint reached it
+                row.update(unreached=info.unreached_action, unreached_by=info.unreached_by)
             print_json_line(row)
         else:
             self.print_line(_status_words(info), _status_time(info))
@@ -175,6 +177,9 @@ def _status_time(info: ProcessInfo) -> float | None:
 
 
 def _status_words(info: ProcessInfo) -> str:
+    unreached = unreached_text(info, who=True)
+    if info.status in FINAL_STATUSES and unreached:
+        return f"{_status_words(replace(info, unreached_action=None))} ({unreached})"
     if info.status == "paused":
         extra = " (stop requested)" if info.interrupt_action == "stop" else ""
         return f"paused{extra}"

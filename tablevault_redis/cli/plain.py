@@ -83,15 +83,41 @@ def heartbeat_text(p: ProcessInfo, now: float) -> str:
 
 def pending_text(p: ProcessInfo, now: float) -> str:
     """A request not acted on yet, and for how long: ``stop pending 45 s: no
-    checkpoint reached``; a pause acted on is ``paused 2 min``."""
+    checkpoint reached``; a pause acted on is ``paused 2 min``; once the run ended, a
+    request no checkpoint reached is ``stop requested, never reached a checkpoint``."""
     paused_at = getattr(p, "paused_at", None)
     if p.status == "paused" and p.interrupt_action in (None, "pause"):
         return f"paused {seconds_text(now - paused_at)}" if paused_at else "paused"
     if not p.interrupt_action:
-        return ""
+        return unreached_text(p)
     asked = getattr(p, "interrupt_requested_at", None)
     age = f" {seconds_text(now - asked)}" if asked else ""
     return f"{p.interrupt_action} pending{age}: no checkpoint reached"
+
+
+def unreached_text(p: ProcessInfo, now: float | None = None, *, who: bool = False) -> str:
+    """A stop or pause still pending when the run ended, that no checkpoint acted on:
+    ``stop requested, never reached a checkpoint`` (``who``: by whom and when)."""
+    action = getattr(p, "unreached_action", None)
+    if not action:
+        return ""
+    by = getattr(p, "unreached_by", None)
+    at = getattr(p, "unreached_at", None)
+    asked = (f" by {by}" if who and by else "") + (f" at {when(at, now)}" if who and at else "")
+    return f"{action} requested{asked}, never reached a checkpoint"
+
+
+def gaps_text(p: ProcessInfo, now: float | None = None) -> str:
+    """How often the live run was out of reach and came back, and the latest gap."""
+    gaps = getattr(p, "gaps", 0) or 0
+    start, end = getattr(p, "gap_from", None), getattr(p, "gap_to", None)
+    if not gaps and start is None:
+        return ""
+    times = f"{gaps} time{'s' if gaps != 1 else ''}"
+    if start is None:
+        return f"out of reach {times}"
+    latest = f"{when(start, now)} to {when(end, now)} ({duration(start, end, now)})"
+    return f"out of reach {times}; latest {latest}"
 
 
 def records_text(p: ProcessInfo) -> str:
@@ -109,9 +135,12 @@ def last_record_text(p: ProcessInfo, limit: int = 60) -> str:
 
 
 def request_text(p: ProcessInfo) -> str:
-    """The pending request, as ``pause by client:...``."""
+    """The pending request, as ``pause by client:...`` (once the run ended, one that
+    no checkpoint reached)."""
     if not p.interrupt_action:
-        return ""
+        action = getattr(p, "unreached_action", None)
+        by = getattr(p, "unreached_by", None)
+        return f"{action} by {by}" if action and by else action or ""
     if p.interrupt_request:
         return f"{p.interrupt_action} by {p.interrupt_request}"
     return p.interrupt_action

@@ -23,6 +23,7 @@ from ..models import CodeItem, ProcessInfo
 from .plain import (
     clip,
     duration,
+    gaps_text,
     heartbeat_text,
     item_summary,
     last_record_text,
@@ -31,6 +32,7 @@ from .plain import (
     pending_text,
     records_text,
     request_text,
+    unreached_text,
     when,
 )
 from .tree import ProcessNode
@@ -165,12 +167,17 @@ def process_tree(forest: Sequence[ProcessNode], namespace: str, now: float) -> T
 
 def record_table(info: ProcessInfo, now: float) -> Table:
     """A process record, one field a row; ``*_at`` times as clock time and age; first
-    the progress: records written, the last record, heartbeat age, pending request."""
+    the progress: records written, the last record, heartbeat age, pending request
+    (or the one no checkpoint reached before the run ended) and any gaps."""
     table = _key_value_table()
     table.add_row("progress", cell(f"{records_text(info)} records written"))
     table.add_row("last record", cell(last_record_text(info, 200)))
     table.add_row("heartbeat", cell(_beat_age(info, now)))
-    table.add_row("request", Text(pending_text(info, now) or "-", style="yellow"))
+    request = unreached_text(info, now, who=True) or pending_text(info, now)
+    table.add_row("request", Text(request or "-", style="yellow"))
+    gaps = gaps_text(info, now)
+    if gaps:
+        table.add_row("gaps", Text(gaps, style="yellow"))
     for name, value in info.to_dict().items():
         if name == "status":
             table.add_row(name, status(info.status))

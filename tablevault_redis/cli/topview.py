@@ -16,7 +16,7 @@ from textual.widgets import DataTable, Footer, Static
 
 from ..errors import TableVaultError
 from .plain import heartbeat_text, last_record_text, pending_text, records_text
-from .views import FILTERS, SORTS, sort_processes
+from .views import FILTERS, SORTS, live_or_recently_crashed, sort_processes
 
 if TYPE_CHECKING:
     from ..client import VaultClient
@@ -29,7 +29,8 @@ STYLE = {"running": "green", "paused": "yellow", "stopped": "magenta", "crashed"
 def shown(procs: list[ProcessInfo], view: str, sort: str, match: str) -> list[ProcessInfo]:
     """The rows of a view: filtered by ``view`` and name substring, in ``sort`` order."""
     if view == "live":
-        procs = [p for p in procs if p.alive]
+        now = time.time()
+        procs = [p for p in procs if live_or_recently_crashed(p, now)]
     elif view in ("running", "paused"):
         procs = [p for p in procs if p.alive and p.status == view]
     return sort_processes([p for p in procs if match in p.name], sort)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from ..models import FINAL_STATUSES, STATUSES
 from .app import app, note, session
 from .options import all_option, connection, json_option, name_argument, optional_name_argument
 from .plain import print_json
@@ -38,14 +39,30 @@ def _nothing_here(client: VaultClient, all_: bool) -> str:
     return f"{text}\nother namespaces with processes: {listed}; choose one with --namespace"
 
 
+RECENT_CRASH_S = 3600.0  # a run seen crashed this recently stays in the default views
+
+
+def live_or_recently_crashed(p: ProcessInfo, now: float) -> bool:
+    """What ``ps`` and ``top`` show by default: live processes, and runs that crashed
+    (a ``kill -9``, a lost host) within :data:`RECENT_CRASH_S`, so that a process
+    that died reads ``crashed`` rather than vanishing from the list."""
+    if p.alive:
+        return True
+    return p.status == "crashed" and (p.ended_at or 0.0) >= now - RECENT_CRASH_S
+
+
 def _select(procs: list[ProcessInfo], all_: bool, status: str | None) -> list[ProcessInfo]:
-    procs = procs if all_ else [p for p in procs if p.alive]
+    """Live and recently crashed ones unless ``--all``, or a ``--status`` only ended
+    runs have (``stopped``)."""
+    if not all_ and status not in FINAL_STATUSES:
+        now = time.time()
+        procs = [p for p in procs if live_or_recently_crashed(p, now)]
     return [p for p in procs if status is None or p.status == status]
 
 
 @app.command("ps")
 @all_option
-@click.option("--status", help="Only processes with this status (running, paused, ...).")
+@click.option("--status", type=click.Choice(STATUSES), help="Only processes with this status.")
 @click.option(
     "--sort",
     type=click.Choice(SORTS),
@@ -72,7 +89,8 @@ def ps(
     namespace: str,
 ) -> None:
     """List processes with status, progress, heartbeat and pending requests
-    (live ones unless --all)."""
+    (live ones and those that crashed in the last hour, unless --all or an ended
+    --status such as stopped)."""
     with session(url, namespace) as client:
         if watch is not None:
             _watch(client, all_, status, sort, watch, json_)

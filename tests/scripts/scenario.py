@@ -5,13 +5,14 @@ usage: scenario.py NAME WORKDIR MODE
 Modes:
   no-checkpoint  wait for WORKDIR/go, then end without ever reaching a checkpoint
   linger         loop with checkpoints; once a stop is raised, linger in the finally
-                 block until WORKDIR/go exists (the process has acted, is alive)
+                 block until WORKDIR/go exists (the process has acted, is alive), then
+                 mark "released"
   thread         a thread named "looper" loops with checkpoints; the main thread
                  joins it, then reaches a checkpoint itself
   spawn          a spawn-method child: the unguarded module-level Vault() below is
                  re-imported in it; its target then creates a Vault of its own
 
-Markers (WORKDIR/markers): ready, finally, thread-ended, child-exit=N, child-vault.
+Markers (WORKDIR/markers): ready, finally, released, thread-ended, child-exit=N, child-vault.
 """
 
 import multiprocessing
@@ -57,6 +58,7 @@ if __name__ == "__main__":
         finally:
             marker("finally")
             wait_go()
+            marker("released")
     elif mode == "thread":
         looper = threading.Thread(target=loop, name="looper")
         looper.start()
