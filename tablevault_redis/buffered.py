@@ -24,7 +24,7 @@ import threading
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from . import keys, scripts
 from .connection import Connection
@@ -181,7 +181,10 @@ class BufferedWritesMixin:
             add = functools.partial(
                 self._add_append, name, cols, text, spans, inputs, index, seq, entry
             )
-            self._outbox.submit_job(Job(what, lambda: None, batch=add))
+            job = Job(what, lambda: None, batch=add, data=(seq, text, entry))
+            if index is None and not spans:  # a plain append: joinable with its neighbours
+                job.group, job.joiner = (name, tuple(cols), entry[0]), self._add_appends
+            self._outbox.submit_job(job)
         self._record_written(name, text)
         return index
 
@@ -234,6 +237,45 @@ class BufferedWritesMixin:
             client=batch,
         )
         return lambda replies: self._appended(name, cols, text, replies[0])
+
+    def _add_appends(self, batch: scripts.Batch, jobs: list[Job]) -> Callable[[list[Any]], None]:
+        """The writer thread: add a run of queued plain appends to one list (one
+        group: same columns and lineage, no index, no input items) to ``batch`` as
+        one call."""
+        group = cast(tuple[str, tuple[str, ...], "Lineage | None"], jobs[0].group)
+        name, cols, lineage = group
+        entries = [(seq, text, lineage_json) for seq, text, (_l, lineage_json) in _data(jobs)]
+        state = self._writes
+        if name not in state.checked:  # first write of a list not looked up before
+            if self._conn.client.exists(keys.proc(self.namespace, name)):
+                return lambda _r: self._refused_all(name, entries, "a process has that name")
+            state.checked.add(name)
+        scripts.record_append_many(
+            self._conn,
+            self.namespace,
+            name,
+            columns=list(cols),
+            entries=entries,
+            writer=state.writer,
+            process=lineage[0] if lineage else "",
+            process_index=lineage[1] if lineage else None,
+            client=batch,
+        )
+
+        def handle(replies: list[Any]) -> None:
+            reply: Appended = replies[0]
+            if reply.outcome == "columns" and reply.columns:
+                state.columns[name] = reply.columns
+                why = f"the list has columns {reply.columns}, not {list(cols)}"
+                self._refused_all(name, entries, why)
+            elif reply.outcome == "ok":
+                state.items.add(name)
+
+        return handle
+
+    def _refused_all(self, name: str, entries: list[tuple[int, str, str]], why: str) -> None:
+        for _seq, text, _lineage in entries:
+            self._refused(name, text, why)
 
     def _inputs_when_written(self, name: str, spans: list[Span]) -> list[Input]:
         """Input items looked up by the writer thread (they could not be at the call)."""
@@ -297,6 +339,11 @@ class BufferedWritesMixin:
             logger.error(
                 "tablevault-redis: a queued description %r of %r was refused: %s", dname, item, e
             )
+
+
+def _data(jobs: list[Job]) -> list[tuple[int, str, tuple[Lineage | None, str]]]:
+    """(seq, record JSON, (lineage, lineage JSON)) of each queued append."""
+    return [job.data for job in jobs]
 
 
 def _columns_json(text: str) -> list[str]:

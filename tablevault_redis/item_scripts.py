@@ -59,6 +59,35 @@ def record_append(
     return _run(conn, "record_append", k, args, Appended.parse, client)
 
 
+@_script
+def record_append_many(
+    conn: Connection,
+    ns: str,
+    list_name: str,
+    *,
+    columns: list[str],
+    entries: Sequence[tuple[int, str, str]],
+    writer: str,
+    process: str = "",
+    process_index: int | None = None,
+    client: Batch | None = None,
+) -> Appended:
+    """Append ``entries`` (the writer's sequence number, record JSON, lineage JSON;
+    numbers increasing) to a record list in one call, creating it when missing, as
+    :func:`record_append` would one by one; entries numbered at or below ``writer``'s
+    last applied one are skipped. Reply ``ok`` (``index``: the first one written,
+    ``count``: how many) or ``columns``. KEYS list meta, records, names, lineage,
+    writes; ARGV see record_append_many.lua."""
+    k = [keys.record_list_meta(ns, list_name), keys.records(ns, list_name)]
+    k += [keys.record_lists(ns), keys.record_meta(ns, list_name)]
+    k.append(keys.process_writes(ns, process))
+    args: list[Any] = [list_name, *_columns_json(tuple(columns)), repr(time.time()), process]
+    args += ["" if process_index is None else str(process_index), writer]
+    for seq, record, lineage in entries:
+        args += [str(seq), record, lineage]
+    return _run(conn, "record_append_many", k, args, Appended.parse, client)
+
+
 @functools.lru_cache(maxsize=256)
 def _columns_json(columns: tuple[str, ...]) -> tuple[str, str]:
     """A list's columns as JSON, in order and sorted (appends repeat the same ones)."""

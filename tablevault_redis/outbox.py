@@ -6,9 +6,11 @@ Redis, and a Redis outage loses nothing: each job is an idempotent Lua script th
 stays at the head of the queue, retried with backoff, until the server is back.
 
 Consecutive jobs that can be batched (record appends) are sent together, up to
-:data:`MAX_BATCH` per round trip. Updates where only the latest matters (a run's
-progress fields) are not queued: :meth:`Outbox.set_latest` keeps the latest one per
-key, sent after the queued writes of the next round trip.
+:data:`MAX_BATCH` per round trip; a run of them with the same ``group`` key (appends
+to one list) goes as one script call, made by the first one's ``joiner``. Updates
+where only the latest matters (a run's progress fields) are not queued:
+:meth:`Outbox.set_latest` keeps the latest one per key, sent after the queued
+writes of the next round trip.
 
 The queue is bounded (``max_pending`` jobs, default :data:`DEFAULT_MAX_PENDING`, or
 ``TABLEVAULT_MAX_BUFFERED_WRITES``): when it is full, :meth:`Outbox.submit` waits
@@ -23,7 +25,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,17 +45,23 @@ _FULL_WARN_EVERY = 30.0  # seconds between warnings while submit() waits for roo
 
 # Adds a job's script call(s) to a batch; returns what to do with their replies.
 Batcher = Callable[[Batch], Callable[[list[Any]], None]]
+# Adds a run of jobs of one group to a batch as one call; what to do with its replies.
+Joiner = Callable[[Batch, list["Job"]], Callable[[list[Any]], None]]
 
 
 @dataclass
 class Job:
     """One idempotent write: ``call()`` runs it (a script function with its arguments
     bound); ``what`` names it in messages. A job with ``batch`` can be sent with
-    others instead."""
+    others instead; consecutive queued ones of the same ``group`` are sent as one
+    call by the first one's ``joiner``, which reads each job's ``data``."""
 
     what: str
     call: Callable[[], object]
     batch: Batcher | None = None
+    group: Hashable = None
+    joiner: Joiner | None = None
+    data: Any = None
 
     def __str__(self) -> str:
         return self.what
@@ -282,17 +290,20 @@ class Outbox(threading.Thread):
         scripts skip what was applied before) and raises."""
         batch = Batch(self._conn)
         plan = []
-        for job in jobs:
-            start = len(batch)
-            assert job.batch is not None
-            handle = job.batch(batch)
-            plan.append((start, len(batch), handle))
+        for i, j in _runs(jobs, queued):
+            start, job = len(batch), jobs[i]
+            if j - i > 1 and job.joiner is not None:
+                handle = job.joiner(batch, jobs[i:j])
+            else:
+                assert job.batch is not None
+                handle = job.batch(batch)
+            plan.append((i, j, start, len(batch), handle))
         try:
             replies = batch.execute_each()
         except BaseException:
             self._keep_latest(jobs[queued:])
             raise
-        for i, (job, (start, end, handle)) in enumerate(zip(jobs, plan, strict=True)):
+        for i, j, start, end, handle in plan:
             mine = replies[start:end]
             failed = next((r for r in mine if isinstance(r, Exception)), None)
             if failed is not None and is_transient(failed):
@@ -300,7 +311,8 @@ class Outbox(threading.Thread):
                 self._keep_latest(jobs[max(i, queued) :])
                 raise failed
             if failed is not None:
-                logger.warning("tablevault-redis: dropped write %s: %s", job, failed)
+                what = jobs[i] if j - i == 1 else f"{jobs[i]} to {jobs[j - 1]}"
+                logger.warning("tablevault-redis: dropped write %s: %s", what, failed)
                 continue
             handle(mine)
         self._done(queued)
@@ -310,3 +322,18 @@ class Outbox(threading.Thread):
         with self._cond:
             for job in jobs:
                 self._latest.setdefault(job.what, job)
+
+
+def _runs(jobs: list[Job], queued: int) -> list[tuple[int, int]]:
+    """(start, end) of each call to make: a run of consecutive queued jobs of one
+    group, or a single job (the latest updates after the queued ones are never
+    joined)."""
+    runs, i = [], 0
+    while i < len(jobs):
+        j, group = i + 1, jobs[i].group
+        if group is not None and i < queued:
+            while j < queued and jobs[j].group == group:
+                j += 1
+        runs.append((i, j))
+        i = j
+    return runs

@@ -137,11 +137,13 @@ class Appended:
     columns: list[str] | None = None  # outcome "columns": the list's columns
     length: int = 0  # outcome "index": how many records the list has
     # outcome "dup": the writer's retried write had been applied already
+    count: int = 1  # outcome "ok" of record_append_many: how many records it wrote
 
     @classmethod
     def parse(cls, reply: list[Any]) -> Appended:
         if reply[0] == "ok":
-            return cls("ok", int(reply[1]), bool(int(reply[2])))
+            count = int(reply[3]) if len(reply) > 3 else 1
+            return cls("ok", int(reply[1]), bool(int(reply[2])), count=count)
         if reply[0] == "columns":
             return cls("columns", columns=list(json.loads(reply[1])))
         if reply[0] == "index":

@@ -360,6 +360,7 @@ from .item_scripts import (  # noqa: E402
     prune_index,
     prune_process,
     record_append,
+    record_append_many,
     record_progress,
     trim_records,
 )
@@ -369,6 +370,7 @@ __all__ = [
     "prune_index",
     "prune_process",
     "record_append",
+    "record_append_many",
     "record_progress",
     "trim_records",
 ]

@@ -232,6 +232,64 @@ def test_record_append_notes_the_writer_and_the_inputs(conn: Connection, namespa
     ]
 
 
+def append_many(conn: Connection, ns: str, entries: list[tuple[int, str, str]], cols=("a",)):
+    return scripts.record_append_many(
+        conn, ns, "L", columns=list(cols), entries=entries, writer="w", process=NAME,
+        process_index=2,
+    )  # fmt: skip
+
+
+def test_record_append_many_creates_and_appends_in_order(conn: Connection, namespace: str) -> None:
+    reply = append_many(conn, namespace, [(1, '{"a":1}', '{"x":1}'), (2, '{"a":2}', '{"x":2}')])
+    assert (reply.outcome, reply.index, reply.created, reply.count) == ("ok", 0, True, 2)
+    assert conn.client.lrange(keys.records(namespace, "L"), 0, -1) == ['{"a":1}', '{"a":2}']
+    assert conn.client.lrange(keys.record_meta(namespace, "L"), 0, -1) == ['{"x":1}', '{"x":2}']
+    assert conn.client.zrange(keys.record_lists(namespace), 0, -1) == ["L"]
+    meta = conn.client.hgetall(keys.record_list_meta(namespace, "L"))
+    assert (meta["process"], meta["process_index"], meta["w:w"]) == (NAME, "2", "2")
+    writes = conn.client.hgetall(keys.process_writes(namespace, NAME))
+    assert writes == {"c:L": "2", "e:L": "0:2"}
+
+
+def test_record_append_many_skips_what_a_try_applied(conn: Connection, namespace: str) -> None:
+    append_many(conn, namespace, [(1, '{"a":1}', "{}"), (2, '{"a":2}', "{}")])
+    # A retry after a lost reply, joined with a later record: only that one is new.
+    reply = append_many(conn, namespace, [(1, '{"a":1}', "{}"), (2, '{"a":2}', "{}"),
+                                          (5, '{"a":5}', "{}")])  # fmt: skip
+    assert (reply.outcome, reply.index, reply.created, reply.count) == ("ok", 2, False, 1)
+    again = append_many(conn, namespace, [(5, '{"a":5}', "{}")])
+    assert (again.outcome, again.count) == ("ok", 0)
+    records = conn.client.lrange(keys.records(namespace, "L"), 0, -1)
+    assert records == ['{"a":1}', '{"a":2}', '{"a":5}']
+    assert conn.client.hget(keys.process_writes(namespace, NAME), "e:L") == "0:3"
+    # A corrupt span is overwritten, never an error (record_append reads it alike).
+    conn.client.hset(keys.process_writes(namespace, NAME), "e:L", "garbage{")
+    assert append_many(conn, namespace, [(6, '{"a":6}', "{}")]).count == 1
+    assert conn.client.hget(keys.process_writes(namespace, NAME), "e:L") == "3:4"
+    write = scripts.record_append
+    write(conn, namespace, "L", columns=["a"], record="{}", create=False, process=NAME)
+    assert conn.client.hget(keys.process_writes(namespace, NAME), "e:L") == "3:5"
+
+
+def test_record_append_many_checks_the_column_set(conn: Connection, namespace: str) -> None:
+    append(conn, namespace, ["a", "b"], '{"a":1,"b":2}', create=True)
+    # Lists written before lineage was kept: the lineage list is padded first.
+    conn.client.delete(keys.record_meta(namespace, "L"))
+    refused = append_many(conn, namespace, [(1, '{"c":1}', "{}")], cols=("c",))
+    assert (refused.outcome, refused.columns) == ("columns", ["a", "b"])
+    reply = append_many(conn, namespace, [(1, '{"b":3,"a":4}', '{"y":1}')], cols=("b", "a"))
+    assert (reply.outcome, reply.index, reply.count) == ("ok", 1, 1)
+    assert conn.client.lrange(keys.record_meta(namespace, "L"), 0, -1) == ["{}", '{"y":1}']
+    assert conn.client.llen(keys.records(namespace, "L")) == 2
+
+
+def test_record_append_many_of_hundreds(conn: Connection, namespace: str) -> None:
+    entries = [(i, f'{{"a":{i}}}', "{}") for i in range(1, 451)]  # past one unpack() step
+    assert append_many(conn, namespace, entries).count == 450
+    assert conn.client.lindex(keys.records(namespace, "L"), -1) == '{"a":450}'
+    assert conn.client.llen(keys.record_meta(namespace, "L")) == 450
+
+
 # --------------------------------------------------------------------------- descriptions
 
 

@@ -7,7 +7,7 @@ import json
 import time
 
 import pytest
-from helpers import wait_until
+from helpers import run_python, wait_until
 
 from tablevault_redis import VaultClient
 
@@ -91,3 +91,35 @@ def test_a_full_buffer_waits_loudly_and_loses_nothing(spawner, durable_redis, na
     assert w.wait_exit(30) == 0
     assert "max_buffered_writes" in w.output()
     assert _seqs(durable_redis.url, namespace, "b-log") == list(range(-1, 120))
+
+
+def test_queued_appends_refused_when_written_are_counted_and_logged(redis_url, namespace):
+    """Appends queued against cached columns that another client changed meanwhile:
+    each is refused when written (logged, counted in write_errors), nothing written;
+    those in between to another list all arrive, in order."""
+    code = """
+import os
+from tablevault_redis import Vault, VaultClient
+ns = os.environ['TEST_NAMESPACE']
+vault = Vault('u', 'w', namespace=ns)
+vault.append_record('L', {'a': 0})
+assert vault.flush_writes(10)
+with VaultClient(os.environ['TABLEVAULT_REDIS_URL'], ns) as other:
+    other.redis.delete(*other.redis.keys(ns + ':*:L'))
+    other.append_record('L', {'b': 1})
+for i in range(50):
+    vault.append_record('L', {'a': i})  # the cache still says ['a']: queued
+for i in range(300):
+    vault.append_record('M', {'i': i})
+assert vault.flush_writes(10)
+print('errors', vault.write_errors, 'pending', vault.pending_writes)
+vault.close()
+"""
+    r = run_python(code, redis_url, namespace)
+    assert r.returncode == 0, r.stderr
+    assert "errors 50 pending 0" in r.stdout
+    assert r.stderr.count("was refused when written") == 50
+    assert "the list has columns ['b'], not ['a']" in r.stderr
+    with VaultClient(redis_url, namespace) as c:
+        assert c.get_records("L") == [{"b": 1}]
+        assert [r["i"] for r in c.get_records("M")] == list(range(300))

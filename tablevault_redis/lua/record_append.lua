@@ -52,7 +52,7 @@ if ARGV[9] ~= '' then
   local lo, hi = pos, pos + 1
   if span then
     local a, b = string.match(span, '^(%d+):(%d+)$')
-    lo, hi = math.min(lo, tonumber(a)), math.max(hi, tonumber(b))
+    if a then lo, hi = math.min(lo, tonumber(a)), math.max(hi, tonumber(b)) end
   end
   redis.call('HSET', KEYS[5], 'e:' .. ARGV[1], lo .. ':' .. hi)
 end
