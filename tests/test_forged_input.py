@@ -139,6 +139,59 @@ def test_requests_over_any_stored_state_work_or_refuse_clearly(
         client.close()
 
 
+# --------------------------------------------------------------------------- names
+
+names = (
+    st.text(max_size=210)
+    | st.text(alphabet="ab{}:* \x00\x1f\x7f\u00e9\u540d", max_size=8)
+    | st.sampled_from(["x" * 200, "x" * 201, " ", "\t", "a{b", "ns:{ns}:proc:x", "*"])
+    | st.binary(max_size=8)
+    | st.integers()
+    | st.none()
+)
+
+
+def _snapshot(client: VaultClient, namespace: str) -> dict[str, Any]:
+    pattern = keys.namespace_pattern(namespace)
+    found = sorted(client.redis.scan_iter(match=pattern, count=1000))
+    return {k: client.redis.dump(k) for k in found}
+
+
+@FIXTURES_OK
+@given(name=names)
+def test_any_name_is_used_or_refused_with_nothing_written(
+    client: VaultClient, redis_url: str, namespace: str, name: Any
+) -> None:
+    """A record list, description, request or namespace of any name works, or raises
+    a library error and leaves the namespace exactly as it was."""
+    before = _snapshot(client, namespace)
+    try:
+        client.append_record(name, {"a": 1})
+    except TableVaultError:
+        assert _snapshot(client, namespace) == before
+    else:
+        assert client.get_records(name)[-1] == {"a": 1}
+        before = _snapshot(client, namespace)
+    calls = [
+        lambda: client.create_description(name, "words"),
+        lambda: client.stop_execution(name),
+        lambda: client.get_process(name),
+        lambda: client.query_item_content(name),
+        lambda: client.query_process_list(code_text=name),
+    ]
+    for call in calls:
+        with contextlib.suppress(TableVaultError):
+            call()
+            before = _snapshot(client, namespace)  # a success may write
+        assert _snapshot(client, namespace) == before
+    try:
+        other = VaultClient(redis_url, name)
+    except TableVaultError:
+        return
+    with other:
+        assert other.list_processes() == []
+
+
 # --------------------------------------------------------------------------- bad records
 
 
