@@ -6,10 +6,12 @@ one-second ``down-after-milliseconds``; the worker is a subprocess.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 
 import pytest
+from clitools import Cli
 from ha_helpers import assert_records_arrived, control_after_failover
 from helpers import wait_until
 from servers import RedisSentinelServers, RedisServer
@@ -58,6 +60,9 @@ def test_worker_and_client_follow_a_failover(sentinels, spawner, namespace):
         accepted = control_after_failover(client, worker)
         assert_records_arrived(client, worker)
         assert accepted - killed < (promoted - killed) + 10
+    # The command line takes the same URL and reaches the new primary.
+    listing = json.loads(Cli(url, namespace).ok("ps", "--all", "--json"))
+    assert [(p["name"], p["status"]) for p in listing] == [("w", "stopped")]
 
 
 def test_forced_failover_demotes_the_old_primary(sentinels, spawner, namespace):
