@@ -119,6 +119,16 @@ def test_a_read_only_observer(teams, spawner):
             timeout=60,
         )
         assert r.returncode == 0 and "wa" in r.stdout, (args, r.stderr)
+    for args in (["stop", "wa"], ["pause", "wa"]):
+        r = subprocess.run(
+            [sys.executable, "-m", "tablevault_redis", *args, "--namespace", ns_a],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert r.returncode == 1, (args, r.stdout, r.stderr)
+        assert "refused access" in r.stderr and r.stderr.strip().count("\n") == 0, r.stderr
     wa.advancing()  # the observer changed nothing
     with VaultClient(url_a, ns_a) as a:
         assert a.get_process("wa").interrupt_action is None
