@@ -18,6 +18,7 @@ records removed (``trimmed``).
 
 from __future__ import annotations
 
+import datetime
 import json
 import math
 import time
@@ -50,7 +51,10 @@ class RetentionReport:
 
 
 def check_age(value: object, what: str) -> float:
-    """``value`` as a number of seconds >= 0, else ValidationError."""
+    """``value`` (seconds, or a ``timedelta``) as a number of seconds >= 0, else
+    ValidationError."""
+    if isinstance(value, datetime.timedelta):
+        value = value.total_seconds()
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValidationError(f"{what} must be a number of seconds, got {value!r}")
     if not math.isfinite(value) or value < 0:
@@ -65,10 +69,14 @@ class RetentionMixin:
     namespace: str
 
     @tag_errors
-    def delete_processes(self, older_than: float, *, dry_run: bool = False) -> RetentionReport:
-        """Delete every process that ended more than ``older_than`` seconds ago, with
-        its keys and index entries (see the module docstring); live processes and
-        recent ones are kept. ``dry_run`` only reports what would go."""
+    def delete_processes(
+        self, older_than: float | datetime.timedelta, *, dry_run: bool = False
+    ) -> RetentionReport:
+        """Delete every process that ended more than ``older_than`` ago (seconds, or a
+        ``timedelta``), with its keys and index entries
+        (see the module docstring); live processes and recent ones are kept.
+        ``dry_run`` only reports what would go. Also named ``prune_processes``, after
+        the CLI's ``prune``."""
         cutoff = time.time() - check_age(older_than, "older_than")
         report = RetentionReport(cutoff=cutoff, dry_run=bool(dry_run))
         with self._conn.translate():
@@ -158,11 +166,23 @@ class RetentionMixin:
         return out
 
     @tag_errors
+    def prune_processes(
+        self, older_than: float | datetime.timedelta, *, dry_run: bool = False
+    ) -> RetentionReport:
+        """The same as :meth:`delete_processes`."""
+        return self.delete_processes(older_than, dry_run=dry_run)
+
+    @tag_errors
     def trim_record_list(
-        self, name: str, *, keep_last: int | None = None, older_than: float | None = None
+        self,
+        name: str,
+        *,
+        keep_last: int | None = None,
+        older_than: float | datetime.timedelta | None = None,
     ) -> int:
         """Remove the oldest records of list ``name`` (and their lineage): all but the
-        last ``keep_last``, and those written more than ``older_than`` seconds ago.
+        last ``keep_last``, and those written more than ``older_than`` ago (as for
+        :meth:`delete_processes`).
         Returns how many were removed; later indexes count from the first one kept."""
         keys.check_name(name, "record list name")
         check_int(keep_last, "keep_last", 0)

@@ -3,6 +3,7 @@ ones never touched; record lists trimmed (retention.py, cli/retention.py)."""
 
 from __future__ import annotations
 
+import datetime
 import json
 
 import pytest
@@ -155,3 +156,18 @@ def test_trim_record_list(client, namespace):
 def test_prune_of_an_empty_namespace_reports_nothing(client):
     report = client.delete_processes(older_than=0)
     assert report.deleted == [] and report.skipped == {}
+
+
+@pytest.mark.slow
+def test_ages_as_timedelta_and_prune_processes(client, redis_url, namespace):
+    _ended(redis_url, namespace, "old")
+    assert client.prune_processes(older_than=datetime.timedelta(days=1)).deleted == []
+    report = client.prune_processes(datetime.timedelta(0), dry_run=True)
+    assert report.deleted == ["old"] and report.dry_run
+    assert client.delete_processes(older_than=datetime.timedelta(seconds=0)).deleted == ["old"]
+    for i in range(3):
+        client.append_record("t", {"i": i})
+    assert client.trim_record_list("t", older_than=datetime.timedelta(hours=1)) == 0
+    assert client.trim_record_list("t", older_than=datetime.timedelta(0)) == 3
+    with pytest.raises(ValidationError, match="older_than"):
+        client.prune_processes(older_than=datetime.timedelta(seconds=-1))
