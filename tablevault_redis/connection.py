@@ -25,6 +25,7 @@ from urllib.parse import unquote, urlsplit
 import redis
 import redis.cluster
 import redis.exceptions
+import redis.sentinel
 
 from . import urls
 from ._redis_compat import PURE_PYTHON_PARSER
@@ -94,6 +95,10 @@ def translate(url: str, on_readonly: Callable[[], None] | None = None) -> Iterat
         if on_readonly is not None and is_readonly(e):
             on_readonly()
         where, said = redact(url), urls.scrub(str(e), url)
+        if isinstance(e, redis.sentinel.MasterNotFoundError):  # drop redis-py's client reprs
+            said = (
+                said.split(" : ", 1)[0] + " (no Sentinel named one: unreachable, or failing over)"
+            )
         if is_refused(e):
             raise VaultConnectionError(f"Redis at {where} refused access: {said}") from None
         if isinstance(e, redis.exceptions.ResponseError) and is_transient(e):

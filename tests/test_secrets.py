@@ -44,6 +44,7 @@ def test_errors_name_the_url_but_not_the_password(url, clean_env):
     text = str(info.value)
     assert SECRET not in text and SECRET not in repr(info.value), text
     assert "\n" not in text and "127.0.0.1" in text, text
+    assert "<redis" not in text and "object at 0x" not in text, text  # no client reprs
 
 
 def test_malformed_urls_are_validation_errors(clean_env):
