@@ -292,9 +292,10 @@ class VaultClient(
 
     # -- inspection ----------------------------------------------------------
 
-    def _read_records(self, names: list[str]) -> list[ProcessInfo]:
+    def _read_records(self, names: list[str], report: bool = True) -> list[ProcessInfo]:
         """The records of ``names``; a record that cannot be read (a key of another
-        type) is skipped and reported once, so one bad key never hides the others."""
+        type) is skipped and reported once (unless ``report`` is false: the caller
+        raises instead), so one bad key never hides the others."""
         ns = self.namespace
         out = []
         with self._conn.translate():
@@ -306,7 +307,9 @@ class VaultClient(
             for name, fields, alive in zip(names, replies[::2], replies[1::2], strict=True):
                 wrong = wrong_type(fields) or wrong_type(alive)
                 if wrong is not None:
-                    self._report_unreadable(name, wrong)
+                    if report:
+                        self._report_unreadable(name, wrong)
+                    self.unreadable.add(name)
                     continue
                 self.unreadable.discard(name)
                 if fields:
@@ -335,7 +338,7 @@ class VaultClient(
     def get_process(self, process_name: str) -> ProcessInfo:
         """The record of one process; :class:`NotFoundError` if there is none."""
         keys.check_name(process_name)
-        found = self._read_records([process_name])
+        found = self._read_records([process_name], report=False)
         if not found and process_name in self.unreadable:
             raise CorruptDataError(
                 f"the record of process {process_name!r} in namespace {self.namespace!r} "

@@ -307,6 +307,29 @@ def test_exit_codes(spawner: Spawner, cli_proc: ProcCli, redis_url: str, namespa
 
 
 @pytest.mark.slow
+def test_one_unreadable_record_in_the_cli(cli_proc: ProcCli, conn: Any, namespace: str):
+    """A process hash replaced by a string: ps and cleanup report it once and go on;
+    commands about other processes say nothing of it; about it, one error line."""
+    from clitools import fake_process
+
+    from tablevault_redis import keys
+
+    for name in ("good", "bad"):
+        fake_process(conn, namespace, name)
+    conn.client.delete(keys.proc(namespace, "bad"))
+    conn.client.set(keys.proc(namespace, "bad"), "not a hash")
+    for args in (("ps", "--all"), ("cleanup",)):
+        result = cli_proc(*args)
+        assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+        assert "'bad'" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert "good" in cli_proc("ps", "--all").stdout
+    stopped = cli_proc("stop", "good")
+    assert stopped.returncode == 0 and stopped.stderr == "", stopped.stderr
+    assert "not a hash" in refused(cli_proc("stop", "bad"))
+    assert "cannot be read" in refused(cli_proc("show", "bad"))
+
+
+@pytest.mark.slow
 def test_console_script_and_empty_namespace(redis_url: str, namespace: str):
     script = Path(sys.executable).parent / "tablevault-redis"
     if not script.exists():

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from ..client import VaultClient
     from ..models import ProcessInfo
 
+_READ_ONE_BY_ONE = 20  # up to this many processes, their records are read one by one
+
 HELP = {
     "stop": "Ask processes to stop at their next checkpoint.",
     "pause": "Ask processes to wait inside their next checkpoint until resumed.",
@@ -100,13 +102,28 @@ def _send(
         for i, row in enumerate(r for r in rows if "error" not in r):
             left = timeout if i == 0 else max(0.0, deadline - time.monotonic())
             _wait_one(client, action, row, left)
-    states = {p.name: p for p in client.list_processes(include_ended=True)}
+    states = _states(client, [row["process"] for row in rows if "error" not in row])
     for row in rows:
         info = states.get(row["process"])
         if "error" not in row and info is not None:
             row.update(status=info.status, alive=info.alive)
             row["_said"] = acted_on(action, info)  # words for people, not JSON
     return rows
+
+
+def _states(client: VaultClient, names: list[str]) -> dict[str, ProcessInfo]:
+    """The records of ``names`` after the requests: each read alone when they are few
+    (another process's unreadable key is none of this command's business), else the
+    whole namespace in one round trip."""
+    if len(names) > _READ_ONE_BY_ONE:
+        return {p.name: p for p in client.list_processes(include_ended=True)}
+    states = {}
+    for name in names:
+        try:
+            states[name] = client.get_process(name)
+        except TableVaultError:  # gone or unreadable meanwhile: reported without a status
+            continue
+    return states
 
 
 def _row(action: str, name: str, result: int | TableVaultError, wait: bool) -> dict[str, Any]:
