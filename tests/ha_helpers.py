@@ -9,22 +9,25 @@ from typing import Any
 
 from helpers import Worker, wait_until
 
-from tablevault_redis import ValidationError, VaultClient, VaultConnectionError
+from tablevault_redis import NotFoundError, ValidationError, VaultClient, VaultConnectionError
 
 
 def until_accepted(request: Callable[[], Any], timeout: float = 20.0) -> float:
     """Call ``request`` until the server takes it; the monotonic time it succeeded.
 
     While the primary is away a request fails as a transient VaultConnectionError,
-    or as "not alive" until the worker's heartbeat reaches the new primary."""
+    or as "not alive" until the worker's heartbeat reaches the new primary, or as
+    NotFoundError when the promoted replica had not received the worker's record
+    yet (the worker's next heartbeat puts it back)."""
     deadline = time.monotonic() + timeout
     while True:
         try:
             request()
             return time.monotonic()
-        except (VaultConnectionError, ValidationError) as e:
+        except (VaultConnectionError, ValidationError, NotFoundError) as e:
             transient = isinstance(e, VaultConnectionError) and e.transient
-            if not (transient or "not alive" in str(e)) or time.monotonic() >= deadline:
+            lost = isinstance(e, NotFoundError)
+            if not (transient or lost or "not alive" in str(e)) or time.monotonic() >= deadline:
                 raise
         time.sleep(0.05)
 
