@@ -37,7 +37,7 @@ def control_after_failover(client: VaultClient, worker: Worker, timeout: float =
     monotonic time the pause was accepted. The worker must exit 0, stopped."""
     name = worker.name
     accepted = until_accepted(lambda: client.pause_execution(name), timeout)
-    wait_until(lambda: client.get_process(name).status == "paused", 10, what="paused")
+    wait_until(lambda: client.get_process(name).status == "paused", 20, what="paused")
     frozen = worker.progress()
     client.resume_execution(name, wait=True, timeout=10)
     wait_until(lambda: worker.progress() > frozen, 10, what=f"{name} to go on")
