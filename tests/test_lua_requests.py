@@ -62,7 +62,7 @@ def test_withdraw_refuses_what_was_acted_on(conn: Connection, namespace: str) ->
     ask(conn, namespace, "resume")
     scripts.ack(conn, namespace, NAME, kind="running", seq=seq + 1)
     seq = ask(conn, namespace, "stop", by="fred").seq
-    assert scripts.ack(conn, namespace, NAME, kind="stopping", seq=seq - 1) == "running"
+    assert scripts.ack(conn, namespace, NAME, kind="stopping", seq=seq - 1) == "superseded"
     assert "stopping_seq" not in record(conn, namespace)  # an older seq changes nothing
     scripts.ack(conn, namespace, NAME, kind="stopping", seq=seq)
     reply = withdraw(conn, namespace)
@@ -75,7 +75,10 @@ def test_stopping_is_final_unless_a_withdrawal_came_first(conn: Connection, name
     seq = ask(conn, namespace, "stop", by="gil").seq
     withdraw(conn, namespace)
     assert scripts.ack(conn, namespace, NAME, kind="stopping", seq=seq) == "superseded"
+    ask(conn, namespace, "pause", by="gil")  # a request after the withdrawal
+    assert scripts.ack(conn, namespace, NAME, kind="stopping", seq=seq) == "superseded"
     assert "stopping_seq" not in record(conn, namespace)
+    withdraw(conn, namespace)
     seq = ask(conn, namespace, "stop", by="gil").seq
     assert scripts.ack(conn, namespace, NAME, kind="stopping", seq=seq) == "stopping"
     assert record(conn, namespace)["stopping_seq"] == str(seq)

@@ -40,9 +40,10 @@ elseif kind == 'stopping' then
     redis.call('HSET', KEYS[1], 'stopping_seq', ARGV[2])
     return 'stopping'
   end
-  -- No stop pending and a newer request number: it was withdrawn first (nothing else
-  -- replaces a pending stop), so the checkpoint must not act on it.
-  if not cur and (to_seq(h[3]) or 0) > (tonumber(ARGV[2]) or 0) then return 'superseded' end
+  -- Not this stop, and a newer request number: it was withdrawn first (nothing else
+  -- replaces a pending stop; later requests may follow the withdrawal), so the
+  -- checkpoint must not act on it.
+  if (to_seq(h[3]) or 0) > (tonumber(ARGV[2]) or 0) then return 'superseded' end
 elseif kind == 'stop_consumed' then
   if cur and cur['action'] == 'stop' and tostring(cur['seq']) == ARGV[2] then
     redis.call('DEL', KEYS[2])
