@@ -64,3 +64,43 @@ def test_bench_peers_quick_writes_json_table_and_plots(tmp_path: Path) -> None:
     for name in ("latency_box", "latency_cdf", "cost"):
         png = tmp_path / f"peers_{name}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("matplotlib") is None,
+    reason="matplotlib is not installed (the bench extra): pip install -e '.[bench]'",
+)
+def test_bench_scale_workers_quick_writes_json_and_plot(tmp_path: Path) -> None:
+    sizes = (10, 40)
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_scale_workers.py"), "--quick"]
+        + ["--sizes", ",".join(map(str, sizes)), "--trials", "3", "--window", "1"]
+        + ["--interval", "0.5", "--ttl", "2", "--results-dir", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    doc = json.loads(run.stdout)
+    assert json.loads((tmp_path / "scale_workers.json").read_text()) == doc
+
+    names = [row["name"] for row in doc["benchmarks"]]
+    for n in sizes:
+        for figure in ("one_stop_among", "stop_all", "redis_cpu_steady"):
+            assert f"{figure}_{n}" in names
+        assert f"redis_memory_per_worker_{n}" in names
+    for row in doc["benchmarks"]:
+        assert set(row) >= {"name", "value", "unit", "baseline", "ratio", "target", "met"}
+        assert isinstance(row["value"], float | int) and row["value"] > 0
+        if not row["name"].startswith("redis_memory"):
+            assert row["met"] is None  # the targets apply at N = 10,000
+    for n in sizes:
+        size = doc["sizes"][str(n)]
+        assert size["one_stop_ms"]["n"] == 3 and len(size["one_stop_ms"]["samples_ms"]) == 3
+        assert size["stop_all"]["refused"] == 0
+        assert size["stop_all"]["statuses_after"] == {"stopped": n}
+        assert size["steady"]["connected_clients"] >= n
+        assert size["steady"]["commands"]["evalsha"]["per_s"] > 0  # heartbeats
+    assert doc["machine"]["connections_per_worker"] in (1, 2)
+    assert (tmp_path / "scale_workers.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

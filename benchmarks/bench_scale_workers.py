@@ -1,0 +1,303 @@
+"""N workers on one Redis, simulated: stop latency among N, stopping all N, the server's
+CPU and memory, for N = 100, 1,000 and 10,000 (``--quick``: 100 and 1,000).
+
+A few simulator processes (benchmarks/scale_sim.py, asyncio) hold N simulated workers
+that behave on the wire like the library's worker processes: registered through the
+library's scripts, one pub/sub subscription each on its control channel, a heartbeat
+every interval, now and then a record. The controller is a real ``VaultClient``.
+Rows: ``one_stop_among_<N>`` (``stop_execution()`` called -> the worker re-read its
+request state and saw the stop), ``stop_all_<N>`` (``request_many("stop", all)``
+called -> the last worker saw it), ``redis_cpu_steady_<N>`` (the server's CPU over a
+steady window of heartbeats, % of one core), ``redis_memory_per_worker_<N>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))  # this checkout's package
+
+import _common  # noqa: E402
+from scale_procs import Sims  # noqa: E402
+
+from tablevault_redis import VaultClient  # noqa: E402
+from tablevault_redis.vault import DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_HEARTBEAT_TTL  # noqa: E402
+
+NAMESPACE = "scale"  # scale_sim.NAMESPACE
+TARGET_N = 10_000
+SPARE_FDS = 1_000  # the controller, the admin client, the server's own files
+
+
+def fd_limit(needed: int) -> tuple[int, int]:
+    """Raise RLIMIT_NOFILE (inherited by the server and the simulators) to ``needed``
+    if allowed (the hard limit, or above it when privileged); the limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = max(needed, soft)  # never lower it
+    for limit in ((needed, max(needed, hard)), (min(needed, hard), hard)):
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, limit)
+            break
+        except (ValueError, OSError):
+            continue
+    return resource.getrlimit(resource.RLIMIT_NOFILE)
+
+
+def choose_connections(wanted: str, largest: int) -> tuple[int, str]:
+    """Connections per simulated worker: 2 as a worker holds today (pub/sub and
+    commands), or 1 (pub/sub) plus a shared command pool when the limits forbid 2."""
+    need_two = 2 * largest + SPARE_FDS
+    soft, _hard = fd_limit(need_two)
+    if wanted == "2" or (wanted == "auto" and soft >= need_two):
+        return 2, f"2 per worker (pub/sub + commands), as a worker holds today; fd limit {soft}"
+    return 1, (
+        f"1 per worker (pub/sub) + a shared command pool per simulator process: 2 x {largest}"
+        f" connections need an fd limit of {need_two}, this machine allows {soft}"
+        if wanted == "auto"
+        else "1 per worker (pub/sub) + a shared command pool per simulator process (--conns 1)"
+    )
+
+
+def _info(admin: Any) -> dict[str, Any]:
+    info: dict[str, Any] = {}
+    for section in ("cpu", "memory", "clients", "commandstats"):
+        info.update(admin.info(section))
+    return info
+
+
+def steady_window(admin: Any, sims: Sims, seconds: float) -> dict[str, Any]:
+    """The server's CPU over ``seconds`` of heartbeats only (no requests), per command."""
+    first = sims.collect_stats()  # also resets the simulators' loop-lag samples
+    before, started = _info(admin), time.monotonic()
+    time.sleep(seconds)
+    after, elapsed = _info(admin), time.monotonic() - started
+    stats = sims.collect_stats()
+    cpu = sum(after[k] - before[k] for k in ("used_cpu_sys", "used_cpu_user"))
+    return {
+        "redis_cpu_pct": 100 * cpu / elapsed,
+        "window_s": elapsed,
+        "commands": _commands(before, after, elapsed),
+        "connected_clients": after["connected_clients"],
+        "sim_cpu_pct": _sim_cpu(first, stats, elapsed),
+        "sim_loop_lag_ms_max": max(s["loop_lag_ms_max"] for s in stats),
+        "sim_loop_lag_ms_p50": max(s["loop_lag_ms_p50"] for s in stats),
+    }
+
+
+def _commands(before: dict[str, Any], after: dict[str, Any], elapsed: float) -> dict[str, Any]:
+    """Calls per second and % of one core per command (INFO commandstats deltas; the
+    commands a script runs are counted on their own and inside ``evalsha``)."""
+    commands = {}
+    for key, value in after.items():
+        if key.startswith("cmdstat_"):
+            old = before.get(key, {"calls": 0, "usec": 0})
+            calls = value["calls"] - old["calls"]
+            if calls:
+                usec = value["usec"] - old["usec"]
+                commands[key[8:]] = {"per_s": calls / elapsed, "cpu_pct": usec / elapsed / 1e4}
+    return commands
+
+
+def _sim_cpu(before: list[dict[str, Any]], after: list[dict[str, Any]], elapsed: float) -> Any:
+    """Each simulator process's CPU between two ``collect_stats``, % of one core."""
+    pairs = zip(before, after, strict=True)
+    return [100 * (a["cpu_s"] - b["cpu_s"]) / elapsed for b, a in pairs]
+
+
+def one_stops(client: VaultClient, sims: Sims, names: list[str], trials: int) -> dict[str, Any]:
+    """Stop one worker among N, ``trials`` times (a different worker each time; it
+    registers a new run at once, so N stays N)."""
+    latencies, calls, sources = [], [], []
+    for name in random.sample(names, min(trials, len(names))):
+        time.sleep(random.uniform(0.01, 0.03))  # land anywhere in the heartbeat cycle
+        called = time.monotonic()
+        client.stop_execution(name)
+        returned = time.monotonic()
+        sims.wait(lambda n=name: n in sims.seen, 10, f"{name} seeing its stop")  # type: ignore[misc]
+        seen, source = sims.seen[name]
+        latencies.append(1000 * (seen - called))
+        calls.append(1000 * (returned - called))
+        sources.append(source)
+    done = set(sims.seen)
+    sims.wait(lambda: done <= sims.rearmed, 30, "stopped workers registering again")
+    return {
+        **pcts(latencies),
+        "call_ms_p50": statistics.median(calls),
+        "seen_by_heartbeat_first": sources.count("heartbeat"),
+        "samples_ms": latencies,
+    }
+
+
+def stop_all(client: VaultClient, admin: Any, sims: Sims, names: list[str]) -> dict[str, Any]:
+    """``request_many("stop", names)`` until every worker saw its stop (and exited)."""
+    sims.exit_on_stop()
+    with sims.cond:
+        sims.seen.clear()
+    stats_before, info_before = sims.collect_stats(), _info(admin)
+    called, process_time = time.monotonic(), time.process_time()
+    replies = client.request_many("stop", names)
+    returned, call_cpu = time.monotonic(), time.process_time() - process_time
+    accepted = sum(isinstance(r, int) for r in replies)
+    sims.wait(lambda: len(sims.seen) >= accepted, 120, "every worker seeing its stop")
+    last_seen = max(at for at, _source in sims.seen.values())
+    elapsed, info_after = time.monotonic() - called, _info(admin)
+    redis_cpu = sum(info_after[k] - info_before[k] for k in ("used_cpu_sys", "used_cpu_user"))
+    sim_cpu = _sim_cpu(stats_before, sims.collect_stats(), elapsed)
+    sims.wait(lambda: len(sims.exited) >= accepted, 120, "every stopped worker exiting")
+    statuses: dict[str, int] = {}
+    for info in client.list_processes():
+        statuses[info.status] = statuses.get(info.status, 0) + 1
+    return {
+        "all_seen_s": last_seen - called,
+        "request_many_call_s": returned - called,
+        "request_many_call_cpu_s": call_cpu,
+        "refused": len(names) - accepted,
+        "seen_ms": pcts([1000 * (at - called) for at, _s in sims.seen.values()]),
+        "statuses_after": statuses,
+        "redis_cpu_s_until_all_seen": redis_cpu,
+        "sim_cpu_pct_until_all_seen": sim_cpu,
+        "commands_until_all_seen": _commands(info_before, info_after, elapsed),
+    }
+
+
+def pcts(values: list[float]) -> dict[str, Any]:
+    return {
+        "p50": _common.percentile(values, 50),
+        "p90": _common.percentile(values, 90),
+        "p99": _common.percentile(values, 99),
+        "min": min(values),
+        "max": max(values),
+        "n": len(values),
+    }
+
+
+def run_size(n: int, args: argparse.Namespace, conns: int) -> dict[str, Any]:
+    """Everything measured at one N, on a fresh server."""
+    names = [f"w{i}" for i in range(n)]
+    maxclients = conns * n + SPARE_FDS
+    with _common.private_redis(maxclients=str(maxclients)) as server:
+        admin = server.client()
+        base = admin.info("memory")["used_memory"]
+        client = VaultClient(server.url, namespace=NAMESPACE)
+        options = ["--conns", str(conns), "--interval", str(args.interval)]
+        options += ["--ttl", str(args.ttl), "--append-every", str(args.append_every)]
+        started = time.monotonic()
+        sims = Sims(server.port, names, min(args.procs, n), options)
+        try:
+            sims.wait(lambda: sims.ready == n, args.start_timeout, f"{n} workers starting")
+            startup_s = time.monotonic() - started
+            steady = steady_window(admin, sims, args.window)
+            memory = admin.info("memory")
+            one = one_stops(client, sims, names, args.trials)
+            everyone = stop_all(client, admin, sims, names)
+        finally:
+            sims.close()
+            client.close()
+            admin.close()
+    per_worker = (memory["used_memory"] - base) / n
+    clients_per_worker = memory["mem_clients_normal"] / n
+    return {
+        "n": n,
+        "startup_s": startup_s,
+        "one_stop_ms": one,
+        "stop_all": everyone,
+        "steady": steady,
+        "memory": {
+            "used_memory_per_worker_b": per_worker,
+            "clients_per_worker_b": clients_per_worker,
+        },
+    }
+
+
+def rows(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """The ``benchmarks`` rows of one N; the targets apply at N = 10,000."""
+    n, one, everyone = result["n"], result["one_stop_ms"], result["stop_all"]
+    cpu = result["steady"]["redis_cpu_pct"]
+    memory = result["memory"]["used_memory_per_worker_b"]
+    all_met = everyone["all_seen_s"] < 2 and not everyone["refused"]
+
+    def row(name: str, value: float, unit: str, target: str, met: bool, **detail: Any) -> Any:
+        if n != TARGET_N:
+            return _common.entry(f"{name}_{n}", value, unit, **detail)
+        return _common.entry(f"{name}_{n}", value, unit, target=target, met=met, **detail)
+
+    return [
+        row("one_stop_among", one["p50"], "ms (p50)", "p50 < 2 ms at 10,000", one["p50"] < 2,
+            **{k: v for k, v in one.items() if k != "samples_ms"}),
+        row("stop_all", everyone["all_seen_s"], "s", "< 2 s at 10,000", all_met,
+            **{k: v for k, v in everyone.items() if k != "all_seen_s"}),
+        row("redis_cpu_steady", cpu, "% of one core", "< 20% at 10,000", cpu < 20,
+            **result["steady"]),
+        _common.entry(f"redis_memory_per_worker_{n}", memory, "bytes",
+                      target="< 25 kB per live process (issue 11 item 5)",
+                      met=memory < 25_000, **result["memory"]),
+    ]  # fmt: skip
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="N = 100, 1,000; fewer trials")
+    parser.add_argument("--sizes", help="comma-separated N (default 100,1000,10000)")
+    parser.add_argument("--trials", type=int, help="single stops per N (default 50; quick 20)")
+    parser.add_argument("--window", type=float, help="steady window, s (default 10; quick 4)")
+    parser.add_argument("--procs", type=int, default=2, help="simulator processes")
+    parser.add_argument("--conns", choices=("auto", "1", "2"), default="auto")
+    parser.add_argument("--interval", type=float, default=DEFAULT_HEARTBEAT_INTERVAL)
+    parser.add_argument("--ttl", type=float, default=DEFAULT_HEARTBEAT_TTL)
+    parser.add_argument("--append-every", type=float, default=10.0, help="beats per record")
+    parser.add_argument("--start-timeout", type=float, default=180.0)
+    parser.add_argument("--results-dir", type=Path, default=_common.RESULTS)
+    parser.add_argument("--no-plots", action="store_true")
+    args = parser.parse_args(argv)
+    default_sizes = "100,1000" if args.quick else "100,1000,10000"
+    args.sizes = [int(n) for n in (args.sizes or default_sizes).split(",")]
+    args.trials = args.trials or (20 if args.quick else 50)
+    args.window = args.window or (4.0 if args.quick else 10.0)
+    return args
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args = parse_args(argv)
+    conns, why = choose_connections(args.conns, max(args.sizes))
+    load_before = os.getloadavg()
+    results = []
+    for n in args.sizes:
+        print(f"N = {n} ...", file=sys.stderr, flush=True)
+        results.append(run_size(n, args, conns))
+    doc = {
+        "benchmarks": [row for result in results for row in rows(result)],
+        "sizes": {str(r["n"]): r for r in results},
+        "machine": _common.machine_info(
+            connections_per_worker=conns,
+            connections_note=why,
+            fd_limit=resource.getrlimit(resource.RLIMIT_NOFILE)[0],
+            simulator_processes=args.procs,
+            heartbeat_interval_s=args.interval,
+            beats_per_record=args.append_every,
+            trials=args.trials,
+            window_s=args.window,
+            loadavg_1min_before_after=[load_before[0], os.getloadavg()[0]],
+        ),
+    }
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(_common._round(doc), indent=2)
+    (args.results_dir / "scale_workers.json").write_text(text + "\n", encoding="utf-8")
+    print(text, flush=True)
+    if not args.no_plots:
+        import scale_plot
+
+        scale_plot.plot(results, args.results_dir / "scale_workers.png")
+    return doc
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""The simulator processes of bench_scale_workers.py, seen from the benchmark: start
+them, follow what they print (scale_sim.py's protocol), wait with deadlines, stop them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+SIM = Path(__file__).resolve().parent / "scale_sim.py"
+
+
+class Sims:
+    """``procs`` processes holding ``names`` between them (the same share each)."""
+
+    def __init__(self, port: int, names: list[str], procs: int, options: list[str]) -> None:
+        self.cond = threading.Condition()
+        self.ready = 0
+        self.seen: dict[str, tuple[float, str]] = {}
+        self.rearmed: set[str] = set()
+        self.exited: set[str] = set()
+        self.stats: list[dict[str, Any]] = []
+        self.oks = 0
+        self.dead = 0
+        self.procs: list[subprocess.Popen[str]] = []
+        self.errors: list[IO[str]] = []
+        share = -(-len(names) // procs)
+        for first in range(0, len(names), share):
+            count = min(share, len(names) - first)
+            self._start(port, first, count, options)
+
+    def _start(self, port: int, first: int, count: int, options: list[str]) -> None:
+        errors = tempfile.TemporaryFile("w+")  # noqa: SIM115 (closed by close())
+        command = [sys.executable, str(SIM), "--port", str(port), "--first", str(first)]
+        proc = subprocess.Popen(
+            command + ["--count", str(count), *options],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=errors,
+            text=True,
+            bufsize=1,
+        )
+        self.procs.append(proc)
+        self.errors.append(errors)
+        threading.Thread(target=self._follow, args=(proc,), daemon=True).start()
+
+    def _follow(self, proc: subprocess.Popen[str]) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            kind, _, rest = line.strip().partition(" ")
+            with self.cond:
+                self._record(kind, rest)
+                self.cond.notify_all()
+        with self.cond:
+            self.dead += 1
+            self.cond.notify_all()
+
+    def _record(self, kind: str, rest: str) -> None:
+        if kind == "seen":
+            name, at, source = rest.split()
+            self.seen.setdefault(name, (float(at), source))
+        elif kind == "rearmed":
+            self.rearmed.add(rest)
+        elif kind == "exited":
+            self.exited.add(rest)
+        elif kind == "ready":
+            self.ready += int(rest)
+        elif kind == "stats":
+            self.stats.append(json.loads(rest))
+        elif kind == "ok":
+            self.oks += 1
+
+    def wait(self, done: Callable[[], bool], timeout: float, what: str) -> None:
+        """Wait until ``done()`` (checked under the lock); fail on timeout or a dead sim."""
+        with self.cond:
+            if self.cond.wait_for(lambda: done() or self.dead > 0, timeout) and done():
+                return
+        raise RuntimeError(f"simulated workers: {what} did not happen in {timeout} s\n{self.log()}")
+
+    def send(self, line: str) -> None:
+        for proc in self.procs:
+            assert proc.stdin is not None
+            proc.stdin.write(line + "\n")
+            proc.stdin.flush()
+
+    def collect_stats(self, timeout: float = 30.0) -> list[dict[str, Any]]:
+        """Each process's CPU time, loop lag and counters (lag since the last call)."""
+        with self.cond:
+            self.stats = []
+        self.send("stats")
+        self.wait(lambda: len(self.stats) == len(self.procs), timeout, "stats")
+        return sorted(self.stats, key=lambda s: int(s["first"]))
+
+    def exit_on_stop(self, timeout: float = 30.0) -> None:
+        with self.cond:
+            self.oks = 0
+        self.send("exit_on_stop")
+        self.wait(lambda: self.oks == len(self.procs), timeout, "exit_on_stop")
+
+    def log(self) -> str:
+        text = []
+        for errors in self.errors:
+            errors.seek(0)
+            text.append(errors.read()[-2000:])
+        return "\n".join(text)
+
+    def close(self) -> None:
+        """Quit each process (end of input); kill what is still there after 30 s."""
+        for proc in self.procs:
+            with contextlib.suppress(OSError):
+                assert proc.stdin is not None
+                proc.stdin.close()
+        for proc in self.procs:
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        for errors in self.errors:
+            errors.close()
