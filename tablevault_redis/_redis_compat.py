@@ -1,7 +1,7 @@
-"""The two redis-py internals this package relies on, kept in one place.
+"""The redis-py internals this package relies on, kept in one place.
 
-redis-py offers no public way to do either, and both matter for how fast a stop
-reaches a busy process. ``tests/test_redis_compat.py`` fails loudly if a redis-py
+redis-py offers no public way to do any of these, and each matters for how fast a
+stop reaches a busy process. ``tests/test_redis_compat.py`` fails loudly if a redis-py
 release renames or changes them.
 """
 
@@ -21,11 +21,28 @@ from redis._parsers import _RESP2Parser
 PURE_PYTHON_PARSER: type = _RESP2Parser
 
 
+def connection_socket(connection: Any) -> socket.socket | None:
+    """The socket of a redis-py ``Connection``, or None when it is not connected."""
+    return getattr(connection, "_sock", None)
+
+
+def pubsub_socket(pubsub: Any) -> socket.socket | None:
+    """The socket under a ``PubSub``, or None when it is not connected."""
+    return connection_socket(getattr(pubsub, "connection", None))
+
+
+def take_connection(pool: Any) -> Any:
+    """A connection of ``pool`` for the caller alone (never released to the pool)."""
+    try:
+        return pool.get_connection()
+    except TypeError:  # redis-py < 5.3 wants a command name
+        return pool.get_connection("EVAL")
+
+
 def shutdown_pubsub_socket(pubsub: Any) -> bool:
     """Shut down the socket under a ``PubSub``, so a ``get_message`` blocked on it in
     another thread returns at once. False when there is no connected socket."""
-    connection = getattr(pubsub, "connection", None)
-    sock = getattr(connection, "_sock", None)
+    sock = pubsub_socket(pubsub)
     if sock is None:
         return False
     with contextlib.suppress(OSError):  # already closed by the peer: nothing to wake

@@ -7,9 +7,12 @@ malformed message can neither stop, pause nor resume anything, nor make a later
 request look old. Reads triggered by messages are at most one per ``_MIN_READ_GAP``
 seconds (a flood costs the server little; the last message is always followed by a
 read). The request key is also read after every (re)subscribe, so a notification
-missed while disconnected is never lost. The pub/sub connection has no socket timeout; a
-short ``get_message`` poll keeps shutdown prompt and health-check PINGs find dead
-connections. Any failure closes the connection and retries with backoff.
+missed while disconnected is never lost. The pub/sub connection has no socket
+timeout; a ``get_message`` poll of a few seconds lets health-check PINGs find dead
+connections (the heartbeat reads the request state too, so a dead one delays a request
+by at most a heartbeat interval), and shutting the socket down keeps close() prompt.
+Any failure closes the connection and retries with backoff. With the signal fast path
+(:mod:`wakeup`) the socket is armed after each subscribe and disarmed before it closes.
 """
 
 from __future__ import annotations
@@ -25,10 +28,13 @@ from ._redis_compat import shutdown_pubsub_socket
 from .connection import Connection
 from .control import ControlState
 from .retry import Backoff, is_transient
+from .wakeup import Wakeup
 
 logger = logging.getLogger(__name__)
 
-_POLL = 0.5  # seconds per get_message wait; bounds how long close() waits
+# Seconds per get_message wait: how often an idle listener wakes (and sends its health
+# check PING, when due). close() does not wait for it: it shuts the socket down.
+_POLL = 5.0
 _MIN_READ_GAP = 0.02  # seconds between two reads triggered by notifications
 
 
@@ -57,6 +63,7 @@ class Listener(threading.Thread):
         self._pubsub: Any = None
         self._dirty = False  # a notification came since the last read
         self._last_read = 0.0  # time.monotonic() of the last read it triggered
+        self.wakeup: Wakeup | None = None  # the signal fast path, armed per connection
 
     def _open(self) -> None:
         self._client = self._conn.pubsub_client(self._channel, self._health)
@@ -67,6 +74,8 @@ class Listener(threading.Thread):
             self._pubsub.subscribe(self._channel)
 
     def _close_connection(self) -> None:
+        if self.wakeup is not None:
+            self.wakeup.disarm()  # before the socket closes (see wakeup.py)
         for thing in (self._pubsub, self._client):
             if thing is not None:
                 with contextlib.suppress(Exception):  # already broken: nothing to release
@@ -79,6 +88,8 @@ class Listener(threading.Thread):
             # (Re)subscribed: notifications from before this moment may be lost, so
             # the request key, not the channel, says what is pending.
             self._resync()
+            if self.wakeup is not None:
+                self.wakeup.arm(self._pubsub)
             self.subscribed.set()
         elif kind in ("message", "smessage"):
             self._dirty = True  # its payload is never trusted: the read says what to do

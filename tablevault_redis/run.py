@@ -24,7 +24,7 @@ from . import identity, keys, notices, operations, scripts
 from .connection import Connection
 from .control import ControlState
 from .errors import DuplicateItemError, TableVaultError
-from .replies import Heartbeat, Registered, Revival
+from .replies import Heartbeat, Registered, RequestState, Revival
 
 ENV_PARENT_NAME = "TABLEVAULT_PARENT_PROCESS_NAME"
 ENV_PARENT_INDEX = "TABLEVAULT_PARENT_PROCESS_INDEX"
@@ -180,7 +180,15 @@ class ProcessRun:
     def resync(self) -> None:
         """Read the epoch, ``request_seq`` and the request key in one script and apply
         them (the listener, after a notification or a (re)subscribe)."""
-        state = scripts.request_state(self._conn, self.namespace, self.name)
+        self.apply_state(scripts.request_state(self._conn, self.namespace, self.name))
+
+    def read_state(self, batch: scripts.Batch) -> None:
+        """Queue the read of :meth:`resync` on ``batch`` (the signal fast path sends it
+        on a connection of its own)."""
+        scripts.request_state(self._conn, self.namespace, self.name, client=batch)
+
+    def apply_state(self, state: RequestState) -> None:
+        """Apply a ``request_state`` reply."""
         self.control.apply_stored(state.request_seq, state.request, state.epoch)
 
     def heartbeat(self, listener_at: float) -> None:

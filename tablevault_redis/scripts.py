@@ -180,11 +180,13 @@ def revive(conn: Connection, ns: str, name: str, *, token: str, r: replies.Reviv
 
 
 @_script
-def request_state(conn: Connection, ns: str, name: str) -> RequestState:
+def request_state(
+    conn: Connection, ns: str, name: str, client: Batch | None = None
+) -> RequestState:
     """Read the epoch, ``request_seq`` and the well-formed pending request atomically
-    (the listener's read). KEYS proc, request."""
+    (the listener's read, the signal fast path). KEYS proc, request."""
     k = [keys.proc(ns, name), keys.request(ns, name)]
-    return _run(conn, "request_state", k, [], RequestState.parse)
+    return _run(conn, "request_state", k, [], RequestState.parse, client)
 
 
 @_script

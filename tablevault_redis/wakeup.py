@@ -1,0 +1,357 @@
+"""The signal fast path: a request reaches a busy main thread within a bytecode.
+
+Why: the listener thread needs the GIL to read a notification, and a main thread
+busy in pure Python hands the GIL over only after the switch interval (5 ms), often
+twice per notification. A signal needs no GIL hand-over: CPython runs a Python signal
+handler in the main thread at its next bytecode.
+
+How: the pub/sub socket gets ``O_ASYNC``, so the kernel signals the process when a
+notification arrives (on Linux a real-time signal aimed at the main thread alone,
+``F_SETSIG``; ``SIGIO`` elsewhere and as Linux's fallback when the real-time queue
+overflows). The handler peeks at the socket without consuming anything (the listener
+still reads every byte) and, when a notification for this process is there, sends
+one ``request_state`` read on a connection of its own. When the reply arrives, the
+next signal's handler applies it to the :class:`ControlState`, so the next checkpoint
+acts. The notification's payload is never trusted; only the read decides, exactly as
+the listener does. A checkpoint still reads one attribute and does no I/O.
+
+Safety rules, each one load-bearing:
+
+- Handlers are installed only in the main thread, and only over ``SIG_DFL``: a
+  program's own handler for either signal (or one set from C) wins, and the fast path
+  stays off. The handler stays installed afterwards, so a signal already on its way
+  can never hit the default action (which ends the process).
+- ``SA_RESTART`` (``signal.siginterrupt(sig, False)``): restartable system calls in
+  the main thread restart; the others return ``EINTR``, which Python retries.
+- ``O_ASYNC`` is cleared before its socket is closed, in :meth:`Wakeup.close` and in
+  an ``atexit`` hook: at exit CPython resets the handlers to ``SIG_DFL`` before it
+  closes leftover sockets, and a signal then would end the process ("I/O possible").
+- A forked child drops its copies of the sockets without touching the flags, which
+  belong to the parent's sockets too.
+- The handler never raises and never blocks on an outage: any failure drops the
+  fast path's connection (retried at most once a second) and the listener, which
+  always reads the request too, is the fallback.
+
+``Vault(fast_signals=False)`` or ``TABLEVAULT_FAST_SIGNALS=0`` turns it off.
+"""
+
+from __future__ import annotations
+
+import atexit
+import collections
+import contextlib
+import logging
+import os
+import signal
+import socket
+import ssl
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from . import _redis_compat, scripts
+from .errors import ValidationError
+
+logger = logging.getLogger(__name__)
+
+ENV_FAST_SIGNALS = "TABLEVAULT_FAST_SIGNALS"
+READ_TIMEOUT = 0.1  # seconds: the reply is read only once the kernel says it is there
+_MIN_READ_GAP = 0.02  # seconds between two reads: a flood of messages costs little
+_REOPEN_GAP = 1.0  # seconds between attempts to reopen a broken connection
+_RT_OFFSET = 5  # the real-time signal used on Linux: SIGRTMIN + this
+_PEEK = getattr(socket, "MSG_PEEK", 0) | getattr(socket, "MSG_DONTWAIT", 0)
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None  # type: ignore[assignment]
+
+_active: Wakeup | None = None  # the armed instance the handler serves (one Vault per process)
+
+
+def _signals() -> tuple[int, ...]:
+    """The signals to handle: (real-time, SIGIO) on Linux, (SIGIO,) on other Unixes,
+    () where the kernel cannot signal on I/O."""
+    sigio = getattr(signal, "SIGIO", None)
+    if fcntl is None or sigio is None or not hasattr(os, "O_ASYNC"):
+        return ()
+    if not hasattr(fcntl, "F_SETOWN") or not hasattr(socket, "MSG_DONTWAIT"):
+        return ()
+    if hasattr(fcntl, "F_SETSIG") and hasattr(signal, "SIGRTMIN"):
+        return (signal.SIGRTMIN + _RT_OFFSET, sigio)
+    return (sigio,)
+
+
+def enabled(argument: Any) -> bool:
+    """Whether to use the fast path: ``argument`` (a bool), else the environment,
+    else on."""
+    if argument is not None:
+        if not isinstance(argument, bool):
+            raise ValidationError(f"fast_signals must be True, False or None, got {argument!r}")
+        return argument
+    raw = os.environ.get(ENV_FAST_SIGNALS, "").strip().lower()
+    if raw in ("", "1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ValidationError(f"{ENV_FAST_SIGNALS}={raw!r}: use 1 or 0")
+
+
+def _handler(signum: int, frame: Any) -> None:
+    wakeup = _active
+    if wakeup is not None:
+        wakeup.on_signal()
+
+
+def install() -> tuple[int, ...]:
+    """Install the handler for every fast-path signal; the signals, or () when the fast
+    path cannot be used here (not the main thread, unsupported, a signal taken)."""
+    sigs = _signals()
+    if not sigs or threading.current_thread() is not threading.main_thread():
+        return ()
+    current = [signal.getsignal(s) for s in sigs]
+    if any(h is not _handler and h != signal.SIG_DFL for h in current):
+        logger.debug("tablevault-redis: a signal handler is set already; no fast path")
+        return ()
+    for sig in sigs:
+        signal.signal(sig, _handler)
+        signal.siginterrupt(sig, False)
+    return sigs
+
+
+class Wakeup:
+    """Arms the pub/sub socket (from the listener thread) and serves the signals (in
+    the main thread). ``read`` queues this process's ``request_state`` call on a
+    batch; ``apply`` applies its typed reply."""
+
+    def __init__(
+        self,
+        sigs: tuple[int, ...],
+        channel: str,
+        open_client: Callable[[], Any],
+        read: Callable[[scripts.Batch], None],
+        apply: Callable[[Any], None],
+    ) -> None:
+        self._rt = sigs[0] if len(sigs) > 1 else 0  # F_SETSIG's signal, 0 for SIGIO
+        # With F_SETSIG the owner is a thread (the main one); else the process.
+        main_tid = threading.main_thread().native_id
+        self._owner = main_tid if self._rt and main_tid else os.getpid()
+        self._marker = b"message\r\n$%d\r\n%s\r\n" % (len(channel.encode()), channel.encode())
+        self._open_client, self._read, self._apply = open_client, read, apply
+        self._lock = threading.Lock()  # the handler only tries it: never a deadlock
+        self._closed = False
+        self._peek: socket.socket | None = None  # our dup of the pub/sub socket
+        self._client: Any = None
+        self._conn: Any = None  # the fast path's own connection, main thread only
+        self._parse: Callable[[Any], Any] = lambda reply: reply
+        self._in_flight = False
+        self._sent_at = 0.0
+        self._opened_at = 0.0
+        self._seen: collections.deque[bytes] = collections.deque(maxlen=32)
+        self._busy = False
+        self._again = False
+        self.reads = 0  # reads sent (tests and benchmarks look)
+
+    def start(self) -> None:
+        """Open the connection (main thread, at start) and serve the signals."""
+        global _active
+        with self._lock:
+            self._open()
+        _active = self
+        _hooks_once()
+
+    # -- arming: the listener thread ----------------------------------------------
+
+    def arm(self, pubsub: Any) -> None:
+        """Watch ``pubsub``'s socket (just subscribed); replaces a previous one."""
+        sock = _redis_compat.pubsub_socket(pubsub)
+        with self._lock:
+            self._disarm()
+            if self._closed or sock is None or isinstance(sock, ssl.SSLSocket):
+                return  # TLS: the bytes cannot be peeked at; the listener does it all
+            try:
+                self._peek = socket.socket(fileno=os.dup(sock.fileno()))
+                self._set_async(self._peek.fileno())
+            except OSError as e:
+                logger.debug("tablevault-redis: no fast path on this connection: %r", e)
+                self._disarm()
+
+    def disarm(self) -> None:
+        """The listener's connection is about to close: stop watching it first."""
+        with self._lock:
+            self._disarm()
+
+    def close(self) -> None:
+        """Stop for good (the Vault ends, or the interpreter exits)."""
+        global _active
+        with self._lock:
+            self._closed = True
+            self._disarm()
+            self._drop()
+            if _active is self:
+                _active = None
+
+    def _set_async(self, fd: int) -> None:
+        if self._rt:
+            fcntl.fcntl(fd, fcntl.F_SETSIG, self._rt)
+        fcntl.fcntl(fd, fcntl.F_SETOWN, self._owner)
+        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_ASYNC)
+
+    @staticmethod
+    def _clear_async(sock: socket.socket | None) -> None:
+        with contextlib.suppress(OSError, ValueError):  # closed already: nothing to clear
+            fd = sock.fileno() if sock is not None else -1
+            if fd >= 0:
+                fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_ASYNC)
+
+    def _disarm(self) -> None:
+        peek, self._peek = self._peek, None
+        if peek is not None:
+            self._clear_async(peek)
+            peek.close()
+
+    # -- the fast path's connection: the main thread --------------------------------
+
+    def _open(self) -> None:
+        self._opened_at = time.monotonic()
+        try:
+            self._client = self._open_client()
+            conn = _redis_compat.take_connection(self._client.connection_pool)
+            conn.connect()
+            sock = _redis_compat.connection_socket(conn)
+            if sock is None or isinstance(sock, ssl.SSLSocket):
+                raise OSError("no plain socket")
+            self._set_async(sock.fileno())
+            self._conn = conn
+        except Exception as e:  # the listener path does everything without it
+            logger.debug("tablevault-redis: fast path connection failed: %r", e)
+            self._drop()
+
+    def _drop(self) -> None:
+        conn, client, self._conn, self._client = self._conn, self._client, None, None
+        self._in_flight = False
+        if conn is not None:
+            self._clear_async(_redis_compat.connection_socket(conn))
+            with contextlib.suppress(Exception):
+                conn.disconnect()
+        if client is not None:
+            with contextlib.suppress(Exception):
+                client.close()
+
+    def on_signal(self) -> None:
+        """The handler's work: never raises, never waits for a lock."""
+        if self._busy:  # a signal inside the handler: go round once more
+            self._again = True
+            return
+        if not self._lock.acquire(blocking=False):
+            return  # being armed or closed right now: the listener path covers it
+        self._busy = True
+        try:
+            for _round in range(3):
+                self._again = False
+                self._step()
+                if not self._again:
+                    break
+        except Exception as e:
+            logger.debug("tablevault-redis: fast path failed, falling back: %r", e)
+            self._drop()
+        finally:
+            self._busy = False
+            self._lock.release()
+
+    def _step(self) -> None:
+        if self._closed:
+            return
+        if self._in_flight:
+            if not self._conn.can_read(timeout=0):
+                return
+            reply = self._conn.read_response()
+            self._in_flight = False
+            self._apply(self._parse(reply))
+        new = self._new_notifications()
+        if not new or time.monotonic() - self._sent_at < _MIN_READ_GAP:
+            return
+        if self._conn is None:
+            if time.monotonic() - self._opened_at < _REOPEN_GAP:
+                return
+            self._open()
+            if self._conn is None:
+                return
+        self._send()
+        self._seen.extend(new)
+
+    def _new_notifications(self) -> list[bytes]:
+        """Payloads of the notifications for this process waiting on the pub/sub
+        socket that no read was sent for yet (peeked at, never consumed)."""
+        if self._peek is None:
+            return []
+        try:
+            data = self._peek.recv(65536, _PEEK)
+        except OSError:  # nothing there (the listener took it), or closed
+            return []
+        found, pos = [], data.find(self._marker)
+        while pos >= 0:
+            start = pos + len(self._marker)
+            end = data.find(b"\r\n", start)
+            if end < 0:
+                break
+            payload = data[end + 2 : end + 2 + int(data[start + 1 : end] or b"0")]
+            if payload not in self._seen:
+                found.append(payload)
+            pos = data.find(self._marker, end)
+        return found
+
+    def _send(self) -> None:
+        batch = _Captured(None)  # type: ignore[arg-type]
+        self._read(batch)
+        name, k, args, self._parse = batch.take()
+        self._conn.send_command("EVAL", scripts.source(name), len(k), *k, *args)
+        self._in_flight = True
+        self._sent_at = time.monotonic()
+        self.reads += 1
+
+
+class _Captured(scripts.Batch):
+    """A batch that only records the one script call queued on it."""
+
+    def take(self) -> tuple[str, list[str], list[Any], Callable[[Any], Any]]:
+        ((name, k, args, parse),) = self._calls
+        return name, k, args, parse
+
+
+def _at_exit() -> None:
+    """Clear ``O_ASYNC`` before the interpreter resets the handlers (see above)."""
+    wakeup = _active
+    if wakeup is not None:
+        wakeup.close()
+
+
+def _after_fork_in_child() -> None:
+    """Forget the parent's sockets: close our descriptors only (no ``fcntl``, no
+    shutdown: the parent's sockets are the same ones)."""
+    global _active
+    wakeup, _active = _active, None
+    if wakeup is None:
+        return
+    wakeup._closed = True
+    if wakeup._lock.locked():
+        wakeup._lock = threading.Lock()
+    for sock in (wakeup._peek, _redis_compat.connection_socket(wakeup._conn)):
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.close()
+    wakeup._peek = wakeup._conn = wakeup._client = None
+
+
+_hooked = False
+
+
+def _hooks_once() -> None:
+    global _hooked
+    if not _hooked:
+        _hooked = True
+        atexit.register(_at_exit)
+        if sys.platform != "win32":
+            os.register_at_fork(after_in_child=_after_fork_in_child)
