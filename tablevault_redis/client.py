@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from . import checks, keys, scripts
+from . import checks, keys, process_reads, scripts
 from .cleanup import CleanupMixin
 from .connection import Connection, connect, redact, wrong_type
 from .errors import (
@@ -293,27 +293,24 @@ class VaultClient(
     # -- inspection ----------------------------------------------------------
 
     def _read_records(self, names: list[str], report: bool = True) -> list[ProcessInfo]:
-        """The records of ``names``; a record that cannot be read (a key of another
-        type) is skipped and reported once (unless ``report`` is false: the caller
-        raises instead), so one bad key never hides the others."""
-        ns = self.namespace
+        """The records of ``names`` (only the fields shown, see process_reads); a record
+        that cannot be read (a key of another type) is skipped and reported once (unless
+        ``report`` is false: the caller raises instead), so one bad key never hides the
+        others."""
         out = []
         with self._conn.translate():
-            pipe = self._conn.client.pipeline(transaction=False)
-            for name in names:
-                pipe.hgetall(keys.proc(ns, name))
-                pipe.exists(keys.alive(ns, name))
-            replies = pipe.execute(raise_on_error=False) if names else []
-            for name, fields, alive in zip(names, replies[::2], replies[1::2], strict=True):
-                wrong = wrong_type(fields) or wrong_type(alive)
+            rows = process_reads.read_rows(self._conn, self.namespace, names)
+            for name, row in zip(names, rows, strict=True):
+                wrong = wrong_type(row)
                 if wrong is not None:
                     if report:
                         self._report_unreadable(name, wrong)
                     self.unreadable.add(name)
                     continue
                 self.unreadable.discard(name)
-                if fields:
-                    out.append(ProcessInfo.from_record(fields, bool(alive)))
+                info = process_reads.to_info(row)
+                if info is not None:
+                    out.append(info)
         return out
 
     def _report_unreadable(self, name: str, error: Exception) -> None:
