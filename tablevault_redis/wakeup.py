@@ -7,13 +7,15 @@ handler in the main thread at its next bytecode.
 
 How: the pub/sub socket gets ``O_ASYNC``, so the kernel signals the process when a
 notification arrives (on Linux a real-time signal aimed at the main thread alone,
-``F_SETSIG``; ``SIGIO`` elsewhere and as Linux's fallback when the real-time queue
-overflows). The handler peeks at the socket without consuming anything (the listener
-still reads every byte) and, when a notification for this process is there, sends
-one ``request_state`` read on a connection of its own. When the reply arrives, the
-next signal's handler applies it to the :class:`ControlState`, so the next checkpoint
-acts. The notification's payload is never trusted; only the read decides, exactly as
-the listener does. A checkpoint still reads one attribute and does no I/O.
+``F_SETSIG`` and ``F_SETOWN_EX``; ``SIGIO`` elsewhere, and as Linux's fallback when
+the real-time queue overflows). The handler peeks at the socket without consuming
+anything (the listener still reads every byte) and, when a notification for this
+process is there (or, on Linux, when the listener took the bytes first), sends one
+``request_state`` read on a connection of its own, whose reply raises a second
+real-time signal; that handler applies the reply to the :class:`ControlState`, so
+the next checkpoint acts. The notification's payload is never trusted; only the read
+decides, exactly as the listener does. A checkpoint still reads one attribute and
+does no I/O.
 
 Safety rules, each one load-bearing:
 
@@ -38,13 +40,13 @@ Safety rules, each one load-bearing:
 from __future__ import annotations
 
 import atexit
-import collections
 import contextlib
 import logging
 import os
 import signal
 import socket
 import ssl
+import struct
 import sys
 import threading
 import time
@@ -60,8 +62,10 @@ ENV_FAST_SIGNALS = "TABLEVAULT_FAST_SIGNALS"
 READ_TIMEOUT = 0.1  # seconds: the reply is read only once the kernel says it is there
 _MIN_READ_GAP = 0.02  # seconds between two reads: a flood of messages costs little
 _REOPEN_GAP = 1.0  # seconds between attempts to reopen a broken connection
-_RT_OFFSET = 5  # the real-time signal used on Linux: SIGRTMIN + this
+_RT_OFFSET = 5  # the real-time signals used on Linux: SIGRTMIN + this, and the next
+_PUSH, _REPLY, _UNSURE = 1, 2, 4  # what a signal may mean
 _PEEK = getattr(socket, "MSG_PEEK", 0) | getattr(socket, "MSG_DONTWAIT", 0)
+_F_SETOWN_EX, _F_OWNER_TID = 15, 0  # Linux's <fcntl.h>; the fcntl module lacks them
 
 try:
     import fcntl
@@ -72,15 +76,15 @@ _active: Wakeup | None = None  # the armed instance the handler serves (one Vaul
 
 
 def _signals() -> tuple[int, ...]:
-    """The signals to handle: (real-time, SIGIO) on Linux, (SIGIO,) on other Unixes,
-    () where the kernel cannot signal on I/O."""
+    """The signals to handle: (notification, reply, SIGIO) on Linux (two real-time
+    signals), (SIGIO,) on other Unixes, () where the kernel cannot signal on I/O."""
     sigio = getattr(signal, "SIGIO", None)
     if fcntl is None or sigio is None or not hasattr(os, "O_ASYNC"):
         return ()
     if not hasattr(fcntl, "F_SETOWN") or not hasattr(socket, "MSG_DONTWAIT"):
         return ()
     if hasattr(fcntl, "F_SETSIG") and hasattr(signal, "SIGRTMIN"):
-        return (signal.SIGRTMIN + _RT_OFFSET, sigio)
+        return (signal.SIGRTMIN + _RT_OFFSET, signal.SIGRTMIN + _RT_OFFSET + 1, sigio)
     return (sigio,)
 
 
@@ -102,7 +106,7 @@ def enabled(argument: Any) -> bool:
 def _handler(signum: int, frame: Any) -> None:
     wakeup = _active
     if wakeup is not None:
-        wakeup.on_signal()
+        wakeup.on_signal(signum)
 
 
 def install() -> tuple[int, ...]:
@@ -134,10 +138,12 @@ class Wakeup:
         read: Callable[[scripts.Batch], None],
         apply: Callable[[Any], None],
     ) -> None:
-        self._rt = sigs[0] if len(sigs) > 1 else 0  # F_SETSIG's signal, 0 for SIGIO
-        # With F_SETSIG the owner is a thread (the main one); else the process.
-        main_tid = threading.main_thread().native_id
-        self._owner = main_tid if self._rt and main_tid else os.getpid()
+        # F_SETSIG's signal for the pub/sub socket and for the reply (0: plain SIGIO).
+        self._sig_push, self._sig_reply = sigs[:2] if len(sigs) > 2 else (0, 0)
+        # On Linux the signal goes to the main thread alone (F_SETOWN_EX with a thread
+        # id): sent to the process, it may land in another thread, interrupting its
+        # system call and reaching the main thread's handler only after a GIL switch.
+        self._main_tid = threading.main_thread().native_id or 0
         self._marker = b"message\r\n$%d\r\n%s\r\n" % (len(channel.encode()), channel.encode())
         self._open_client, self._read, self._apply = open_client, read, apply
         self._lock = threading.Lock()  # the handler only tries it: never a deadlock
@@ -147,12 +153,13 @@ class Wakeup:
         self._conn: Any = None  # the fast path's own connection, main thread only
         self._parse: Callable[[Any], Any] = lambda reply: reply
         self._in_flight = False
+        self._more = False  # a notification came while a read was in flight
         self._sent_at = 0.0
         self._opened_at = 0.0
-        self._seen: collections.deque[bytes] = collections.deque(maxlen=32)
+        self._todo = 0  # _PUSH | _REPLY | _UNSURE: what the signals so far may mean
         self._busy = False
-        self._again = False
-        self.reads = 0  # reads sent (tests and benchmarks look)
+        self.signals = 0  # handler calls and reads sent (tests and benchmarks look)
+        self.reads = 0
 
     def start(self) -> None:
         """Open the connection (main thread, at start) and serve the signals."""
@@ -173,7 +180,7 @@ class Wakeup:
                 return  # TLS: the bytes cannot be peeked at; the listener does it all
             try:
                 self._peek = socket.socket(fileno=os.dup(sock.fileno()))
-                self._set_async(self._peek.fileno())
+                self._set_async(self._peek.fileno(), self._sig_push)
             except OSError as e:
                 logger.debug("tablevault-redis: no fast path on this connection: %r", e)
                 self._disarm()
@@ -193,10 +200,12 @@ class Wakeup:
             if _active is self:
                 _active = None
 
-    def _set_async(self, fd: int) -> None:
-        if self._rt:
-            fcntl.fcntl(fd, fcntl.F_SETSIG, self._rt)
-        fcntl.fcntl(fd, fcntl.F_SETOWN, self._owner)
+    def _set_async(self, fd: int, sig: int) -> None:
+        if sig and self._main_tid:
+            fcntl.fcntl(fd, fcntl.F_SETSIG, sig)
+            fcntl.fcntl(fd, _F_SETOWN_EX, struct.pack("ii", _F_OWNER_TID, self._main_tid))
+        else:
+            fcntl.fcntl(fd, fcntl.F_SETOWN, os.getpid())
         fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_ASYNC)
 
     @staticmethod
@@ -223,7 +232,7 @@ class Wakeup:
             sock = _redis_compat.connection_socket(conn)
             if sock is None or isinstance(sock, ssl.SSLSocket):
                 raise OSError("no plain socket")
-            self._set_async(sock.fileno())
+            self._set_async(sock.fileno(), self._sig_reply)
             self._conn = conn
         except Exception as e:  # the listener path does everything without it
             logger.debug("tablevault-redis: fast path connection failed: %r", e)
@@ -240,20 +249,26 @@ class Wakeup:
             with contextlib.suppress(Exception):
                 client.close()
 
-    def on_signal(self) -> None:
+    def on_signal(self, signum: int) -> None:
         """The handler's work: never raises, never waits for a lock."""
-        if self._busy:  # a signal inside the handler: go round once more
-            self._again = True
+        self.signals += 1
+        if signum == self._sig_push:
+            self._todo |= _PUSH
+        elif signum == self._sig_reply:
+            self._todo |= _REPLY
+        else:  # SIGIO: either socket, or the real-time queue overflowed
+            self._todo |= _PUSH | _REPLY | _UNSURE
+        if self._busy:  # a signal inside the handler: the loop below sees it
             return
         if not self._lock.acquire(blocking=False):
             return  # being armed or closed right now: the listener path covers it
         self._busy = True
         try:
             for _round in range(3):
-                self._again = False
-                self._step()
-                if not self._again:
+                todo, self._todo = self._todo, 0
+                if not todo or self._closed:
                     break
+                self._step(todo)
         except Exception as e:
             logger.debug("tablevault-redis: fast path failed, falling back: %r", e)
             self._drop()
@@ -261,47 +276,41 @@ class Wakeup:
             self._busy = False
             self._lock.release()
 
-    def _step(self) -> None:
-        if self._closed:
-            return
-        if self._in_flight:
-            if not self._conn.can_read(timeout=0):
-                return
+    def _step(self, todo: int) -> None:
+        want = False
+        if todo & _REPLY and self._in_flight and self._conn.can_read(timeout=0):
             reply = self._conn.read_response()
             self._in_flight = False
             self._apply(self._parse(reply))
-        new = self._new_notifications()
-        if not new or time.monotonic() - self._sent_at < _MIN_READ_GAP:
+            want, self._more = self._more, False
+        if todo & _PUSH and self._notified(eager=not todo & _UNSURE):
+            want = True
+        if not want:
             return
-        if self._conn is None:
-            if time.monotonic() - self._opened_at < _REOPEN_GAP:
-                return
-            self._open()
-            if self._conn is None:
-                return
-        self._send()
-        self._seen.extend(new)
+        if self._in_flight:
+            self._more = True  # read again once this reply is in: it may predate it
+        elif time.monotonic() - self._sent_at >= _MIN_READ_GAP and self._ready():
+            self._send()
 
-    def _new_notifications(self) -> list[bytes]:
-        """Payloads of the notifications for this process waiting on the pub/sub
-        socket that no read was sent for yet (peeked at, never consumed)."""
+    def _ready(self) -> bool:
+        """The connection is there, or reopened (at most once per _REOPEN_GAP)."""
+        if self._conn is None and time.monotonic() - self._opened_at >= _REOPEN_GAP:
+            self._open()
+        return self._conn is not None
+
+    def _notified(self, eager: bool) -> bool:
+        """A notification for this process waits on the pub/sub socket (peeked at,
+        never consumed). ``eager``: the signal was the pub/sub socket's own, so bytes
+        already gone were taken by the listener and may have been one."""
         if self._peek is None:
-            return []
+            return False
         try:
             data = self._peek.recv(65536, _PEEK)
-        except OSError:  # nothing there (the listener took it), or closed
-            return []
-        found, pos = [], data.find(self._marker)
-        while pos >= 0:
-            start = pos + len(self._marker)
-            end = data.find(b"\r\n", start)
-            if end < 0:
-                break
-            payload = data[end + 2 : end + 2 + int(data[start + 1 : end] or b"0")]
-            if payload not in self._seen:
-                found.append(payload)
-            pos = data.find(self._marker, end)
-        return found
+        except BlockingIOError:
+            return eager
+        except OSError:
+            return False
+        return self._marker in data
 
     def _send(self) -> None:
         batch = _Captured(None)  # type: ignore[arg-type]
