@@ -21,8 +21,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
 
-if str(ROOT / "tests") not in sys.path:
-    sys.path.insert(0, str(ROOT / "tests"))
+# This checkout's package (not whichever one the environment has installed), and the
+# test suite's server helpers.
+for _path in (ROOT / "tests", ROOT):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
 
 from servers import RedisServer  # noqa: E402  (tests/servers.py, found via sys.path)
 
@@ -91,11 +94,12 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 
 def summary(values: Sequence[float]) -> dict[str, float]:
-    """n, median, p90, min, max of a sample."""
+    """n, median, p90, p99, min, max of a sample."""
     return {
         "n": len(values),
         "median": statistics.median(values),
         "p90": percentile(values, 90),
+        "p99": percentile(values, 99),
         "min": min(values),
         "max": max(values),
     }

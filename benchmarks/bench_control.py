@@ -10,13 +10,19 @@ Every ratio compares numbers measured in the same run on the same machine.
 1. ``checkpoint_execution()`` with nothing pending, against ``Event.is_set()`` and a
    Redis ``GET`` (what a polling design pays per checkpoint).
 2. Request latency, measured from the moment ``pause_execution()`` /
-   ``stop_execution()`` returns in this process to the moment a worker process's
-   checkpoint observes the request (both stamps are ``time.monotonic()``, i.e. the
-   system-wide CLOCK_MONOTONIC on Linux, so they compare across processes). Pause
-   and stop take the same path (listener applies the notification, the next
-   checkpoint sees ``pending``); pause/resume pairs give many samples per worker,
-   stops restart the worker each time. Beside it, the raw floor: a plain redis-py
-   ``PUBLISH`` to a subscriber thread in another process.
+   ``stop_execution()`` is called (and returns) in this process to the moment a
+   worker process's checkpoint observes the request, and for stops to the moment
+   ``ExecutionStopped`` is raised (both stamps are ``time.monotonic()``, i.e. the
+   system-wide CLOCK_MONOTONIC on Linux, so they compare across processes), with the
+   signal fast path (the default) and without it (``TABLEVAULT_FAST_SIGNALS=0``), in
+   the same run. Pause/resume pairs give many samples per worker, stops restart the
+   worker each time. Beside it, the raw floor: a plain redis-py ``PUBLISH`` to a
+   subscriber thread in another process. Worker loops: ``idle`` (sleeps 0.5 ms per
+   checkpoint), ``busy`` (about 1 ms of pure Python per checkpoint) and ``tight``
+   (about 50 us of pure Python per checkpoint).
+
+Raw samples go to ``diagnostics.samples_ms``; with matplotlib installed (the
+``bench`` extra) one plot per figure is written beside the JSON.
 
 Workers run this same file with ``--worker``; that mode is internal.
 """
@@ -43,10 +49,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common  # noqa: E402
 
+_ROOT = _common.ROOT
+
 NAMESPACE = "bench"
 USER = "bench"
 IDLE_SLEEP_S = 0.0005  # idle loop: checkpoint, then this sleep
 BUSY_WORK_S = 0.001  # busy loop: checkpoint after about this much pure-Python work
+TIGHT_WORK_S = 0.00005  # tight loop: checkpoint after about this much pure-Python work
+MODES = ("idle", "busy", "tight")
 EVENT_TIMEOUT_S = 15.0
 
 
@@ -92,7 +102,7 @@ def _loop(mode: str, step: Any) -> None:
         while True:
             step()
             sleep(IDLE_SLEEP_S)
-    n = _calibrate(BUSY_WORK_S)
+    n = _calibrate(TIGHT_WORK_S if mode == "tight" else BUSY_WORK_S)
     runs = []
     for _ in range(21):
         t = time.perf_counter()
@@ -111,27 +121,41 @@ def worker_vault(url: str, name: str, mode: str, switch_interval: float | None) 
     from tablevault_redis import Vault
 
     vault = Vault(USER, name, redis_url=url, namespace=NAMESPACE)
-    ctl = vault._control
-    applied = [0.0]
-    # Instrument this instance only (the library is unchanged): stamp when the
-    # listener thread has applied a notification, and when the main thread's
-    # checkpoint takes the slow path (it has observed the request).
-    orig_apply_message, orig_act = ctl.apply_message, ctl.act
+    orig_stop = vault._outbox.stop
 
-    def apply_message(data: str) -> bool:
-        ok = orig_apply_message(data)
-        applied[0] = time.monotonic()
+    def outbox_stop(timeout: float) -> bool:
+        done = orig_stop(timeout)  # returns once every queued write, the final status
+        _say(ev="flushed", t=time.monotonic(), done=done)  # among them, reached Redis
+        return done
+
+    vault._outbox.stop = outbox_stop  # type: ignore[method-assign]
+    ctl = vault._control
+    applied = [0.0, ""]
+    # Instrument this instance only (the library is unchanged): stamp when a request
+    # was applied (and by which thread: the listener, or the main thread's signal
+    # handler), when the checkpoint takes the slow path (it has observed the
+    # request) and when it raises ExecutionStopped.
+    orig_apply, orig_act = ctl.apply, ctl.act
+
+    def apply(seq: int, action: str | None, by: str = "") -> bool:
+        ok = orig_apply(seq, action, by)
+        if ok and action in ("stop", "pause"):
+            applied[:] = [time.monotonic(), threading.current_thread().name]
         return ok
 
     def act() -> None:
         t = time.monotonic()
-        _say(ev="observe", t=t, applied=applied[0], pending=ctl.pending)
-        orig_act()  # waits while paused; raises ExecutionStopped on stop
+        _say(ev="observe", t=t, applied=applied[0], by=applied[1], pending=ctl.pending)
+        try:
+            orig_act()  # waits while paused; raises ExecutionStopped on stop
+        except BaseException:
+            _say(ev="raised", t=time.monotonic())
+            raise
         _say(ev="resumed", t=time.monotonic())
 
-    ctl.apply_message = apply_message  # type: ignore[method-assign]
+    ctl.apply = apply  # type: ignore[method-assign]
     ctl.act = act  # type: ignore[method-assign]
-    _say(ev="ready", pid=os.getpid())
+    _say(ev="ready", pid=os.getpid(), fast=vault._wakeup is not None)
     _loop(mode, vault.checkpoint_execution)
 
 
@@ -170,10 +194,12 @@ def worker_raw(url: str, channel: str, mode: str, switch_interval: float | None)
 class Worker:
     """A worker subprocess and a line reader with timeouts on its stdout."""
 
-    def __init__(self, args: list[str]) -> None:
+    def __init__(self, args: list[str], fast: bool = True) -> None:
         self.stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed in close())
+        env = dict(os.environ, TABLEVAULT_FAST_SIGNALS="1" if fast else "0")
         self.proc = subprocess.Popen(
             [sys.executable, str(Path(__file__).resolve()), "--worker", *args],
+            env=env,
             stdout=subprocess.PIPE,
             stderr=self.stderr,
             bufsize=0,
@@ -261,8 +287,8 @@ def bench_checkpoint(url: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
             "ns/call",
             baseline=ev["best"],
             ratio=ratio_event,
-            target="ratio <= 2 (checkpoint / Event.is_set)",
-            met=ratio_event <= 2 and net_ratio_event <= 2,
+            target="ratio <= 1.2 (checkpoint / Event.is_set)",
+            met=ratio_event <= 1.2,
             checkpoint_median_ns=cp["median"],
             event_median_ns=ev["median"],
             timeit_loop_overhead_ns=loop["best"],
@@ -296,7 +322,7 @@ def bench_raw_publish(url: str, mode: str, samples: int, switch: float | None) -
     from_call: list[float] = []
     try:
         worker.expect("ready")
-        if mode == "busy":
+        if mode != "idle":
             worker.expect("calibrated")
         for i in range(samples + 3):
             _pause_phase()
@@ -313,10 +339,13 @@ def bench_raw_publish(url: str, mode: str, samples: int, switch: float | None) -
     return {
         "from_return_ms": _common.summary(_ms(from_return)),
         "from_call_ms": _common.summary(_ms(from_call)),
+        "samples_from_call_ms": _ms(from_call),
     }
 
 
-def bench_pause(url: str, mode: str, samples: int, switch: float | None) -> dict[str, Any]:
+def bench_pause(
+    url: str, mode: str, samples: int, switch: float | None, fast: bool = True
+) -> dict[str, Any]:
     """pause_execution() returning -> the worker's checkpoint observes it (and resume)."""
     from tablevault_redis import VaultClient
 
@@ -324,7 +353,7 @@ def bench_pause(url: str, mode: str, samples: int, switch: float | None) -> dict
     args = ["vault", "--url", url, "--name", name, "--mode", mode]
     if switch:
         args += ["--switch-interval", str(switch)]
-    worker = Worker(args)
+    worker = Worker(args, fast)
     ctl = VaultClient(url, NAMESPACE)
     observe: list[float] = []
     observe_call: list[float] = []
@@ -332,7 +361,7 @@ def bench_pause(url: str, mode: str, samples: int, switch: float | None) -> dict
     resume: list[float] = []
     try:
         worker.expect("ready")
-        if mode == "busy":
+        if mode != "idle":
             worker.info["calibrated"] = worker.expect("calibrated")
         for i in range(samples + 3):
             _pause_phase()
@@ -355,13 +384,14 @@ def bench_pause(url: str, mode: str, samples: int, switch: float | None) -> dict
     return {
         "observe_ms": _common.summary(_ms(observe)),
         "observe_from_call_ms": _common.summary(_ms(observe_call)),
-        "listener_applied_ms": _common.summary(_ms(applied)),
+        "applied_ms": _common.summary(_ms(applied)),
         "resume_ms": _common.summary(_ms(resume)),
         "calibration": worker.info.get("calibrated"),
+        "samples_from_call_ms": _ms(observe_call),
     }
 
 
-def bench_stop(url: str, mode: str, samples: int) -> dict[str, Any]:
+def bench_stop(url: str, mode: str, samples: int, fast: bool = True) -> dict[str, Any]:
     """stop_execution() returning -> the worker's checkpoint raises; one worker per stop."""
     from tablevault_redis import VaultClient
 
@@ -369,14 +399,16 @@ def bench_stop(url: str, mode: str, samples: int) -> dict[str, Any]:
     observe: list[float] = []
     observe_call: list[float] = []
     applied: list[float] = []
+    raised_call: list[float] = []
+    by_handler = 0
     exited: list[float] = []
     try:
         for _ in range(samples):
             name = f"stop-{mode}-{uuid.uuid4().hex[:8]}"
-            worker = Worker(["vault", "--url", url, "--name", name, "--mode", mode])
+            worker = Worker(["vault", "--url", url, "--name", name, "--mode", mode], fast)
             try:
                 worker.expect("ready")
-                if mode == "busy":
+                if mode != "idle":
                     worker.expect("calibrated")
                 time.sleep(0.05)
                 _pause_phase()
@@ -384,6 +416,7 @@ def bench_stop(url: str, mode: str, samples: int) -> dict[str, Any]:
                 ctl.stop_execution(name)
                 t_ret = time.monotonic()
                 obs = worker.expect("observe")
+                raised = worker.expect("raised")
                 worker.proc.wait(timeout=EVENT_TIMEOUT_S)
                 t_exit = time.monotonic()
                 if obs.get("pending") != "stop":
@@ -391,6 +424,8 @@ def bench_stop(url: str, mode: str, samples: int) -> dict[str, Any]:
                 observe.append(obs["t"] - t_ret)
                 observe_call.append(obs["t"] - t_call)
                 applied.append(obs["applied"] - t_ret)
+                raised_call.append(raised["t"] - t_call)
+                by_handler += obs.get("by") == "MainThread"
                 exited.append(t_exit - t_ret)
             finally:
                 worker.close()
@@ -399,97 +434,268 @@ def bench_stop(url: str, mode: str, samples: int) -> dict[str, Any]:
     return {
         "observe_ms": _common.summary(_ms(observe)),
         "observe_from_call_ms": _common.summary(_ms(observe_call)),
-        "listener_applied_ms": _common.summary(_ms(applied)),
+        "applied_ms": _common.summary(_ms(applied)),
+        "raised_from_call_ms": _common.summary(_ms(raised_call)),
+        "applied_by_the_signal_handler": by_handler,
         "process_exit_ms": _common.summary(_ms(exited)),
+        "samples_from_call_ms": _ms(raised_call),
     }
 
 
+# Targets from issue 11, from the request call's start: a busy main thread acts in
+# under 1 ms p50 and 5 ms p99; idle, the floor is the request's round trip plus
+# one delivery (measured with the tight loop, checkpoints 50 us apart); the idle
+# loop (checkpoints 0.5 ms apart) keeps the older 2 ms target.
+TARGETS = {"busy": (1.0, 5.0), "tight": (0.5, None), "idle": (2.0, None)}
+
+
 def _latency_row(
-    name: str, result: dict[str, Any], base: dict[str, Any], limit_ms: float, key: str
+    name: str, mode: str, s: dict[str, Any], base_name: str, base: dict[str, Any], **detail: Any
 ) -> dict[str, Any]:
-    """value: median from the request call's return; baseline and ratio compare the
-    round trips measured from the call (raw PUBLISH vs the library's request), which
-    unlike from-return times cannot go negative when the controller is descheduled."""
-    s = result[key]
-    own = result["observe_from_call_ms"]
-    b = base["from_call_ms"]
+    """value: the median from the call's start; baseline: ``base``'s median."""
+    p50, p99 = TARGETS[mode]
+    met = s["median"] < p50 and (p99 is None or s["p99"] < p99)
+    target = f"median < {p50:g} ms" + (f", p99 < {p99:g} ms" if p99 else "")
     return _common.entry(
         name,
         s["median"],
-        "ms (median, from the call's return)",
-        baseline=b["median"],
-        ratio=own["median"] / b["median"],
-        target=f"median < {limit_ms:g} ms",
-        met=s["median"] < limit_ms,
+        "ms (median, from the call's start)",
+        baseline=base["median"],
+        ratio=s["median"] / base["median"],
+        target=target,
+        met=met,
+        baseline_is=base_name,
         p90_ms=s["p90"],
+        p99_ms=s["p99"],
         min_ms=s["min"],
         max_ms=s["max"],
         samples=s["n"],
-        baseline_p90_ms=b["p90"],
-        baseline_from_return_median_ms=base["from_return_ms"]["median"],
-        **{
-            f"{k}_median": v["median"]
-            for k, v in result.items()
-            if k != key and isinstance(v, dict) and "median" in v
-        },
+        **detail,
     )
+
+
+def _mode_rows(url: str, mode: str, args: argparse.Namespace, samples: dict[str, Any]) -> list:
+    """Raw floor, then pause and stop with the fast path off and on, for one loop."""
+    raw = bench_raw_publish(url, mode, args.samples, None)
+    rows = [
+        _common.entry(
+            f"raw_publish_to_subscriber_thread_{mode}",
+            raw["from_call_ms"]["median"],
+            "ms (median, from the call's start)",
+            p90_ms=raw["from_call_ms"]["p90"],
+            p99_ms=raw["from_call_ms"]["p99"],
+            samples=raw["from_call_ms"]["n"],
+            from_return_median_ms=raw["from_return_ms"]["median"],
+        )
+    ]
+    samples[f"raw_publish_{mode}"] = raw["samples_from_call_ms"]
+    for what in ("pause", "stop"):
+        if what == "stop" and not args.stop_samples:
+            continue
+        runs = {}
+        for fast in (False, True):
+            if what == "pause":
+                runs[fast] = bench_pause(url, mode, args.samples, None, fast)
+            else:
+                runs[fast] = bench_stop(url, mode, args.stop_samples, fast)
+            samples[f"{what}_{mode}{'' if fast else '_no_fast_signals'}"] = runs[fast].pop(
+                "samples_from_call_ms"
+            )
+        key = "observe_from_call_ms" if what == "pause" else "raised_from_call_ms"
+        label = "checkpoint" if what == "pause" else "raised"
+        extra = {k: v for k, v in runs[True].items() if k.endswith("handler")}
+        rows.append(
+            _latency_row(
+                f"{what}_to_{label}_{mode}_no_fast_signals",
+                mode,
+                runs[False][key],
+                "raw PUBLISH to a subscriber thread",
+                raw["from_call_ms"],
+            )
+        )
+        rows.append(
+            _latency_row(
+                f"{what}_to_{label}_{mode}",
+                mode,
+                runs[True][key],
+                "the same without the fast path",
+                runs[False][key],
+                **extra,
+                from_return_median_ms=runs[True]["observe_ms"]["median"],
+            )
+        )
+        if what == "pause":
+            rows.append(
+                _common.entry(
+                    f"resume_to_continue_{mode}",
+                    runs[True]["resume_ms"]["median"],
+                    "ms (median, from the call's return)",
+                    p90_ms=runs[True]["resume_ms"]["p90"],
+                    samples=runs[True]["resume_ms"]["n"],
+                )
+            )
+    return rows
+
+
+# Exit baselines: a bare interpreter, and one that imported what a worker imports,
+# each stamping time.monotonic() as its last act.
+_EXIT_BASELINES = {
+    "bare interpreter": "import time",
+    "interpreter with redis and tablevault_redis imported": (
+        f"import sys, time; sys.path.insert(0, {str(_ROOT)!r}); import redis, tablevault_redis"
+    ),
+}
+
+
+def _baseline_exit(code: str) -> float:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code + "; print(time.monotonic(), flush=True)"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    stamp = float(proc.stdout.readline())
+    proc.wait()
+    reaped = time.monotonic()
+    proc.stdout.close()
+    return reaped - stamp
+
+
+def bench_exit(url: str, samples: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """A busy worker stopped: raise -> final status written -> process reaped, by
+    default and with ``TABLEVAULT_FAST_EXIT=1``, beside the baselines' own exits."""
+    from tablevault_redis import VaultClient
+
+    ctl = VaultClient(url, NAMESPACE)
+    times: dict[str, list[float]] = {k: [] for k in _EXIT_BASELINES}
+    for key in ("written", "reaped", "reaped_fast_exit", "warnings"):
+        times[key] = []
+    try:
+        for i in range(samples):
+            for fast_exit in ("0", "1"):
+                name = f"exit-{i}-{fast_exit}-{uuid.uuid4().hex[:6]}"
+                os.environ["TABLEVAULT_FAST_EXIT"] = fast_exit
+                try:
+                    worker = Worker(["vault", "--url", url, "--name", name, "--mode", "busy"])
+                finally:
+                    del os.environ["TABLEVAULT_FAST_EXIT"]
+                try:
+                    worker.expect("calibrated")
+                    _pause_phase()
+                    ctl.stop_execution(name)
+                    raised = worker.expect("raised")["t"]
+                    flushed = worker.expect("flushed")["t"]
+                    worker.proc.wait(timeout=EVENT_TIMEOUT_S)
+                    reaped = time.monotonic()
+                    worker.stderr.seek(0)
+                    err = worker.stderr.read().decode(errors="replace")
+                    times["warnings"].append(sum("stopped by" not in ln for ln in err.splitlines()))
+                    times["reaped_fast_exit" if fast_exit == "1" else "reaped"].append(
+                        reaped - raised
+                    )
+                    if fast_exit == "0":
+                        times["written"].append(flushed - raised)
+                finally:
+                    worker.close()
+            for label, code in _EXIT_BASELINES.items():
+                times[label].append(_baseline_exit(code))
+    finally:
+        ctl.close()
+    return _exit_rows(times), {k: _ms(v) for k, v in times.items() if k != "warnings"}
+
+
+def _exit_rows(times: dict[str, list[float]]) -> list[dict[str, Any]]:
+    s = {k: _common.summary(_ms(v)) for k, v in times.items() if k != "warnings"}
+    bare = s["bare interpreter"]["median"]
+    imported = s["interpreter with redis and tablevault_redis imported"]["median"]
+    rows = [
+        _common.entry(
+            "stop_raised_to_final_status_written",
+            s["written"]["median"],
+            "ms (median)",
+            target="median < 5 ms",
+            met=s["written"]["median"] < 5,
+            p90_ms=s["written"]["p90"],
+            p99_ms=s["written"]["p99"],
+            samples=s["written"]["n"],
+            stderr_lines_besides_the_stop_notice=sum(times["warnings"]),
+        )
+    ]
+    for key, label in (("reaped", ""), ("reaped_fast_exit", "_fast_exit")):
+        rows.append(
+            _common.entry(
+                f"stop_raised_to_process_exited{label}",
+                s[key]["median"],
+                "ms (median)",
+                baseline=bare,
+                ratio=s[key]["median"] / bare,
+                target="median < 20 ms + the bare interpreter's exit",
+                met=s[key]["median"] < 20 + bare,
+                p90_ms=s[key]["p90"],
+                p99_ms=s[key]["p99"],
+                samples=s[key]["n"],
+                bare_interpreter_exit_median_ms=bare,
+                interpreter_with_the_same_imports_exit_median_ms=imported,
+            )
+        )
+    return rows
+
+
+def _plot(samples: dict[str, Any]) -> list[str]:
+    import _plots
+
+    written = []
+    for what in ("pause", "stop"):
+        for mode in MODES:
+            series = {
+                "fast path": samples.get(f"{what}_{mode}", []),
+                "no fast path": samples.get(f"{what}_{mode}_no_fast_signals", []),
+                "raw PUBLISH floor": samples.get(f"raw_publish_{mode}", []),
+            }
+            if not series["fast path"]:
+                continue
+            path = _common.RESULTS / f"control_{what}_{mode}.png"
+            title = f"{what}_execution() called -> {'paused' if what == 'pause' else 'raised'}"
+            if _plots.ecdf(path, f"{title} ({mode} worker)", series, "ms from the call's start"):
+                written.append(path.name)
+    if "exit" in samples:
+        path = _common.RESULTS / "control_exit.png"
+        series = {
+            "raise -> final status written": samples["exit"]["written"],
+            "raise -> process exited": samples["exit"]["reaped"],
+            "raise -> process exited (fast_exit)": samples["exit"]["reaped_fast_exit"],
+        }
+        series.update({f"{k}: exit": v for k, v in samples["exit"].items() if "interp" in k})
+        if _plots.ecdf(path, "A stopped worker's exit", series, "ms"):
+            written.append(path.name)
+    return written
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     extra: dict[str, Any] = {}
+    samples: dict[str, Any] = {}
     load_before = os.getloadavg()[0]
     with _common.private_redis() as server:
         url = server.url
         version = _common.redis_version(server)
         cp_rows, _ = bench_checkpoint(url)
         rows += cp_rows
-        limits = {"idle": 2.0, "busy": 10.0}
-        for mode in ("idle", "busy"):
-            raw = bench_raw_publish(url, mode, args.samples, None)
-            rows.append(
-                _common.entry(
-                    f"raw_publish_to_subscriber_thread_{mode}",
-                    raw["from_return_ms"]["median"],
-                    "ms (median, from the call's return)",
-                    p90_ms=raw["from_return_ms"]["p90"],
-                    samples=raw["from_return_ms"]["n"],
-                    from_call_median_ms=raw["from_call_ms"]["median"],
-                    from_call_p90_ms=raw["from_call_ms"]["p90"],
-                )
-            )
-            pause = bench_pause(url, mode, args.samples, None)
-            rows.append(
-                _latency_row(f"pause_to_checkpoint_{mode}", pause, raw, limits[mode], "observe_ms")
-            )
-            rows.append(
-                _common.entry(
-                    f"resume_to_continue_{mode}",
-                    pause["resume_ms"]["median"],
-                    "ms (median)",
-                    p90_ms=pause["resume_ms"]["p90"],
-                    samples=pause["resume_ms"]["n"],
-                )
-            )
-            if args.stop_samples:
-                stop = bench_stop(url, mode, args.stop_samples)
-                rows.append(
-                    _latency_row(
-                        f"stop_to_checkpoint_{mode}", stop, raw, limits[mode], "observe_ms"
-                    )
-                )
-            if mode == "busy":
-                extra["busy_calibration"] = pause.get("calibration")
+        for mode in MODES:
+            rows += _mode_rows(url, mode, args, samples)
+        if args.exit_samples:
+            exit_rows, samples["exit"] = bench_exit(url, args.exit_samples)
+            rows += exit_rows
         si = 0.001 if args.switch_interval is None else args.switch_interval
         if si:
-            # Diagnosis: the same busy measurements with a shorter GIL switch interval
-            # in the worker (the library is unchanged).
+            # Diagnosis: the busy measurements without the fast path and with a
+            # shorter GIL switch interval in the worker (the library is unchanged).
             raw = bench_raw_publish(url, "busy", args.samples, si)
-            pause = bench_pause(url, "busy", args.samples, si)
+            pause = bench_pause(url, "busy", args.samples, si, fast=False)
             extra[f"busy_with_switch_interval_{si:g}s"] = {
                 "raw_publish_ms": raw["from_return_ms"],
                 "pause_observe_ms": pause["observe_ms"],
-                "pause_listener_applied_ms": pause["listener_applied_ms"],
+                "pause_applied_ms": pause["applied_ms"],
             }
     doc: dict[str, Any] = {
         "benchmarks": rows,
@@ -497,11 +703,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             redis_server=version,
             idle_loop=f"checkpoint + time.sleep({IDLE_SLEEP_S})",
             busy_loop=f"checkpoint + ~{BUSY_WORK_S * 1000:g} ms pure-Python loop",
+            tight_loop=f"checkpoint + ~{TIGHT_WORK_S * 1e6:g} us pure-Python loop",
             loadavg_1min_before_after=[round(load_before, 2), round(os.getloadavg()[0], 2)],
         ),
     }
-    if extra:
-        doc["diagnostics"] = _common._round(extra)
+    extra["plots"] = _plot(samples)
+    exits = samples.pop("exit", {})
+    extra["samples_ms"] = {k: [round(v, 4) for v in vs] for k, vs in samples.items()}
+    extra["samples_ms"]["exit"] = {k: [round(v, 3) for v in vs] for k, vs in exits.items()}
+    doc["diagnostics"] = _common._round(extra)
     return doc
 
 
@@ -509,6 +719,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--samples", type=int, default=50, help="pause/resume and PUBLISH samples")
     parser.add_argument("--stop-samples", type=int, default=30, help="stops (one worker each)")
+    parser.add_argument(
+        "--exit-samples", type=int, default=20, help="stopped workers timed to exit (0: skip)"
+    )
     parser.add_argument(
         "--switch-interval",
         type=float,
@@ -519,7 +732,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--name", help=argparse.SUPPRESS)
     parser.add_argument("--channel", help=argparse.SUPPRESS)
-    parser.add_argument("--mode", choices=("idle", "busy"), help=argparse.SUPPRESS)
+    parser.add_argument("--mode", choices=MODES, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker == "vault":
         worker_vault(args.url, args.name, args.mode, args.switch_interval)

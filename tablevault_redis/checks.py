@@ -1,10 +1,12 @@
-"""Checks of numeric arguments, so a bad one is refused with a ValidationError naming
-it before anything is sent to Redis (a NaN timeout would wait forever, a string one
-fail deep inside, an index past 64 bits come back as a raw server error)."""
+"""Checks of numeric arguments and on/off settings, so a bad one is refused with a
+ValidationError naming it before anything is sent to Redis (a NaN timeout would wait
+forever, a string one fail deep inside, an index past 64 bits come back as a raw
+server error)."""
 
 from __future__ import annotations
 
 import math
+import os
 
 from .errors import ValidationError
 
@@ -35,3 +37,18 @@ def index(value: object, what: str) -> int:
     if abs(value) > MAX_INDEX:
         raise ValidationError(f"{what} is out of range (|{what}| <= 2**53 - 1), got {value}")
     return value
+
+
+def switch(value: object, what: str, env: str, default: bool) -> bool:
+    """An on/off setting: ``value`` (True, False or None), else the environment
+    variable ``env`` (1/0, true/false, yes/no, on/off), else ``default``."""
+    if value is not None:
+        if not isinstance(value, bool):
+            raise ValidationError(f"{what} must be True, False or None, got {value!r}")
+        return value
+    raw = os.environ.get(env, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+        return raw in ("1", "true", "yes", "on")
+    raise ValidationError(f"{env}={raw!r}: use 1 or 0")

@@ -182,11 +182,6 @@ class ProcessRun:
         them (the listener, after a notification or a (re)subscribe)."""
         self.apply_state(scripts.request_state(self._conn, self.namespace, self.name))
 
-    def read_state(self, batch: scripts.Batch) -> None:
-        """Queue the read of :meth:`resync` on ``batch`` (the signal fast path sends it
-        on a connection of its own)."""
-        scripts.request_state(self._conn, self.namespace, self.name, client=batch)
-
     def apply_state(self, state: RequestState) -> None:
         """Apply a ``request_state`` reply."""
         self.control.apply_stored(state.request_seq, state.request, state.epoch)
@@ -275,15 +270,20 @@ class ProcessRun:
         notices.acted(kind, by, self.unit)
         self._write(kind, scripts.ack, kind=kind, seq=seq, by=by)
 
+    def quick(self) -> Connection:
+        """The short-timeout connection of a checkpoint's own calls, opened once (the
+        signal fast path opens it at start: a first stop then waits for no connect)."""
+        if self._quick is None:
+            self._quick = self._conn.quick(keys.proc(self.namespace, self.name))
+        return self._quick
+
     def confirm_stop(self, seq: int, by: str) -> bool:
         """Record ``stopping`` before a checkpoint first raises for stop ``seq``, on a
         short-timeout connection; False when the stop was withdrawn first. While Redis
         does not answer, the stop is acted on and its acknowledgement queued."""
         try:
-            if self._quick is None:
-                self._quick = self._conn.quick(keys.proc(self.namespace, self.name))
             reply = scripts.ack(
-                self._quick, self.namespace, self.name, kind="stopping", seq=seq, by=by
+                self.quick(), self.namespace, self.name, kind="stopping", seq=seq, by=by
             )
         except (redis.exceptions.RedisError, OSError, TableVaultError) as exc:
             logger.debug("confirming stop %d: %s; acting on it", seq, exc)

@@ -16,7 +16,7 @@ import sys
 import threading
 from typing import Any
 
-from . import checks, identity, keys, wakeup
+from . import checks, exiting, identity, keys, wakeup
 from .client import VaultClient
 from .errors import StatementStopped, ValidationError, VaultExistsError
 from .listener import Listener
@@ -216,6 +216,7 @@ class Vault(ProgressMixin, VaultClient):
         cluster: bool | None = None,
         max_buffered_writes: int | None = None,
         fast_signals: bool | None = None,
+        fast_exit: bool | None = None,
         **original: Any,
     ) -> None:
         if getattr(self, "_initialized", False):
@@ -234,6 +235,8 @@ class Vault(ProgressMixin, VaultClient):
         interval, ttl = _heartbeat_settings(heartbeat_interval, heartbeat_ttl)
         self._max_pending = max_pending_setting(max_buffered_writes)
         self._fast_signals = wakeup.enabled(fast_signals)
+        if exiting.enabled(fast_exit):
+            exiting.install()
         if not parent_process_name:
             parent_process_name, parent_process_index = _parent_from_env(ns)
         with _lock:
@@ -316,7 +319,8 @@ class Vault(ProgressMixin, VaultClient):
             process.resync,
             health_check_interval=self.heartbeat_interval,
         )
-        self._listener.wakeup = self._wakeup = self._start_wakeup()
+        fast = wakeup.start(self._process, self._conn) if self._fast_signals else None
+        self._listener.wakeup = self._wakeup = fast
         self._outbox.start()
         self._listener.start()
         # Subscribe and read the request key before the program starts its work, so
@@ -328,22 +332,6 @@ class Vault(ProgressMixin, VaultClient):
                 process.channel,
                 _SUBSCRIBE_TIMEOUT,
             )
-
-    def _start_wakeup(self) -> wakeup.Wakeup | None:
-        """The signal fast path (see wakeup.py), where it can be used."""
-        sigs = wakeup.install() if self._fast_signals else ()
-        if not sigs:
-            return None
-        process, conn, key = self._process, self._conn, keys.proc(self.namespace, self.process_name)
-        fast = wakeup.Wakeup(
-            sigs,
-            process.channel,
-            lambda: conn.quick(key, wakeup.READ_TIMEOUT).client,
-            process.read_state,
-            process.apply_state,
-        )
-        fast.start()
-        return fast
 
     def _beat(self) -> None:
         """The outbox thread's heartbeat."""

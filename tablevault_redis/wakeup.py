@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -53,8 +54,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from . import _redis_compat, scripts
-from .errors import ValidationError
+from . import _redis_compat, checks, keys, scripts
 
 logger = logging.getLogger(__name__)
 
@@ -91,18 +91,28 @@ def _signals() -> tuple[int, ...]:
 
 
 def enabled(argument: Any) -> bool:
-    """Whether to use the fast path: ``argument`` (a bool), else the environment,
-    else on."""
-    if argument is not None:
-        if not isinstance(argument, bool):
-            raise ValidationError(f"fast_signals must be True, False or None, got {argument!r}")
-        return argument
-    raw = os.environ.get(ENV_FAST_SIGNALS, "").strip().lower()
-    if raw in ("", "1", "true", "yes", "on"):
-        return True
-    if raw in ("0", "false", "no", "off"):
-        return False
-    raise ValidationError(f"{ENV_FAST_SIGNALS}={raw!r}: use 1 or 0")
+    """Whether to use the fast path: ``argument``, else the environment, else on."""
+    return checks.switch(argument, "fast_signals", ENV_FAST_SIGNALS, default=True)
+
+
+def start(process: Any, conn: Any) -> Wakeup | None:
+    """The fast path of ``process`` (a :class:`run.ProcessRun`) on ``conn``, where it
+    can be used (see :func:`install`); its stop confirmation's connection opens now."""
+    sigs = install()
+    if not sigs:
+        return None
+    ns, name = process.namespace, process.name
+    fast = Wakeup(
+        sigs,
+        process.channel,
+        lambda: conn.quick(keys.proc(ns, name), READ_TIMEOUT).client,
+        lambda batch: scripts.request_state(conn, ns, name, client=batch),
+        process.apply_state,
+    )
+    fast.start()
+    with contextlib.suppress(Exception):  # opened again at the first stop otherwise
+        process.quick().client.ping()
+    return fast
 
 
 def _handler(signum: int, frame: Any) -> None:
@@ -137,7 +147,7 @@ class Wakeup:
         sigs: tuple[int, ...],
         channel: str,
         open_client: Callable[[], Any],
-        read: Callable[[scripts.Batch], None],
+        read: Callable[[scripts.Batch], object],
         apply: Callable[[Any], None],
     ) -> None:
         # F_SETSIG's signal for the pub/sub socket and for the reply (0: plain SIGIO).
@@ -365,13 +375,8 @@ def _after_fork_in_child() -> None:
     wakeup._peek = wakeup._conn = wakeup._client = None
 
 
-_hooked = False
-
-
+@functools.cache
 def _hooks_once() -> None:
-    global _hooked
-    if not _hooked:
-        _hooked = True
-        atexit.register(_at_exit)
-        if sys.platform != "win32":
-            os.register_at_fork(after_in_child=_after_fork_in_child)
+    atexit.register(_at_exit)
+    if sys.platform != "win32":
+        os.register_at_fork(after_in_child=_after_fork_in_child)

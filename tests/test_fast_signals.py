@@ -315,3 +315,28 @@ def test_a_busy_notebook_cell_is_stopped_by_the_fast_path(
     assert [o["ename"] for o in errors_shown] == ["ExecutionStopped"]
     assert int(nb.cells[3].outputs[0]["text"]) >= 1  # the stop came by the fast path
     assert not any(o.get("output_type") == "error" for o in nb.cells[1].outputs)
+
+
+def test_fast_exit_keeps_the_final_status_and_what_the_program_closed(
+    redis_url, namespace, client, children, tmp_path
+):
+    out = tmp_path / "out.txt"
+    code = f"""
+vault = Vault("u", sys.argv[1], namespace=os.environ["TEST_NAMESPACE"], fast_exit=True)
+say(ev="ready", fast=vault._wakeup is not None)
+try:
+    while True:
+        work()
+        vault.checkpoint_execution()
+except ExecutionStopped:
+    with open({str(out)!r}, "w") as f:  # closed: written whatever the exit
+        f.write("end")
+    raise
+"""
+    child = Child(code, redis_url, namespace, "fast-exit")
+    children.append(child)
+    assert child.event()["fast"] is True
+    client.stop_execution(child.name)
+    assert_clean_stop(*child.finish())
+    assert client.get_process(child.name).status == "stopped"
+    assert out.read_text() == "end"

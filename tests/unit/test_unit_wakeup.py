@@ -59,3 +59,18 @@ def test_a_handler_already_set_is_left_alone_and_threads_get_no_fast_path():
     thread.start()
     thread.join()
     assert found == [()]
+
+
+def test_fast_exit_is_off_unless_asked(monkeypatch):
+    from tablevault_redis import exiting
+
+    monkeypatch.delenv(exiting.ENV_FAST_EXIT, raising=False)
+    assert exiting.enabled(None) is False
+    monkeypatch.setenv(exiting.ENV_FAST_EXIT, "1")
+    assert exiting.enabled(None) is True
+    assert exiting.enabled(False) is False
+    monkeypatch.setenv(exiting.ENV_FAST_EXIT, "soon")
+    with pytest.raises(ValidationError, match="TABLEVAULT_FAST_EXIT='soon'"):
+        exiting.enabled(None)
+    with pytest.raises(ValidationError, match="fast_exit must be True, False or None"):
+        Vault("u", "p", redis_url="redis://127.0.0.1:1/0", fast_exit="yes")  # type: ignore[arg-type]
