@@ -57,6 +57,7 @@ IDLE_SLEEP_S = 0.0005  # idle loop: checkpoint, then this sleep
 BUSY_WORK_S = 0.001  # busy loop: checkpoint after about this much pure-Python work
 TIGHT_WORK_S = 0.00005  # tight loop: checkpoint after about this much pure-Python work
 MODES = ("idle", "busy", "tight")
+WORKER_MODES = (*MODES, "asleep")
 EVENT_TIMEOUT_S = 15.0
 
 
@@ -96,7 +97,10 @@ def _calibrate(seconds: float) -> int:
 
 
 def _loop(mode: str, step: Any) -> None:
-    """Call ``step`` (a checkpoint or nothing) forever, idle or busy."""
+    """Call ``step`` (a checkpoint or nothing) forever, idle or busy; asleep: never."""
+    if mode == "asleep":
+        while True:
+            time.sleep(3600)
     if mode == "idle":
         sleep = time.sleep
         while True:
@@ -641,6 +645,46 @@ def _exit_rows(times: dict[str, list[float]]) -> list[dict[str, Any]]:
     return rows
 
 
+def _thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds so far of each thread of ``pid`` (Linux: nanoseconds in schedstat)."""
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{tid}/schedstat", encoding="ascii") as f:
+            out[tid] = int(f.read().split()[0]) / 1e9
+    return out
+
+
+def bench_idle_cpu(url: str, seconds: float) -> list[dict[str, Any]]:
+    """CPU per second of an idle worker (main thread asleep, default heartbeat), by
+    thread, with the fast path on and off."""
+    rows = []
+    for fast in (True, False):
+        name = f"idle-cpu-{uuid.uuid4().hex[:8]}"
+        worker = Worker(["vault", "--url", url, "--name", name, "--mode", "asleep"], fast)
+        try:
+            worker.expect("ready")
+            time.sleep(2.0)  # past start-up
+            before, t0 = _thread_cpu(worker.proc.pid), time.monotonic()
+            time.sleep(seconds)
+            after, elapsed = _thread_cpu(worker.proc.pid), time.monotonic() - t0
+        finally:
+            worker.close()
+        per_thread = {t: (after[t] - before.get(t, 0.0)) * 1e3 / elapsed for t in after}
+        total = sum(per_thread.values())
+        rows.append(
+            _common.entry(
+                "idle_worker_cpu" + ("" if fast else "_no_fast_signals"),
+                total,
+                "ms of CPU per second",
+                target="<= 0.3 ms/s",
+                met=total <= 0.3,
+                seconds=elapsed,
+                by_thread_ms_per_s=sorted(per_thread.values(), reverse=True),
+            )
+        )
+    return rows
+
+
 def _plot(samples: dict[str, Any]) -> list[str]:
     import _plots
 
@@ -683,6 +727,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         rows += cp_rows
         for mode in MODES:
             rows += _mode_rows(url, mode, args, samples)
+        if args.idle_seconds and sys.platform.startswith("linux"):
+            rows += bench_idle_cpu(url, args.idle_seconds)
         if args.exit_samples:
             exit_rows, samples["exit"] = bench_exit(url, args.exit_samples)
             rows += exit_rows
@@ -720,6 +766,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--samples", type=int, default=50, help="pause/resume and PUBLISH samples")
     parser.add_argument("--stop-samples", type=int, default=30, help="stops (one worker each)")
     parser.add_argument(
+        "--idle-seconds", type=float, default=20, help="idle worker CPU measured (0: skip)"
+    )
+    parser.add_argument(
         "--exit-samples", type=int, default=20, help="stopped workers timed to exit (0: skip)"
     )
     parser.add_argument(
@@ -732,7 +781,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--name", help=argparse.SUPPRESS)
     parser.add_argument("--channel", help=argparse.SUPPRESS)
-    parser.add_argument("--mode", choices=MODES, help=argparse.SUPPRESS)
+    parser.add_argument("--mode", choices=WORKER_MODES, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker == "vault":
         worker_vault(args.url, args.name, args.mode, args.switch_interval)
