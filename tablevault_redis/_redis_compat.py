@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import time
 from typing import Any
 
 from redis._parsers import _RESP2Parser
@@ -29,6 +30,20 @@ def connection_socket(connection: Any) -> socket.socket | None:
 def pubsub_socket(pubsub: Any) -> socket.socket | None:
     """The socket under a ``PubSub``, or None when it is not connected."""
     return connection_socket(getattr(pubsub, "connection", None))
+
+
+def reading(pubsub: Any, within: float) -> bool:
+    """Whether the thread reading ``pubsub`` may hold unparsed bytes: no reply was
+    parsed in the last ``within`` seconds (redis-py moves the next health check on
+    each one) and no health-check PING awaits its reply."""
+    if getattr(pubsub, "health_check_response_counter", 0):
+        return False
+    connection = getattr(pubsub, "connection", None)
+    interval = getattr(connection, "health_check_interval", 0)
+    if not interval:
+        return True
+    last = getattr(connection, "next_health_check", 0.0) - interval
+    return time.monotonic() - last > within
 
 
 def take_connection(pool: Any) -> Any:

@@ -10,7 +10,8 @@ notification arrives (on Linux a real-time signal aimed at the main thread alone
 ``F_SETSIG`` and ``F_SETOWN_EX``; ``SIGIO`` elsewhere, and as Linux's fallback when
 the real-time queue overflows). The handler peeks at the socket without consuming
 anything (the listener still reads every byte) and, when a notification for this
-process is there (or, on Linux, when the listener took the bytes first), sends one
+process is there (or, on Linux, when the listener took the bytes but has not parsed
+them yet), sends one
 ``request_state`` read on a connection of its own, whose reply raises a second
 real-time signal; that handler applies the reply to the :class:`ControlState`, so
 the next checkpoint acts. The notification's payload is never trusted; only the read
@@ -62,7 +63,7 @@ ENV_FAST_SIGNALS = "TABLEVAULT_FAST_SIGNALS"
 READ_TIMEOUT = 0.1  # seconds: the reply is read only once the kernel says it is there
 # Reads are spent from a bucket of _BURST refilled at _READS_PER_S: a few requests in a
 # row are each read at once, a flood of messages costs the server little.
-_BURST, _READS_PER_S = 8.0, 50.0
+_BURST, _READS_PER_S = 16.0, 200.0
 _REOPEN_GAP = 1.0  # seconds between attempts to reopen a broken connection
 _RT_OFFSET = 5  # the real-time signals used on Linux: SIGRTMIN + this, and the next
 _PUSH, _REPLY, _UNSURE = 1, 2, 4  # what a signal may mean
@@ -161,6 +162,7 @@ class Wakeup:
         self._lock = threading.Lock()  # the handler only tries it: never a deadlock
         self._closed = False
         self._peek: socket.socket | None = None  # our dup of the pub/sub socket
+        self._pubsub: Any = None
         self._client: Any = None
         self._conn: Any = None  # the fast path's own connection, main thread only
         self._parse: Callable[[Any], Any] = lambda reply: reply
@@ -191,6 +193,7 @@ class Wakeup:
             if self._closed or sock is None or isinstance(sock, ssl.SSLSocket):
                 return  # TLS: the bytes cannot be peeked at; the listener does it all
             try:
+                self._pubsub = pubsub
                 self._peek = socket.socket(fileno=os.dup(sock.fileno()))
                 self._set_async(self._peek.fileno(), self._sig_push)
             except OSError as e:
@@ -228,7 +231,7 @@ class Wakeup:
                 fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_ASYNC)
 
     def _disarm(self) -> None:
-        peek, self._peek = self._peek, None
+        peek, self._peek, self._pubsub = self._peek, None, None
         if peek is not None:
             self._clear_async(peek)
             peek.close()
@@ -323,13 +326,14 @@ class Wakeup:
     def _notified(self, eager: bool) -> bool:
         """A notification for this process waits on the pub/sub socket (peeked at,
         never consumed). ``eager``: the signal was the pub/sub socket's own, so bytes
-        already gone were taken by the listener and may have been one."""
+        already gone were taken by the listener, which may wait for the GIL before it
+        parses them (see _redis_compat.reading)."""
         if self._peek is None:
             return False
         try:
             data = self._peek.recv(65536, _PEEK)
-        except BlockingIOError:
-            return eager
+        except BlockingIOError:  # the listener has them, parsed (then it reads) or not yet
+            return eager and _redis_compat.reading(self._pubsub, 0.05)
         except OSError:
             return False
         return self._marker in data

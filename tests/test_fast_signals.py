@@ -251,6 +251,7 @@ if pid == 0:
     os._exit(0)
 say(ev="forked")
 os.waitpid(pid, 0)
+say(ev="busy", armed=fast._peek is not None and fast._conn is not None)
 try:
     while True:
         work()
@@ -264,6 +265,8 @@ except ExecutionStopped:
     assert child.event()["fast"] is True
     events = [child.event(), child.event()]
     assert {"ev": "child", "ok": True} in events and {"ev": "forked"} in events
+    assert child.event() == {"ev": "busy", "armed": True}
+    time.sleep(0.05)  # well inside the busy loop
     client.stop_execution(child.name)
     stopped = child.event()
     assert stopped["ev"] == "stopped" and stopped["reads"] >= 1
