@@ -89,7 +89,7 @@ class Listener(threading.Thread):
             # the request key, not the channel, says what is pending.
             self._resync()
             if self.wakeup is not None:
-                self.wakeup.arm(self._pubsub)
+                self.wakeup.arm(self._pubsub, lambda: self._dirty)
             self.subscribed.set()
         elif kind in ("message", "smessage"):
             self._dirty = True  # its payload is never trusted: the read says what to do

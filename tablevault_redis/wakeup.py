@@ -163,6 +163,7 @@ class Wakeup:
         self._closed = False
         self._peek: socket.socket | None = None  # our dup of the pub/sub socket
         self._pubsub: Any = None
+        self._read_due: Callable[[], bool] = lambda: False
         self._client: Any = None
         self._conn: Any = None  # the fast path's own connection, main thread only
         self._parse: Callable[[Any], Any] = lambda reply: reply
@@ -185,15 +186,16 @@ class Wakeup:
 
     # -- arming: the listener thread ----------------------------------------------
 
-    def arm(self, pubsub: Any) -> None:
-        """Watch ``pubsub``'s socket (just subscribed); replaces a previous one."""
+    def arm(self, pubsub: Any, read_due: Callable[[], bool] = lambda: False) -> None:
+        """Watch ``pubsub``'s socket (just subscribed); replaces a previous one.
+        ``read_due``: the listener parsed a notification and has not read yet."""
         sock = _redis_compat.pubsub_socket(pubsub)
         with self._lock:
             self._disarm()
             if self._closed or sock is None or isinstance(sock, ssl.SSLSocket):
                 return  # TLS: the bytes cannot be peeked at; the listener does it all
             try:
-                self._pubsub = pubsub
+                self._pubsub, self._read_due = pubsub, read_due
                 self._peek = socket.socket(fileno=os.dup(sock.fileno()))
                 self._set_async(self._peek.fileno(), self._sig_push)
             except OSError as e:
@@ -332,8 +334,8 @@ class Wakeup:
             return False
         try:
             data = self._peek.recv(65536, _PEEK)
-        except BlockingIOError:  # the listener has them, parsed (then it reads) or not yet
-            return eager and _redis_compat.reading(self._pubsub, 0.05)
+        except BlockingIOError:  # the listener took them: read unless it was a PING reply
+            return eager and (self._read_due() or _redis_compat.reading(self._pubsub, 0.05))
         except OSError:
             return False
         return self._marker in data
