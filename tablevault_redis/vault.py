@@ -16,7 +16,7 @@ import sys
 import threading
 from typing import Any
 
-from . import checks, exiting, identity, keys, wakeup
+from . import checks, identity, keys, wakeup
 from .client import VaultClient
 from .errors import StatementStopped, ValidationError, VaultExistsError
 from .listener import Listener
@@ -234,19 +234,15 @@ class Vault(ProgressMixin, VaultClient):
         _check_parent(parent_process_name, parent_process_index)
         interval, ttl = _heartbeat_settings(heartbeat_interval, heartbeat_ttl)
         self._max_pending = max_pending_setting(max_buffered_writes)
-        self._fast_signals = wakeup.enabled(fast_signals)
-        if exiting.enabled(fast_exit):
-            exiting.install()
+        self._fast_signals = wakeup.settings(fast_signals, fast_exit)
         if not parent_process_name:
             parent_process_name, parent_process_index = _parent_from_env(ns)
         with _lock:
             super().__init__(redis_url, ns, cluster=cluster)
-            self.user_id = user_id
-            self.process_name = process_name
+            self.user_id, self.process_name = user_id, process_name
             self.parent_process_name = parent_process_name
             self.parent_process_index = parent_process_index
-            self.heartbeat_interval = interval
-            self.heartbeat_ttl = ttl
+            self.heartbeat_interval, self.heartbeat_ttl = interval, ttl
             self.requester = process_name + _redis_user_suffix(self._conn.acl_user)
             self.execution_type = identity.execution_type()
             self._start(bool(new_arango_db) or new_db)

@@ -55,7 +55,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from . import _redis_compat, checks, keys, scripts
+from . import _redis_compat, checks, exiting, keys, scripts
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +94,14 @@ def _signals() -> tuple[int, ...]:
 def enabled(argument: Any) -> bool:
     """Whether to use the fast path: ``argument``, else the environment, else on."""
     return checks.switch(argument, "fast_signals", ENV_FAST_SIGNALS, default=True)
+
+
+def settings(fast_signals: Any, fast_exit: Any) -> bool:
+    """A Vault's two speed settings, checked before anything connects: installs the
+    quicker exit when asked (see :mod:`exiting`); whether to use the fast path."""
+    if exiting.enabled(fast_exit):
+        exiting.install()
+    return enabled(fast_signals)
 
 
 def start(process: Any, conn: Any) -> Wakeup | None:

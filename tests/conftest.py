@@ -6,7 +6,8 @@ Where each feature is tested
                           (control.py), record and code event folding (models.py),
                           the word tokenizer (text.py), names, record JSON, URL
                           redaction, operation ids, cleanup's log entries, process
-                          state and arguments (cleanup.py)
+                          state and arguments (cleanup.py), the fast path's and
+                          fast exit's settings (wakeup.py, exiting.py)
 ``test_lua_process.py``   every branch of register, heartbeat, request_state,
                           request, ack, finish, clear_request (through scripts.py)
 ``test_lua_items.py``     every branch of open_code, close_code, op_begin, op_end,
@@ -27,6 +28,8 @@ Where each feature is tested
                           request-key contents; unreadable records; bad timeouts,
                           intervals, heartbeat settings and indexes
 ``test_notebook.py``      notebook cells in a real Jupyter kernel
+``test_fast_signals.py``  the signal fast path (wakeup.py) and fast_exit in real
+                          workers: busy stops, own handlers, exit, syscalls, fork
 ``test_operations.py``    operations and vault_cleanup (cleanup.py) after kill -9
 ``test_items.py``         record lists, descriptions, reading items back
 ``test_record_values.py`` record values (ML values, hypothesis), size and depth limits
