@@ -9,7 +9,8 @@ Where each feature is tested
                           state and arguments (cleanup.py), the fast path's and
                           fast exit's settings (wakeup.py, exiting.py)
 ``test_lua_process.py``   every branch of register, heartbeat, request_state,
-                          request, ack, finish, clear_request (through scripts.py)
+                          request, ack, finish, clear_request, read_processes
+                          (through scripts.py)
 ``test_lua_items.py``     every branch of open_code, close_code, op_begin, op_end,
                           record_append, record_progress, describe
 ``test_lua_requests.py``  every branch of withdraw, the ``stopping`` ack and finish's
