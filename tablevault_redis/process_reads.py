@@ -4,8 +4,9 @@ Only the fields :class:`ProcessInfo` shows are read, with the heartbeat check, b
 ``read_processes`` script, 1,000 processes per call, the calls pipelined: a few
 replies that the client parses in C, instead of two replies per process. A cluster
 spreads the records over many slots, which one script call cannot cross, so there the
-same reads go as a pipeline of ``HMGET`` and ``EXISTS`` per process; so they do for
-a user not allowed to run scripts (a read-only observer).
+same reads go as a pipeline of ``HMGET`` and ``EXISTS`` per process; so they do for a
+named ACL user, who may not be allowed to run scripts (a read-only observer): trying
+would leave a denial in the server's ACL log on every listing.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def read_rows(conn: Connection, ns: str, names: list[str]) -> list[Any]:
     record), or a WRONGTYPE ``ResponseError`` when the record is not a hash."""
     if not names:
         return []
-    if conn.cluster:
+    if conn.cluster or conn.acl_user != "default":
         return _pipelined(conn, ns, names)
     batch = scripts.Batch(conn)
     for i in range(0, len(names), _CHUNK):
