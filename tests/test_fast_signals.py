@@ -61,6 +61,7 @@ class Child:
 
     def __init__(self, code: str, url: str, namespace: str, name: str, **env: str) -> None:
         self.name = name
+        self._pending = b""  # bytes read from stdout, not yet returned as events
         self.proc = subprocess.Popen(
             [sys.executable, "-c", PRELUDE + code, name],
             env=child_env(url, namespace, **env),
@@ -71,12 +72,22 @@ class Child:
         )
 
     def event(self, timeout: float = 20.0) -> dict[str, Any]:
+        """The next line, read from the pipe's descriptor into our own buffer: a
+        buffered file object could hold a second line that select() no longer sees
+        (two processes writing at once, as after a fork)."""
         assert self.proc.stdout is not None
-        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
-        line = self.proc.stdout.readline() if ready else ""
-        if not line:
-            self.proc.kill()
-            raise AssertionError(f"{self.name}: no event; stderr:\n{self.proc.stderr.read()}")
+        fd = self.proc.stdout.fileno()
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self._pending:
+            left = deadline - time.monotonic()
+            ready = select.select([fd], [], [], max(0.0, left))[0] if left > 0 else []
+            chunk = os.read(fd, 65536) if ready else b""
+            if not chunk:
+                self.proc.kill()
+                assert self.proc.stderr is not None
+                raise AssertionError(f"{self.name}: no event; stderr:\n{self.proc.stderr.read()}")
+            self._pending += chunk
+        line, _, self._pending = self._pending.partition(b"\n")
         return json.loads(line)
 
     def finish(self, timeout: float = 20.0) -> tuple[int, str]:
