@@ -13,6 +13,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -147,3 +148,23 @@ def emit(name: str, doc: dict[str, Any]) -> Path:
     path = RESULTS / f"{name}.json"
     path.write_text(text + "\n", encoding="utf-8")
     return path
+
+
+def worker_progress(workdir: Path) -> int:
+    """The iteration count a worker script (tests/scripts/) writes to ``progress``."""
+    try:
+        return int((workdir / "progress").read_text() or 0)
+    except (FileNotFoundError, ValueError):
+        return 0
+
+
+def start_worker(argv: list[str], env: dict[str, str], workdir: Path, timeout: float) -> Any:
+    """Start a worker script and return once it has run 20 iterations."""
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout
+    while worker_progress(workdir) < 20:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError("the worker did not start")
+        time.sleep(0.01)
+    return proc

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,13 +29,6 @@ SCRIPT = _common.ROOT / "tests" / "scripts" / "ha_worker.py"
 DEADLINE_S = 30.0
 
 
-def _progress(workdir: Path) -> int:
-    try:
-        return int((workdir / "progress").read_text() or 0)
-    except (FileNotFoundError, ValueError):
-        return 0
-
-
 def _start_worker(url: str, namespace: str, workdir: Path, interval: float) -> Any:
     env = {
         **os.environ,
@@ -46,18 +38,9 @@ def _start_worker(url: str, namespace: str, workdir: Path, interval: float) -> A
         "TABLEVAULT_HEARTBEAT_TTL": str(max(10.0, interval * 3)),
         "PYTHONPATH": str(_common.ROOT),
     }
-    proc = subprocess.Popen(
-        [sys.executable, str(SCRIPT), "w", str(workdir)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    return _common.start_worker(
+        [sys.executable, str(SCRIPT), "w", str(workdir)], env, workdir, DEADLINE_S
     )
-    deadline = time.monotonic() + DEADLINE_S
-    while _progress(workdir) < 20:
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError("the worker did not start")
-        time.sleep(0.01)
-    return proc
 
 
 def _try_stop(client: VaultClient) -> bool:
@@ -103,7 +86,7 @@ def one_round(interval: float) -> dict[str, float]:
                 assert promoted is not None and worker.returncode == 0
                 assert client.get_process("w").status == "stopped"
                 got = {r["i"] for r in client.query_item_content("w_log")}
-                lost = len(set(range(_progress(Path(tmp)))) - got)
+                lost = len(set(range(_common.worker_progress(Path(tmp)))) - got)
         finally:
             if worker.poll() is None:
                 worker.kill()

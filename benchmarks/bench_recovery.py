@@ -14,7 +14,6 @@ interval of the same run is beside it. It prints one JSON document and writes it
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,27 +30,14 @@ SCRIPT = _common.ROOT / "tests" / "scripts" / "worker.py"
 DEADLINE_S = 30.0
 
 
-def _progress(workdir: Path) -> int:
-    try:
-        return int((workdir / "progress").read_text() or 0)
-    except (FileNotFoundError, ValueError):
-        return 0
-
-
 def _start_worker(url: str, namespace: str, workdir: Path, interval: float) -> Any:
     hb = ["--heartbeat", str(interval), str(interval * 3)]
-    proc = subprocess.Popen(
+    return _common.start_worker(
         [sys.executable, str(SCRIPT), "w", str(workdir), *hb],
-        env=child_env(url, namespace),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        child_env(url, namespace),
+        workdir,
+        DEADLINE_S,
     )
-    deadline = time.monotonic() + DEADLINE_S
-    while _progress(workdir) < 20:
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError("the worker did not start")
-        time.sleep(0.01)
-    return proc
 
 
 def _try_stop(client: VaultClient) -> bool:
