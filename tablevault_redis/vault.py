@@ -16,7 +16,7 @@ import sys
 import threading
 from typing import Any
 
-from . import checks, identity, keys, wakeup
+from . import checks, exiting, identity, keys, wakeup
 from .client import VaultClient
 from .errors import StatementStopped, ValidationError, VaultExistsError
 from .listener import Listener
@@ -235,6 +235,7 @@ class Vault(ProgressMixin, VaultClient):
         interval, ttl = _heartbeat_settings(heartbeat_interval, heartbeat_ttl)
         self._max_pending = max_pending_setting(max_buffered_writes)
         self._fast_signals = wakeup.settings(fast_signals, fast_exit)
+        exiting.setup(fast_exit)
         if not parent_process_name:
             parent_process_name, parent_process_index = _parent_from_env(ns)
         with _lock:
