@@ -1,4 +1,9 @@
-"""Who and where this process is: host, PID, the PID's start time, execution type."""
+"""Who and where this process is: host, PID, the PID's start time, execution type.
+
+psutil is imported only to look at another process: a worker reads its own start
+time from ``/proc`` (psutil's own computation there), which keeps psutil's modules
+out of its start-up and exit.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,6 @@ import os
 import socket
 import sys
 from functools import cache
-
-import psutil
 
 
 @cache
@@ -29,8 +32,28 @@ def host_id() -> str:
     return f"{boot}:{pidns}"
 
 
+def _proc_start_time(pid: int) -> float | None:
+    """psutil's ``create_time()`` on Linux: the process's start, in clock ticks after
+    boot (field 22 of ``/proc/<pid>/stat``), plus the boot time (``btime``); None
+    where there is no such ``/proc``."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rpartition(b")")[2].split()
+        with open("/proc/stat", "rb") as f:
+            btime = next(ln for ln in f if ln.startswith(b"btime")).split()[1]
+        return float(fields[19]) / os.sysconf("SC_CLK_TCK") + float(btime)
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+
+
 def pid_start_time(pid: int) -> float | None:
     """The start time of ``pid`` in seconds since the epoch, or None if it is gone."""
+    if sys.platform.startswith("linux"):
+        started = _proc_start_time(pid)
+        if started is not None:
+            return started
+    import psutil
+
     try:
         return psutil.Process(pid).create_time()
     except (psutil.NoSuchProcess, psutil.AccessDenied, ProcessLookupError):
@@ -43,6 +66,8 @@ def holder_is_dead(holder_host_id: str, pid: int, started_at: float) -> bool:
     at (``hidepid``, another user's sandbox) counts as alive."""
     if holder_host_id != host_id():
         return False
+    import psutil
+
     try:
         now_start = psutil.Process(pid).create_time()
     except (psutil.NoSuchProcess, ProcessLookupError):
