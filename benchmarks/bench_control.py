@@ -541,12 +541,13 @@ def _mode_rows(url: str, mode: str, args: argparse.Namespace, samples: dict[str,
     return rows
 
 
-# Exit baselines: a bare interpreter, and one that imported what a worker imports,
-# each stamping time.monotonic() as its last act.
+# Exit baselines: a bare interpreter, and one that imported what a worker imports
+# (redis-py and the Vault's modules), each stamping time.monotonic() as its last act.
 _EXIT_BASELINES = {
     "bare interpreter": "import time",
     "interpreter with redis and tablevault_redis imported": (
-        f"import sys, time; sys.path.insert(0, {str(_ROOT)!r}); import redis, tablevault_redis"
+        f"import sys, time; sys.path.insert(0, {str(_ROOT)!r}); import redis; "
+        "from tablevault_redis import Vault"
     ),
 }
 
@@ -565,42 +566,57 @@ def _baseline_exit(code: str) -> float:
     return reaped - stamp
 
 
+# TABLEVAULT_FAST_EXIT per exit variant: unset (the default quick exit), 1 (also
+# gc.freeze at atexit), 0 (the interpreter's own teardown).
+_EXIT_VARIANTS = {"reaped": None, "reaped_fast_exit": "1", "reaped_no_quick_exit": "0"}
+
+
+def _stopped_worker_exit(ctl: Any, url: str, name: str, fast_exit: str | None) -> tuple:
+    """One busy worker stopped: (raised, flushed, reaped) stamps, stderr lines besides
+    the stop notice."""
+    env = dict(os.environ)
+    os.environ.pop("TABLEVAULT_FAST_EXIT", None)
+    if fast_exit is not None:
+        os.environ["TABLEVAULT_FAST_EXIT"] = fast_exit
+    try:
+        worker = Worker(["vault", "--url", url, "--name", name, "--mode", "busy"])
+    finally:
+        os.environ.clear()
+        os.environ.update(env)
+    try:
+        worker.expect("calibrated")
+        _pause_phase()
+        ctl.stop_execution(name)
+        raised = worker.expect("raised")["t"]
+        flushed = worker.expect("flushed")["t"]
+        worker.proc.wait(timeout=EVENT_TIMEOUT_S)
+        reaped = time.monotonic()
+        worker.stderr.seek(0)
+        err = worker.stderr.read().decode(errors="replace")
+        return raised, flushed, reaped, sum("stopped by" not in ln for ln in err.splitlines())
+    finally:
+        worker.close()
+
+
 def bench_exit(url: str, samples: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """A busy worker stopped: raise -> final status written -> process reaped, by
-    default and with ``TABLEVAULT_FAST_EXIT=1``, beside the baselines' own exits."""
+    default, with ``TABLEVAULT_FAST_EXIT=1`` and with ``=0``, beside the baselines'
+    own exits, in the same rounds."""
     from tablevault_redis import VaultClient
 
     ctl = VaultClient(url, NAMESPACE)
     times: dict[str, list[float]] = {k: [] for k in _EXIT_BASELINES}
-    for key in ("written", "reaped", "reaped_fast_exit", "warnings"):
+    for key in ("written", *_EXIT_VARIANTS, "warnings"):
         times[key] = []
     try:
         for i in range(samples):
-            for fast_exit in ("0", "1"):
+            for key, fast_exit in _EXIT_VARIANTS.items():
                 name = f"exit-{i}-{fast_exit}-{uuid.uuid4().hex[:6]}"
-                os.environ["TABLEVAULT_FAST_EXIT"] = fast_exit
-                try:
-                    worker = Worker(["vault", "--url", url, "--name", name, "--mode", "busy"])
-                finally:
-                    del os.environ["TABLEVAULT_FAST_EXIT"]
-                try:
-                    worker.expect("calibrated")
-                    _pause_phase()
-                    ctl.stop_execution(name)
-                    raised = worker.expect("raised")["t"]
-                    flushed = worker.expect("flushed")["t"]
-                    worker.proc.wait(timeout=EVENT_TIMEOUT_S)
-                    reaped = time.monotonic()
-                    worker.stderr.seek(0)
-                    err = worker.stderr.read().decode(errors="replace")
-                    times["warnings"].append(sum("stopped by" not in ln for ln in err.splitlines()))
-                    times["reaped_fast_exit" if fast_exit == "1" else "reaped"].append(
-                        reaped - raised
-                    )
-                    if fast_exit == "0":
-                        times["written"].append(flushed - raised)
-                finally:
-                    worker.close()
+                raised, flushed, reaped, warnings = _stopped_worker_exit(ctl, url, name, fast_exit)
+                times["warnings"].append(warnings)
+                times[key].append(reaped - raised)
+                if fast_exit is None:
+                    times["written"].append(flushed - raised)
             for label, code in _EXIT_BASELINES.items():
                 times[label].append(_baseline_exit(code))
     finally:
@@ -625,10 +641,10 @@ def _exit_rows(times: dict[str, list[float]]) -> list[dict[str, Any]]:
             stderr_lines_besides_the_stop_notice=sum(times["warnings"]),
         )
     ]
-    for key, label in (("reaped", ""), ("reaped_fast_exit", "_fast_exit")):
+    for key in _EXIT_VARIANTS:
         rows.append(
             _common.entry(
-                f"stop_raised_to_process_exited{label}",
+                "stop_raised_to_process_exited" + key.removeprefix("reaped"),
                 s[key]["median"],
                 "ms (median)",
                 baseline=bare,
@@ -708,6 +724,9 @@ def _plot(samples: dict[str, Any]) -> list[str]:
             "raise -> final status written": samples["exit"]["written"],
             "raise -> process exited": samples["exit"]["reaped"],
             "raise -> process exited (fast_exit)": samples["exit"]["reaped_fast_exit"],
+            "raise -> process exited (TABLEVAULT_FAST_EXIT=0)": samples["exit"][
+                "reaped_no_quick_exit"
+            ],
         }
         series.update({f"{k}: exit": v for k, v in samples["exit"].items() if "interp" in k})
         if _plots.ecdf(path, "A stopped worker's exit", series, "ms"):

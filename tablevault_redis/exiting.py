@@ -40,6 +40,7 @@ import atexit
 import functools
 import gc
 import sys
+import weakref
 from types import ModuleType
 from typing import Any
 
@@ -51,6 +52,7 @@ ENV_FAST_EXIT = "TABLEVAULT_FAST_EXIT"
 # library: this package and what it imports.
 LIBRARY_PACKAGES = frozenset({"tablevault_redis", "redis", "hiredis", "psutil"})
 _KEY = "<tablevault_redis exit>"  # its sys.modules entry: no import statement can name it
+_CANARY = "__tablevault_redis_exit__"
 
 
 def enabled(argument: object) -> bool:
@@ -77,44 +79,103 @@ def _library(name: str) -> bool:
     return top in sys.stdlib_module_names or top in LIBRARY_PACKAGES
 
 
+class _Canary:
+    """Put in each of the program's module namespaces while its objects are collected:
+    alive afterwards, it says that something the library keeps (a signal handler,
+    a hook) still references that namespace, and which one."""
+
+    __slots__ = ("namespace", "__weakref__")
+
+    def __init__(self, namespace: dict[str, Any]) -> None:
+        self.namespace = namespace
+
+
+def _wipe(namespace: dict[str, Any]) -> None:
+    """What CPython does to a module namespace still alive at the end: names with one
+    leading underscore to None first, then every other name but ``__builtins__``."""
+    for key, value in list(namespace.items()):
+        if value is not None and key.startswith("_") and not key.startswith("__"):
+            namespace[key] = None
+    for key, value in list(namespace.items()):
+        if value is not None and key != "__builtins__":
+            namespace[key] = None
+
+
+def _mark(namespaces: list[dict[str, Any]]) -> list[weakref.ref[_Canary]]:
+    """A canary in each namespace; the list is emptied, so that only the program's
+    own references keep a namespace alive."""
+    refs = []
+    while namespaces:
+        canary = _Canary(namespaces.pop())
+        canary.namespace[_CANARY] = canary
+        refs.append(weakref.ref(canary))
+    return refs
+
+
+def _collect_program(namespaces: list[dict[str, Any]]) -> None:
+    """Collect the program's objects while the library's modules are intact: the
+    namespaces nothing else references go with them, their objects finalized as in
+    CPython's own collection; those the library still references are then wiped,
+    as CPython would, and collected again."""
+    canaries = _mark(namespaces)
+    gc.collect()
+    kept = [c for c in (ref() for ref in canaries) if c is not None]
+    for canary in kept:  # _mark reversed them: the latest imported first, as CPython
+        _wipe(canary.namespace)
+    if kept:
+        kept.clear()
+        del canary
+        gc.collect()
+
+
 class _Teardown:
     """The ``sys.modules`` entry whose finalization is the quick exit (see the module
     docstring). Anything that drops it before the interpreter finalizes (a program
     that replaces ``sys.modules``) only turns the quick exit off."""
 
-    __slots__ = ("_modules",)
+    __slots__ = ("_modules", "_program")
 
     def __init__(self) -> None:
-        # Entries before this one are set to None before __del__ runs: keep the
-        # library's modules among them referenced.
-        self._modules = [m for n, m in list(sys.modules.items()) if _library(n)]
+        # CPython sets every module in sys.modules to None before this one goes, and
+        # a module only sys.modules referenced is gone then: keep the library's
+        # modules and the program's namespaces, from now and after the atexit hooks.
+        self._modules: list[ModuleType] = []
+        self._program: dict[int, dict[str, Any]] = {}  # by id: a namespace once
+        self.sort_modules()
+
+    def sort_modules(self) -> None:
+        """Note the modules in sys.modules: the library's, the program's namespaces."""
+        for name, module in list(sys.modules.items()):
+            if isinstance(module, ModuleType):
+                if _library(name):
+                    self._modules.append(module)
+                else:
+                    self._program[id(vars(module))] = vars(module)
 
     def __getattr__(self, name: str) -> object:
         raise AttributeError(name)  # tools that scan sys.modules see no module here
 
-    def __del__(self, sys: ModuleType = sys, gc: ModuleType = gc, library: Any = _library) -> None:
-        # Bound as defaults: nothing here may need an import or a global lookup late
-        # in the interpreter's finalization.
+    def __del__(self) -> None:
+        # Runs when CPython empties sys.modules, after every atexit hook, once it has
+        # set each module entry to None; the modules' globals are intact then.
         if not sys.is_finalizing():
             return
-        keep = list(self._modules)
-        modules = sys.modules
-        for name, module in list(modules.items()):
-            if module is None or module is self:
-                continue
-            if library(name):
-                keep.append(module)
-            else:
-                modules[name] = None  # what CPython does next; values only, same keys
-        gc.collect()  # the program's objects, finalized with the library intact
+        keep = self._modules  # referenced by this frame until the freeze
+        program = list(self._program.values())
+        self._program.clear()
+        _collect_program(program)
         gc.freeze()
         del keep
 
 
 @functools.cache
 def install_teardown() -> None:
-    """Put the quick exit in place, once per process."""
-    sys.modules[_KEY] = _Teardown()  # type: ignore[assignment]
+    """Put the quick exit in place, once per process: the modules imported until the
+    atexit hooks run are noted then (hooks run last-in first-out: this one after the
+    Vault's own and those the program registers later)."""
+    teardown = _Teardown()
+    sys.modules[_KEY] = teardown  # type: ignore[assignment]
+    atexit.register(teardown.sort_modules)
 
 
 def setup(argument: object) -> None:

@@ -1,0 +1,137 @@
+"""A stopped or finished worker's exit (exiting.py) in real processes: nothing printed
+but the stop notice, every queued record written, and what the program left open
+flushed and finalized, with the quick exit (the default) and without it."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import child_env
+
+pytestmark = pytest.mark.slow  # every test here starts worker processes
+
+# Quick exit by default ("") and the interpreter's own teardown ("0").
+FAST_EXIT = pytest.mark.parametrize("fast_exit", ["", "0"])
+
+STOPPED = """
+import json, os, sys
+from tablevault_redis import ExecutionStopped, Vault
+
+vault = Vault("u", sys.argv[1], namespace=os.environ["TEST_NAMESPACE"])
+print(json.dumps({"ev": "ready"}), flush=True)
+n = 0
+try:
+    while True:
+        for _ in range(200):  # queued in the writer thread, then the checkpoint
+            vault.append_record("burst", {"n": n})
+            n += 1
+        vault.checkpoint_execution()
+except ExecutionStopped:
+    print(json.dumps({"ev": "stopped", "queued": n}), flush=True)
+    raise
+"""
+
+# Files left open at module level, behind a csv writer and in a reference cycle
+# whose __del__ writes once more: all of it must reach the disk at exit. ``wave``,
+# a standard library module only sys.modules references: the quick exit keeps it
+# while it collects the program's objects; the interpreter's own teardown has
+# dropped it by then.
+LEFT_OPEN = """
+import csv, importlib, os, signal, sys, weakref
+from tablevault_redis import Vault
+
+out = sys.argv[2]
+log = open(os.path.join(out, "module.txt"), "w")
+log.write("module")
+rows = csv.writer(open(os.path.join(out, "rows.csv"), "w", newline=""))
+rows.writerow(["a", "b"])
+
+class Node:
+    def __init__(self, path):
+        self.me = self
+        self.f = open(path, "w")
+        self.f.write("cycle")
+        self.wave = weakref.ref(importlib.import_module("wave"))
+
+    def __del__(self):
+        self.f.write(f" finalized, modules in place: {self.wave() is not None}")
+        self.f.close()
+
+node = Node(os.path.join(out, "cycle.txt"))
+vault = Vault("u", sys.argv[1], namespace=os.environ["TEST_NAMESPACE"])
+if sys.argv[3] == "held":  # the signal module keeps this namespace referenced
+    signal.signal(signal.SIGUSR2, lambda *args: None)
+"""
+
+
+def _start(code: str, url: str, namespace: str, *args: str, fast_exit: str) -> Any:
+    extra = {"TABLEVAULT_FAST_EXIT": fast_exit} if fast_exit else {}
+    return subprocess.Popen(
+        [sys.executable, "-c", code, *args],
+        env=child_env(url, namespace, **extra),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def _event(proc: Any, timeout: float = 20.0) -> dict[str, Any]:
+    """The child's next stdout line, waited for with a deadline."""
+    fd = proc.stdout.fileno()
+    line = b""
+    deadline = time.monotonic() + timeout
+    while not line.endswith(b"\n"):
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            proc.kill()
+            raise AssertionError(f"no event; stderr:\n{proc.communicate()[1].decode()}")
+        chunk = os.read(fd, 1)
+        if not chunk:
+            raise AssertionError(f"child ended; stderr:\n{proc.communicate()[1].decode()}")
+        line += chunk
+    return json.loads(line)
+
+
+@FAST_EXIT
+def test_a_stopped_worker_exits_with_every_queued_record_and_no_warning(
+    redis_url, namespace, client, fast_exit
+):
+    name = f"stopped{fast_exit or 'quick'}"
+    proc = _start(STOPPED, redis_url, namespace, name, fast_exit=fast_exit)
+    try:
+        assert _event(proc) == {"ev": "ready"}
+        client.stop_execution(name)
+        queued = _event(proc)["queued"]
+        _, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    lines = err.decode().splitlines()
+    assert proc.returncode == 0, err.decode()
+    assert len(lines) == 1 and "stopped by" in lines[0], err.decode()  # the notice only
+    assert client.get_process(name).status == "stopped"
+    assert [r["n"] for r in client.get_records("burst", name)] == list(range(queued))
+
+
+@FAST_EXIT
+@pytest.mark.parametrize("held", ["free", "held"])
+def test_what_the_program_left_open_is_flushed_and_finalized_at_exit(
+    redis_url, namespace, client, fast_exit, held, tmp_path: Path
+):
+    name = f"leftopen{fast_exit or 'quick'}{held}"
+    proc = _start(LEFT_OPEN, redis_url, namespace, name, str(tmp_path), held, fast_exit=fast_exit)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and not err, err.decode()
+    assert client.get_process(name).status == "completed"
+    assert (tmp_path / "module.txt").read_text() == "module"
+    assert (tmp_path / "rows.csv").read_bytes() == b"a,b\r\n"
+    quick = fast_exit == ""
+    assert (tmp_path / "cycle.txt").read_text() == f"cycle finalized, modules in place: {quick}"
