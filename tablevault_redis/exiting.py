@@ -144,13 +144,23 @@ class _Teardown:
         self.sort_modules()
 
     def sort_modules(self) -> None:
-        """Note the modules in sys.modules: the library's, the program's namespaces."""
+        """Note the modules in sys.modules: the library's (with the import system's
+        own finders, which ``site`` may have loaded from a ``.pth`` file) and the
+        program's namespaces."""
+        finders = {getattr(f, "__module__", None) for f in (*sys.meta_path, *sys.path_hooks)}
         for name, module in list(sys.modules.items()):
             if isinstance(module, ModuleType):
-                if _library(name):
+                if _library(name) or name in finders:
                     self._modules.append(module)
                 else:
                     self._program[id(vars(module))] = vars(module)
+
+    def at_exit(self) -> None:
+        """The last atexit hook but those registered before the Vault: note what was
+        imported since, and skip the collection CPython makes after the hooks (see
+        the module docstring)."""
+        self.sort_modules()
+        gc.disable()
 
     def __getattr__(self, name: str) -> object:
         raise AttributeError(name)  # tools that scan sys.modules see no module here
@@ -161,6 +171,11 @@ class _Teardown:
         if not sys.is_finalizing():
             return
         keep = self._modules  # referenced by this frame until the freeze
+        # Young objects are put in the order the program references them (a file's
+        # text layer before its buffer and descriptor): collected, they are then
+        # finalized in that order, and the buffers are flushed before the
+        # descriptor closes.
+        gc.collect(1)
         program = list(self._program.values())
         self._program.clear()
         _collect_program(program)
@@ -175,7 +190,7 @@ def install_teardown() -> None:
     Vault's own and those the program registers later)."""
     teardown = _Teardown()
     sys.modules[_KEY] = teardown  # type: ignore[assignment]
-    atexit.register(teardown.sort_modules)
+    atexit.register(teardown.at_exit)
 
 
 def setup(argument: object) -> None:

@@ -69,6 +69,8 @@ node = Node(os.path.join(out, "cycle.txt"))
 vault = Vault("u", sys.argv[1], namespace=os.environ["TEST_NAMESPACE"])
 if sys.argv[3] == "held":  # the signal module keeps this namespace referenced
     signal.signal(signal.SIGUSR2, lambda *args: None)
+last = open(os.path.join(out, "last.txt"), "w")  # no collection has seen it yet
+last.write("last")
 """
 
 
@@ -132,6 +134,7 @@ def test_what_the_program_left_open_is_flushed_and_finalized_at_exit(
     assert proc.returncode == 0 and not err, err.decode()
     assert client.get_process(name).status == "completed"
     assert (tmp_path / "module.txt").read_text() == "module"
+    assert (tmp_path / "last.txt").read_text() == "last"
     assert (tmp_path / "rows.csv").read_bytes() == b"a,b\r\n"
     quick = fast_exit == ""
     assert (tmp_path / "cycle.txt").read_text() == f"cycle finalized, modules in place: {quick}"
