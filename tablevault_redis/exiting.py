@@ -1,31 +1,38 @@
 """A quick interpreter exit that finalizes the program's own objects as usual.
 
 Why: most of a stopped worker's exit is CPython tearing down what was imported, not
-the program: redis-py alone brings asyncio, ssl, email and about 22,000 objects,
-and at exit the interpreter runs a full garbage collection over everything while
-the modules are still in place, then, once it has dropped them, collects and
-deallocates them all again (``benchmarks/bench_control.py``, exit rows).
+the program: redis-py alone brings asyncio, ssl, email and about 22,000 objects.
+After the ``atexit`` hooks the interpreter makes a full collection while every
+module is still in place, then drops the modules, collects all of it and wipes
+and deallocates whatever is left (``benchmarks/bench_control.py``, exit rows).
 
 What this does, by default (``Vault(fast_exit=False)`` or ``TABLEVAULT_FAST_EXIT=0``
-turns it off):
+turns it off), with the "library" being the standard library, this package and its
+dependencies, and the "program" every other module, ``__main__`` first:
 
-1. The last hook on the ``atexit`` list disables the automatic collector, so the
-   collection CPython makes right after the ``atexit`` hooks, which finds nothing
-   unreachable that the next step does not, is skipped.
-2. A :class:`_Teardown` object sits in ``sys.modules``. CPython's finalization sets
-   every ``sys.modules`` entry to None after all ``atexit`` hooks and thread joins,
-   so its ``__del__`` runs then. It drops the program's modules (``__main__`` and
-   everything outside the standard library and this library's own dependencies),
-   keeps the library modules referenced, and runs one full collection: the
-   program's objects are finalized as usual (files flushed and closed, ``__del__``
-   methods run) while every module they might use is still intact. Then
-   ``gc.freeze()``: the standard library's, redis-py's and this package's objects
-   are left to the operating system instead of being collected again.
+1. An ``atexit`` hook (it runs after the Vault's own and after the hooks the
+   program registers later) notes the modules and disables the automatic
+   collector, which skips CPython's first collection.
+2. A :class:`_Teardown` object sits in ``sys.modules``; CPython empties that dict
+   after every ``atexit`` hook and thread join, so its ``__del__`` runs then, with
+   every module's globals still intact. It keeps the library's modules referenced
+   and lets go of the program's namespaces; one full collection then finalizes the
+   program's objects as CPython's own would (files flushed and closed, ``__del__``
+   methods run, the modules they use intact). A namespace something in the library
+   still references (a signal handler, a hook) is wiped as CPython wipes such
+   modules, and collected again. Then ``gc.freeze()``: the library's objects are
+   left to the operating system instead of being collected and deallocated.
 
-Objects that only the standard library or this library still reference at that
-point are not finalized: ``logging`` handlers are flushed by ``logging.shutdown``
-(an ``atexit`` hook), ``sys.stdout``/``sys.stderr`` by CPython before this runs,
-and everything this library writes reaches Redis in the Vault's own ``atexit`` hook.
+CPython finalizes collected objects in the order of its lists: a file's buffer is
+flushed only if its text layer comes before its descriptor there. Every collection
+puts objects in the order the program references them, and a young collection
+before the full one does it for objects no collection has seen yet (a file opened
+just before the end).
+
+Objects that only the library still references at that point are not finalized:
+``logging`` handlers are flushed by ``logging.shutdown`` (an ``atexit`` hook),
+``sys.stdout``/``sys.stderr`` by CPython before this runs, and everything this
+package writes reaches Redis in the Vault's own ``atexit`` hook.
 
 ``Vault(fast_exit=True)`` or ``TABLEVAULT_FAST_EXIT=1`` adds ``gc.freeze()`` as an
 ``atexit`` hook: it also skips the collection of the program's own objects, so a

@@ -226,8 +226,7 @@ class Vault(ProgressMixin, VaultClient):
         arguments = locals()
         self._ident = tuple(arguments[name] for name in self._IDENTITY)
         global _current
-        self._pid = os.getpid()
-        self._closed = True
+        self._pid, self._closed = os.getpid(), True
         keys.check_name(user_id, "user_id")
         keys.check_name(process_name, "process name")
         ns = keys.check_namespace(namespace)

@@ -31,6 +31,8 @@ Where each feature is tested
 ``test_notebook.py``      notebook cells in a real Jupyter kernel
 ``test_fast_signals.py``  the signal fast path (wakeup.py) and fast_exit in real
                           workers: busy stops, own handlers, exit, syscalls, fork
+``test_exit.py``          a worker's exit (exiting.py): no warning, every queued record
+                          written, files left open flushed, with and without the quick exit
 ``test_operations.py``    operations and vault_cleanup (cleanup.py) after kill -9
 ``test_items.py``         record lists, descriptions, reading items back
 ``test_record_values.py`` record values (ML values, hypothesis), size and depth limits
