@@ -75,6 +75,8 @@ LIBRARY_PACKAGES = frozenset(
 )
 _KEY = "<tablevault_redis exit>"  # its sys.modules entry: no import statement can name it
 _CANARY = "__tablevault_redis_exit__"
+# Cleared by CPython after every other module (the standard streams among them).
+_OWN_TEARDOWN = frozenset({"sys", "builtins"})
 
 
 def enabled(argument: object) -> bool:
@@ -201,8 +203,13 @@ class _Teardown:
         program = list(self._program.values())
         self._program.clear()
         _collect_program(program)
+        # CPython wipes the namespaces of the modules still alive next, and each
+        # function and code object would be deallocated in turn: referenced from a
+        # frozen cycle, they stay as they are until the process ends.
+        pinned: list[Any] = [dict(vars(m)) for m in keep if m.__name__ not in _OWN_TEARDOWN]
+        pinned.append(pinned)
         gc.freeze()
-        del keep
+        del keep, pinned
 
 
 @functools.cache
