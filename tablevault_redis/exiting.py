@@ -195,11 +195,11 @@ class _Teardown:
         if not sys.is_finalizing():
             return
         keep = self._modules  # referenced by this frame until the freeze
-        # Young objects are put in the order the program references them (a file's
-        # text layer before its buffer and descriptor): collected, they are then
-        # finalized in that order, and the buffers are flushed before the
-        # descriptor closes.
-        gc.collect(1)
+        # The youngest objects are put in the order the program references them (a
+        # file's text layer before its buffer and descriptor), as every collection
+        # did for the older ones: collected, they are then finalized in that order,
+        # and the buffers are flushed before the descriptor closes.
+        gc.collect(0)
         program = list(self._program.values())
         self._program.clear()
         _collect_program(program)
