@@ -149,6 +149,9 @@ def _collect_program(namespaces: list[dict[str, Any]]) -> None:
     if kept:
         kept.clear()
         del canary
+        # CPython's own last collections call no callbacks: one from a wiped
+        # namespace would fail on its globals.
+        gc.callbacks.clear()
         gc.collect()
 
 

@@ -45,7 +45,7 @@ except ExecutionStopped:
 # while it collects the program's objects; the interpreter's own teardown has
 # dropped it by then.
 LEFT_OPEN = """
-import csv, importlib, os, signal, sys, weakref
+import csv, gc, importlib, os, signal, sys, weakref
 from tablevault_redis import Vault
 
 out = sys.argv[2]
@@ -67,8 +67,10 @@ class Node:
 
 node = Node(os.path.join(out, "cycle.txt"))
 vault = Vault("u", sys.argv[1], namespace=os.environ["TEST_NAMESPACE"])
-if sys.argv[3] == "held":  # the signal module keeps this namespace referenced
+if sys.argv[3] == "signal":  # the signal module keeps this namespace referenced
     signal.signal(signal.SIGUSR2, lambda *args: None)
+if sys.argv[3] == "gc":  # so does gc, and the callback reads a global
+    gc.callbacks.append(lambda phase, info: os.getpid())
 last = open(os.path.join(out, "last.txt"), "w")  # no collection has seen it yet
 last.write("last")
 """
@@ -123,8 +125,13 @@ def test_a_stopped_worker_exits_with_every_queued_record_and_no_warning(
     assert [r["n"] for r in client.get_records("burst", name)] == list(range(queued))
 
 
-@FAST_EXIT
-@pytest.mark.parametrize("held", ["free", "held"])
+# (TABLEVAULT_FAST_EXIT, what keeps __main__'s namespace referenced at the end). The
+# interpreter's own teardown never finalizes a namespace a gc callback holds: its
+# module-level file stays unflushed there, so that case is the quick exit's only.
+@pytest.mark.parametrize(
+    ("fast_exit", "held"),
+    [("", "free"), ("0", "free"), ("", "signal"), ("0", "signal"), ("", "gc")],
+)
 def test_what_the_program_left_open_is_flushed_and_finalized_at_exit(
     redis_url, namespace, client, fast_exit, held, tmp_path: Path
 ):
