@@ -166,7 +166,7 @@ class _Teardown:
         # CPython sets every module in sys.modules to None before this one goes, and
         # a module only sys.modules referenced is gone then: keep the library's
         # modules and the program's namespaces, from now and after the atexit hooks.
-        self._modules: list[ModuleType] = []
+        self._modules: dict[str, ModuleType] = {}
         self._program: dict[int, dict[str, Any]] = {}  # by id: a namespace once
         self.sort_modules()
 
@@ -178,7 +178,7 @@ class _Teardown:
         for name, module in list(sys.modules.items()):
             if isinstance(module, ModuleType):
                 if _library(name) or name in finders:
-                    self._modules.append(module)
+                    self._modules[name] = module
                 else:
                     self._program[id(vars(module))] = vars(module)
 
@@ -209,7 +209,7 @@ class _Teardown:
         # CPython wipes the namespaces of the modules still alive next, and each
         # function and code object would be deallocated in turn: referenced from a
         # frozen cycle, they stay as they are until the process ends.
-        pinned: list[Any] = [dict(vars(m)) for m in keep if m.__name__ not in _OWN_TEARDOWN]
+        pinned: list[Any] = [dict(vars(m)) for n, m in keep.items() if n not in _OWN_TEARDOWN]
         pinned.append(pinned)
         gc.freeze()
         del keep, pinned
@@ -226,7 +226,7 @@ def install_teardown() -> None:
 
 
 def setup(argument: object) -> None:
-    """A Vault's ``fast_exit`` setting: the quick exit unless turned off, and the
-    lossy freeze at ``atexit`` when asked for."""
+    """A Vault's ``fast_exit`` setting: the quick exit unless turned off (the freeze
+    at ``atexit`` that ``True`` adds is installed by ``wakeup.settings``)."""
     if teardown_enabled(argument):
         install_teardown()
