@@ -297,10 +297,10 @@ class VaultClient(
         that cannot be read (a key of another type) is skipped and reported once (unless
         ``report`` is false: the caller raises instead), so one bad key never hides the
         others."""
-        out = []
         with self._conn.translate():
-            rows = process_reads.read_rows(self._conn, self.namespace, names)
-            for name, row in zip(names, rows, strict=True):
+            records, alive = process_reads.read(self._conn, self.namespace, names)
+            rows, beats = [], []
+            for name, row, beat in zip(names, records, alive, strict=True):
                 wrong = wrong_type(row)
                 if wrong is not None:
                     if report:
@@ -308,10 +308,9 @@ class VaultClient(
                     self.unreadable.add(name)
                     continue
                 self.unreadable.discard(name)
-                info = process_reads.to_info(row)
-                if info is not None:
-                    out.append(info)
-        return out
+                rows.append(row)
+                beats.append(beat)
+        return [info for info in process_reads.build(rows, beats) if info is not None]
 
     def _report_unreadable(self, name: str, error: Exception) -> None:
         self.unreadable.add(name)
