@@ -297,20 +297,21 @@ class VaultClient(
         that cannot be read (a key of another type) is skipped and reported once (unless
         ``report`` is false: the caller raises instead), so one bad key never hides the
         others."""
+        out: list[ProcessInfo] = []
         with self._conn.translate():
-            records, alive = process_reads.read(self._conn, self.namespace, names)
-            rows, beats = [], []
-            for name, row, beat in zip(names, records, alive, strict=True):
-                wrong = wrong_type(row)
+            read = process_reads.read(self._conn, self.namespace, names)
+            for name, info in zip(names, read, strict=True):
+                if isinstance(info, ProcessInfo) or info is None:
+                    self.unreadable.discard(name)
+                    if info is not None:
+                        out.append(info)
+                    continue
+                wrong = wrong_type(info)  # any other error is raised
                 if wrong is not None:
                     if report:
                         self._report_unreadable(name, wrong)
                     self.unreadable.add(name)
-                    continue
-                self.unreadable.discard(name)
-                rows.append(row)
-                beats.append(beat)
-        return [info for info in process_reads.build(rows, beats) if info is not None]
+        return out
 
     def _report_unreadable(self, name: str, error: Exception) -> None:
         self.unreadable.add(name)

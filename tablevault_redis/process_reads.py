@@ -1,34 +1,31 @@
 """Reading many process records at once: ``list_processes`` over 10,000 processes.
 
-Per 1,000 processes, one ``MGET`` of their heartbeat keys and one ``HMGET`` of the
-fields :class:`ProcessInfo` shows per record, packed here into one buffer and sent
-on one connection; the next chunk is on the wire while this one's replies are read,
-so the server works while the client builds. Plain commands, not a script: the
-server spends less per record (no conversion to and from Lua), other clients are
-served between them (a script would hold the server for every 1,000 records), and a
-read-only ACL user may run them. A cluster spreads the records over many slots, so
-there they go as a pipeline of ``EXISTS`` and ``HMGET`` per process.
+Per 1,000 processes: one ``MGET`` of their heartbeat keys, one ``HMGET`` per record
+of the fields :class:`ProcessInfo` shows, and the same ``MGET`` again, packed here
+into one buffer and sent on one connection. The next chunk is on the wire while this
+one's replies are read and built, so the server works while the client builds.
+Plain commands, not a script: the server spends less per record (no conversion to
+and from Lua), other clients are served between them (a script would hold the
+server for every 1,000 records), and a read-only ACL user may run them. A cluster
+spreads the records over many slots, so there the same three reads per process go
+as a pipeline (``EXISTS``, ``HMGET``, ``EXISTS``).
 
-The heartbeat is read before the record: a run that finishes in between shows its
-final status (which wins), never a crash. A record that looks crashed (active status,
-no heartbeat) has its heartbeat read once more afterwards, so a new run of the name
-started in between is not shown crashed either.
-
-The rows are turned into ProcessInfo column by column (:func:`build`), with the
-conversions of :meth:`ProcessInfo.from_record`, which per row would cost more than
-the read itself.
+A process counts as alive when either heartbeat read found its key: a run that
+finishes between the reads shows its final status (which wins), never a crash, and
+a new run of the name started between them is not shown crashed either.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import redis.exceptions
 
 from . import keys
-from .models import FINAL_STATUSES, ProcessInfo, _int, parse_float
+from .models import FINAL_STATUSES, ProcessInfo
 
 if TYPE_CHECKING:
     from .connection import Connection
@@ -40,54 +37,52 @@ _TYPES = {f.name: str(f.type) for f in dataclasses.fields(ProcessInfo)}
 FIELDS = tuple(name for name in _ATTRS if name != "alive")
 _CHUNK = 1000  # processes per MGET and per buffer sent
 
-# One read: per name, the values of the fields (None: absent) or the error the
-# server replied for that record; and per name, whether its heartbeat is there.
-Rows = tuple[list[Any], list[bool]]
+#: Per name: its ProcessInfo, None (no record), or the error the server replied for
+#: its record (a key of another type).
+Read = list[ProcessInfo | Exception | None]
 
 
-def read(conn: Connection, ns: str, names: Sequence[str], fields: Sequence[str] = FIELDS) -> Rows:
-    """The ``fields`` of each record of ``names`` and its heartbeat (see module doc)."""
+def read(conn: Connection, ns: str, names: Sequence[str], fields: Sequence[str] = FIELDS) -> Read:
+    """The records of ``names``, of which only ``fields`` are read (the others keep
+    what :meth:`ProcessInfo.from_record` gives an absent field); see the module doc."""
     if not names:
-        return [], []
+        return []
     if conn.cluster:
-        records, alive = _pipelined(conn, ns, names, fields)
-    else:
-        records, alive = _packed(conn.client, ns, names, fields)
-    if "status" in fields:
-        _read_alive_again(conn, ns, names, records, alive, fields.index("status"))
-    return records, alive
-
-
-def _packed(client: Any, ns: str, names: Sequence[str], fields: Sequence[str]) -> Rows:
-    """One connection, the chunks' commands packed by hand (redis-py's own packing
-    of 32 arguments per command costs more than the server's work)."""
+        return _pipelined(conn, ns, names, tuple(fields))
+    client = conn.client
     pool = client.connection_pool
-    conn = _take(pool)
+    connection = _take(pool)
     try:
-        rows: Rows = conn.retry.call_with_retry(
-            lambda: _send_and_read(conn, ns, names, fields), lambda _e: conn.disconnect()
+        out: Read = connection.retry.call_with_retry(
+            lambda: _packed(connection, ns, names, tuple(fields)),
+            lambda _e: connection.disconnect(),
         )
-        return rows
+        return out
     except BaseException:
-        conn.disconnect()  # replies may be left unread: never reuse the connection
+        connection.disconnect()  # replies may be left unread: never reuse the connection
         raise
     finally:
-        pool.release(conn)
+        pool.release(connection)
 
 
-def _send_and_read(conn: Any, ns: str, names: Sequence[str], fields: Sequence[str]) -> Rows:
+def _packed(connection: Any, ns: str, names: Sequence[str], fields: tuple[str, ...]) -> Read:
+    """The chunks' commands packed by hand: redis-py's own packing of 32 arguments
+    per command costs more than the server's work."""
     chunks = [names[i : i + _CHUNK] for i in range(0, len(names), _CHUNK)]
     tail = b"".join(_bulk(f) for f in fields)
     head = b"*%d\r\n$5\r\nHMGET\r\n" % (len(fields) + 2)
-    records: list[Any] = []
-    alive: list[bool] = []
-    conn.send_packed_command([_pack(ns, chunks[0], head, tail)])
+    out: Read = []
+    connection.send_packed_command([_pack(ns, chunks[0], head, tail)])
     for i, chunk in enumerate(chunks):
         if i + 1 < len(chunks):
-            conn.send_packed_command([_pack(ns, chunks[i + 1], head, tail)], check_health=False)
-        alive += [value is not None for value in conn.read_response()]
-        records += [_reply(conn) for _ in chunk]
-    return records, alive
+            packed = _pack(ns, chunks[i + 1], head, tail)
+            connection.send_packed_command([packed], check_health=False)
+        before = connection.read_response()
+        rows = [_reply(connection) for _ in chunk]
+        after = connection.read_response()
+        beats = [b is not None or a is not None for b, a in zip(before, after, strict=True)]
+        out += build(rows, beats, fields)
+    return out
 
 
 def _pack(ns: str, chunk: Sequence[str], head: bytes, tail: bytes) -> bytes:
@@ -96,16 +91,14 @@ def _pack(ns: str, chunk: Sequence[str], head: bytes, tail: bytes) -> bytes:
     text = "".join(f"${len(k)}\r\n{k}\r\n" for k in alive)
     if not text.isascii():  # a length above counted characters, not bytes
         return _pack_bytes(alive, procs, head, tail)
-    out = [b"*%d\r\n$4\r\nMGET\r\n" % (len(chunk) + 1), text.encode()]
-    out += [head + f"${len(k)}\r\n{k}\r\n".encode() + tail for k in procs]
-    return b"".join(out)
+    mget = b"*%d\r\n$4\r\nMGET\r\n%s" % (len(chunk) + 1, text.encode())
+    hmgets = [head + f"${len(k)}\r\n{k}\r\n".encode() + tail for k in procs]
+    return b"".join([mget, *hmgets, mget])
 
 
 def _pack_bytes(alive: list[str], procs: list[str], head: bytes, tail: bytes) -> bytes:
-    out = [b"*%d\r\n$4\r\nMGET\r\n" % (len(alive) + 1), *map(_bulk, alive)]
-    for key in procs:
-        out += (head, _bulk(key), tail)
-    return b"".join(out)
+    mget = b"".join([b"*%d\r\n$4\r\nMGET\r\n" % (len(alive) + 1), *map(_bulk, alive)])
+    return b"".join([mget, *(head + _bulk(key) + tail for key in procs), mget])
 
 
 def _bulk(text: str) -> bytes:
@@ -113,10 +106,10 @@ def _bulk(text: str) -> bytes:
     return b"$%d\r\n%s\r\n" % (len(data), data)
 
 
-def _reply(conn: Any) -> Any:
+def _reply(connection: Any) -> Any:
     """The next reply; an error reply is returned, not raised (one bad record)."""
     try:
-        return conn.read_response()
+        return connection.read_response()
     except redis.exceptions.ResponseError as e:
         return e
 
@@ -128,113 +121,81 @@ def _take(pool: Any) -> Any:
         return pool.get_connection("HMGET")
 
 
-def _pipelined(conn: Connection, ns: str, names: Sequence[str], fields: Sequence[str]) -> Rows:
+def _pipelined(conn: Connection, ns: str, names: Sequence[str], fields: tuple[str, ...]) -> Read:
     pipe = conn.client.pipeline(transaction=False)
     for name in names:
         pipe.exists(keys.alive(ns, name))
         pipe.hmget(keys.proc(ns, name), list(fields))
+        pipe.exists(keys.alive(ns, name))
     replies = pipe.execute(raise_on_error=False)
-    for reply in replies[::2]:
-        if isinstance(reply, Exception):
-            raise reply
-    return list(replies[1::2]), [bool(n) for n in replies[::2]]
-
-
-def _read_alive_again(
-    conn: Connection, ns: str, names: Sequence[str], records: list[Any], alive: list[bool], at: int
-) -> None:
-    again = [
-        i
-        for i, (row, beat) in enumerate(zip(records, alive, strict=True))
-        if not beat
-        and isinstance(row, list)
-        and row[at] is not None
-        and row[at] not in FINAL_STATUSES
-    ]
-    if not again:
-        return
-    names_again = [keys.alive(ns, names[i]) for i in again]
-    if conn.cluster:
-        pipe = conn.client.pipeline(transaction=False)
-        for key in names_again:
-            pipe.exists(key)
-        beats = [bool(n) for n in pipe.execute()]
-    else:
-        beats = [v is not None for v in conn.client.mget(names_again)]
-    for i, beat in zip(again, beats, strict=True):
-        alive[i] = beat
+    beats = []
+    for before, after in zip(replies[::3], replies[2::3], strict=True):
+        for reply in (before, after):
+            if isinstance(reply, Exception):
+                raise reply
+        beats.append(bool(before) or bool(after))
+    return build(replies[1::3], beats, fields)
 
 
 # --------------------------------------------------------------------------- building
 
 
-def _floats(col: list[Any]) -> list[Any]:
-    if not any(col):
-        return [None] * len(col)
-    try:
-        return [float(v) if v else None for v in col]
-    except ValueError:
-        return [parse_float(v) for v in col]
-
-
-def _ints(col: list[Any]) -> list[Any]:
-    if not any(col):
-        return [0] * len(col)
-    try:
-        return [int(v) if v else 0 for v in col]
-    except ValueError:
-        return [_int(v) for v in col]
-
-
-def _optional(col: list[Any]) -> list[Any]:
-    return [v or None for v in col]
-
-
-def _text(col: list[Any]) -> list[Any]:
-    return [v or "" for v in col] if None in col else col
-
-
-# Each field's conversion, by its type in ProcessInfo: as from_record converts it.
-_CONVERT = {"float | None": _floats, "int": _ints, "str | None": _optional, "str": _text}
-_EMPTY = {"float | None": None, "int": 0, "str | None": None, "str": ""}
-
-
-def build(rows: list[list[Any]], alive: list[bool], fields: Sequence[str] = FIELDS) -> list[Any]:
+def build(rows: list[Any], alive: list[bool], fields: Sequence[str] = FIELDS) -> Read:
     """The ProcessInfo of each row of ``fields`` values, exactly as
-    :meth:`ProcessInfo.from_record` builds it (None for a row without any value: no
-    record), converted a column at a time."""
+    :meth:`ProcessInfo.from_record` builds it; None for a row without any value (no
+    record); an error reply stays in its place."""
+    convert = _converter(tuple(fields))
     width = len(fields)
-    kept = [i for i, row in enumerate(rows) if row.count(None) != width]
-    n = len(kept)
-    present = rows if n == len(rows) else [rows[i] for i in kept]
-    given = dict(zip(fields, zip(*present, strict=True), strict=False))
-    cols: dict[str, list[Any]] = {}
-    for name in FIELDS:
-        kind = _TYPES[name]
-        col = given.get(name)
-        cols[name] = [_EMPTY[kind]] * n if col is None else _CONVERT[kind](list(col))
-    live = [alive[i] for i in kept]
-    _crashed(cols, live)
-    cols["alive"] = live
-    out: list[Any] = [None] * len(rows)
-    new = object.__new__
-    for i, values in zip(kept, zip(*[cols[a] for a in _ATTRS], strict=True), strict=True):
-        # What the frozen dataclass's __init__ stores, without its 39 object.__setattr__
-        # calls (most of the cost of building one).
+    new, setattr_ = object.__new__, object.__setattr__
+    out: Read = []
+    for row, beat in zip(rows, alive, strict=True):
+        if isinstance(row, Exception) or row.count(None) == width:
+            out.append(row if isinstance(row, Exception) else None)
+            continue
+        try:
+            values = convert(row, beat)
+        except ValueError:  # a number that does not parse: from_record drops it
+            record = {k: v for k, v in zip(fields, row, strict=True) if v is not None}
+            out.append(ProcessInfo.from_record(record, beat))
+            continue
+        if values["status"] in FINAL_STATUSES:
+            values["alive"] = False
+        elif not beat:  # from_record's rule: seen dead, ended when last seen alive
+            values["status"] = "crashed"
+            values["ended_at"] = values["heartbeat_at"] or values["started_at"]
         info = new(ProcessInfo)
-        info.__dict__.update(zip(_ATTRS, values, strict=True))
-        out[i] = info
+        # What the frozen dataclass's __init__ stores, without its 39 calls of
+        # object.__setattr__ (most of the cost of building one).
+        setattr_(info, "__dict__", values)
+        out.append(info)
     return out
 
 
-def _crashed(cols: dict[str, list[Any]], live: list[bool]) -> None:
-    """from_record's rule: an active status without a heartbeat is ``crashed``,
-    ended at the last heartbeat (or the start); only an active process is alive."""
-    status, ended = cols["status"], cols["ended_at"]
-    beat, started = cols["heartbeat_at"], cols["started_at"]
-    for i, s in enumerate(status):
-        if s in FINAL_STATUSES:
-            live[i] = False
-        elif not live[i]:
-            status[i] = "crashed"
-            ended[i] = beat[i] or started[i]
+# How from_record turns an absent or empty field into each type, and a present one.
+_EMPTY = {"str": "''", "str | None": "None", "int": "0", "float | None": "None"}
+_PRESENT = {"str": "{v} or ''", "str | None": "{v} or None", "int": "int({v}) if {v} else 0"}
+_PRESENT["float | None"] = "float({v}) if {v} else None"
+
+
+@functools.lru_cache(maxsize=8)
+def _converter(fields: tuple[str, ...]) -> Callable[[list[Any], bool], dict[str, Any]]:
+    """A function of a row of ``fields`` values and the heartbeat, returning the
+    attributes of its ProcessInfo before the crash rule, as from_record converts
+    them, in one dict display (a call per field would cost more than the read);
+    ValueError for a number that does not parse. Generated, like a dataclass's own
+    ``__init__``, from the field types."""
+    at = {name: i for i, name in enumerate(fields)}
+    parts = []
+    for name in _ATTRS:
+        kind = _TYPES[name]
+        if name == "alive":
+            expr = "alive"
+        elif name in at:
+            expr = _PRESENT[kind].format(v=f"r[{at[name]}]")
+        else:
+            expr = _EMPTY[kind]
+        parts.append(f"{name!r}: {expr}")
+    scope: dict[str, Any] = {}
+    exec(f"def convert(r, alive):\n    return {{{', '.join(parts)}}}\n", scope)
+    convert: Callable[[list[Any], bool], dict[str, Any]] = scope["convert"]
+    return convert

@@ -70,15 +70,14 @@ def test_rows_read_as_the_whole_record(
 ) -> None:
     monkeypatch.setattr(process_reads, "_CHUNK", chunk)
     before = reader.client.client_id()
-    rows, alive = process_reads.read(reader, namespace, records)
+    got = process_reads.read(reader, namespace, records)
     bad = records.index("bad")
-    assert isinstance(rows[bad], redis.exceptions.ResponseError)
-    assert str(rows[bad]).startswith("WRONGTYPE")
-    rows[bad] = [None] * len(process_reads.FIELDS)
-    got = process_reads.build(rows, alive)
+    assert isinstance(got[bad], redis.exceptions.ResponseError)
+    assert str(got[bad]).startswith("WRONGTYPE")
+    got[bad] = None
     want = [None if n == "bad" else _whole(reader, namespace, n) for n in records]
     assert got == want
-    assert [p.status if p else None for p in got] == [
+    assert [p.status if isinstance(p, ProcessInfo) else None for p in got] == [
         "running", "crashed", "completed", None, None, "running", "running", "running",
     ]  # fmt: skip
     assert reader.client.ping() is True  # no reply left behind on the pooled connection
@@ -86,19 +85,45 @@ def test_rows_read_as_the_whole_record(
 
 
 def test_nothing_to_read(conn: Connection, namespace: str) -> None:
-    assert process_reads.read(conn, namespace, []) == ([], [])
+    assert process_reads.read(conn, namespace, []) == []
     assert process_reads.build([], []) == []
 
 
-def test_a_heartbeat_found_on_the_second_look_counts(conn: Connection, namespace: str) -> None:
-    """A new run of the name registered between the heartbeat read and the record
-    read: its record says running, the first look found no heartbeat."""
+def _between_the_reads(monkeypatch: pytest.MonkeyPatch, *command: str) -> None:
+    """Run ``command`` after the records are read and before the heartbeats are read
+    again, its reply suppressed (``CLIENT REPLY SKIP``), as another client might."""
+    original = process_reads._pack
+    skip = b"*3\r\n$6\r\nCLIENT\r\n$5\r\nREPLY\r\n$4\r\nSKIP\r\n"
+    injected = skip + b"*%d\r\n" % len(command) + b"".join(map(process_reads._bulk, command))
+
+    def pack(ns: str, chunk: list[str], head: bytes, tail: bytes) -> bytes:
+        packed = original(ns, chunk, head, tail)
+        at = packed.rindex(b"$4\r\nMGET\r\n")
+        at = packed.rindex(b"*", 0, at)
+        return packed[:at] + injected + packed[at:]
+
+    monkeypatch.setattr(process_reads, "_pack", pack)
+
+
+def test_a_new_run_started_between_the_reads_is_not_crashed(
+    conn: Connection, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first heartbeat read finds none (the old run died), the record read says
+    running (the new run's): the second heartbeat read finds the new run's."""
     _register(conn, namespace, "again")
-    names = ["again", "gone"]
-    rows: list[object] = [["again", "running"], ["gone", "running"]]
-    alive = [False, False]
-    process_reads._read_alive_again(conn, namespace, names, rows, alive, 1)
-    assert alive == [True, False]
+    conn.client.delete(keys.alive(namespace, "again"))
+    _between_the_reads(monkeypatch, "SET", keys.alive(namespace, "again"), "T2")
+    [info] = process_reads.read(conn, namespace, ["again"])
+    assert isinstance(info, ProcessInfo) and (info.status, info.alive) == ("running", True)
+
+
+def test_a_heartbeat_expiring_between_the_reads_still_counts(
+    conn: Connection, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _register(conn, namespace, "w")
+    _between_the_reads(monkeypatch, "DEL", keys.alive(namespace, "w"))
+    [info] = process_reads.read(conn, namespace, ["w"])
+    assert isinstance(info, ProcessInfo) and (info.status, info.alive) == ("running", True)
 
 
 def test_a_refused_read_drops_the_connection(
