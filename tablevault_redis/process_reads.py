@@ -1,12 +1,12 @@
 """Reading many process records at once: ``list_processes`` over 10,000 processes.
 
-Per 1,000 processes: one ``MGET`` of their heartbeat keys, one ``HMGET`` per record
+Per 500 processes: one ``MGET`` of their heartbeat keys, one ``HMGET`` per record
 of the fields :class:`ProcessInfo` shows, and the same ``MGET`` again, packed here
-into one buffer and sent on one connection. The next chunk is on the wire while this
-one's replies are read and built, so the server works while the client builds.
+into one buffer and sent on one connection. A few chunks are on the wire while one
+chunk's replies are read and built, so the server works while the client builds.
 Plain commands, not a script: the server spends less per record (no conversion to
 and from Lua), other clients are served between them (a script would hold the
-server for every 1,000 records), and a read-only ACL user may run them. A cluster
+server for a whole chunk), and a read-only ACL user may run them. A cluster
 spreads the records over many slots, so there the same three reads per process go
 as a pipeline (``EXISTS``, ``HMGET``, ``EXISTS``).
 
@@ -35,7 +35,8 @@ _TYPES = {f.name: str(f.type) for f in dataclasses.fields(ProcessInfo)}
 #: The record fields a ProcessInfo is built from (each attribute is its own field,
 #: except ``alive``, which is the heartbeat key's presence).
 FIELDS = tuple(name for name in _ATTRS if name != "alive")
-_CHUNK = 1000  # processes per MGET and per buffer sent
+_CHUNK = 500  # processes per MGET and per buffer sent
+_AHEAD = 3  # chunks sent beyond the one being read: the server never waits for the client
 
 #: Per name: its ProcessInfo, None (no record), or the error the server replied for
 #: its record (a key of another type).
@@ -72,11 +73,12 @@ def _packed(connection: Any, ns: str, names: Sequence[str], fields: tuple[str, .
     tail = b"".join(_bulk(f) for f in fields)
     head = b"*%d\r\n$5\r\nHMGET\r\n" % (len(fields) + 2)
     out: Read = []
-    connection.send_packed_command([_pack(ns, chunks[0], head, tail)])
+    sent = 0
     for i, chunk in enumerate(chunks):
-        if i + 1 < len(chunks):
-            packed = _pack(ns, chunks[i + 1], head, tail)
-            connection.send_packed_command([packed], check_health=False)
+        while sent < min(len(chunks), i + 1 + _AHEAD):
+            packed = _pack(ns, chunks[sent], head, tail)
+            connection.send_packed_command([packed], check_health=sent == 0)
+            sent += 1
         before = connection.read_response()
         rows = [_reply(connection) for _ in chunk]
         after = connection.read_response()
