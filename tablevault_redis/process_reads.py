@@ -22,9 +22,8 @@ import functools
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-import redis.exceptions
-
 from . import keys
+from ._redis_compat import read_replies, take_connection
 from .models import FINAL_STATUSES, ProcessInfo
 
 if TYPE_CHECKING:
@@ -52,7 +51,7 @@ def read(conn: Connection, ns: str, names: Sequence[str], fields: Sequence[str] 
         return _pipelined(conn, ns, names, tuple(fields))
     client = conn.client
     pool = client.connection_pool
-    connection = _take(pool)
+    connection = take_connection(pool)
     try:
         out: Read = connection.retry.call_with_retry(
             lambda: _packed(connection, ns, names, tuple(fields)),
@@ -79,9 +78,11 @@ def _packed(connection: Any, ns: str, names: Sequence[str], fields: tuple[str, .
             packed = _pack(ns, chunks[sent], head, tail)
             connection.send_packed_command([packed], check_health=sent == 0)
             sent += 1
-        before = connection.read_response()
-        rows = [_reply(connection) for _ in chunk]
-        after = connection.read_response()
+        replies = read_replies(connection, len(chunk) + 2)
+        before, rows, after = replies[0], replies[1:-1], replies[-1]
+        for reply in (before, after):
+            if isinstance(reply, Exception):
+                raise reply
         beats = [b is not None or a is not None for b, a in zip(before, after, strict=True)]
         out += build(rows, beats, fields)
     return out
@@ -106,21 +107,6 @@ def _pack_bytes(alive: list[str], procs: list[str], head: bytes, tail: bytes) ->
 def _bulk(text: str) -> bytes:
     data = text.encode()
     return b"$%d\r\n%s\r\n" % (len(data), data)
-
-
-def _reply(connection: Any) -> Any:
-    """The next reply; an error reply is returned, not raised (one bad record)."""
-    try:
-        return connection.read_response()
-    except redis.exceptions.ResponseError as e:
-        return e
-
-
-def _take(pool: Any) -> Any:
-    try:
-        return pool.get_connection()
-    except TypeError:  # redis-py < 5.3 wants a command name
-        return pool.get_connection("HMGET")
 
 
 def _pipelined(conn: Connection, ns: str, names: Sequence[str], fields: tuple[str, ...]) -> Read:
