@@ -183,6 +183,24 @@ def in_turns(fns: dict[str, Any], repeat: int) -> dict[str, float]:
     return {name: statistics.median(t) for name, t in times.items()}
 
 
+def cpu_ms(client: VaultClient, fn: Any, repeat: int = 5) -> dict[str, float]:
+    """Median CPU milliseconds of one call: the server's (its ``used_cpu_*``) and this
+    process's. Less sensitive to other load on the machine than the wall time: a read
+    that overlaps the two can take less than their sum."""
+
+    def server_s() -> float:
+        cpu = client.redis.info("cpu")
+        return float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
+
+    server, own = [], []
+    for _ in range(repeat):
+        s0, t0 = server_s(), time.process_time()
+        fn()
+        own.append((time.process_time() - t0) * 1e3)
+        server.append((server_s() - s0) * 1e3)
+    return {"server_cpu_ms": statistics.median(server), "client_cpu_ms": statistics.median(own)}
+
+
 def median_time(fn: Any, repeat: int) -> tuple[float, Any]:
     times, out = [], None
     for _ in range(repeat):
@@ -220,6 +238,8 @@ def main() -> None:
             )
             scan_s, list_s = reads["scan"], reads["new"]
             old_s, script_s = reads["hgetall"], reads["script"]
+            list_cpu = cpu_ms(client, client.list_processes)
+            script_cpu = cpu_ms(client, lambda: script_list(client, script))
             t0 = time.perf_counter()
             report = client.vault_cleanup()
             cleanup_s = time.perf_counter() - t0
@@ -254,6 +274,7 @@ def main() -> None:
                     "ms",
                     baseline=scan_s * 1e3,
                     ratio=script_s / scan_s,
+                    **script_cpu,
                 ),
                 _common.entry(
                     "list_processes",
@@ -266,6 +287,7 @@ def main() -> None:
                     processes=len(procs),
                     hgetall_baseline_ms=old_s * 1e3,
                     script_baseline_ms=script_s * 1e3,
+                    **list_cpu,
                 ),
                 _common.entry(
                     "vault_cleanup_dead",
