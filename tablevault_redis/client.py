@@ -297,20 +297,20 @@ class VaultClient(
         that cannot be read (a key of another type) is skipped and reported once (unless
         ``report`` is false: the caller raises instead), so one bad key never hides the
         others."""
-        out = []
+        out: list[ProcessInfo] = []
         with self._conn.translate():
-            rows = process_reads.read_rows(self._conn, self.namespace, names)
-            for name, row in zip(names, rows, strict=True):
-                wrong = wrong_type(row)
+            read = process_reads.read(self._conn, self.namespace, names)
+            for name, info in zip(names, read, strict=True):
+                if isinstance(info, ProcessInfo) or info is None:
+                    self.unreadable.discard(name)
+                    if info is not None:
+                        out.append(info)
+                    continue
+                wrong = wrong_type(info)  # any other error is raised
                 if wrong is not None:
                     if report:
                         self._report_unreadable(name, wrong)
                     self.unreadable.add(name)
-                    continue
-                self.unreadable.discard(name)
-                info = process_reads.to_info(row)
-                if info is not None:
-                    out.append(info)
         return out
 
     def _report_unreadable(self, name: str, error: Exception) -> None:

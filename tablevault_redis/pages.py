@@ -13,12 +13,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from . import keys
-from .connection import Connection
+from . import keys, process_reads
+from .connection import Connection, wrong_type
 from .errors import ValidationError
 from .models import ProcessInfo
 
-_CHUNK = 500  # commands per pipeline round trip in the summary scan
 _SUMMARY_FIELDS = (
     "name",
     "status",
@@ -123,25 +122,13 @@ class PagesMixin:
     def process_summaries(self) -> list[ProcessInfo]:
         """Every process, oldest first, with only the fields a filter or a count needs
         (name, status, alive, user, parent, start, heartbeat, pending action); the
-        others keep their defaults. Read in pipelined chunks of a few fields each."""
-        ns = self.namespace
+        others keep their defaults. Read as list_processes reads (process_reads)."""
         with self._conn.translate():
-            names = self._conn.client.zrange(keys.processes(ns), 0, -1)
-            out: list[ProcessInfo] = []
-            for start in range(0, len(names), _CHUNK):
-                chunk = names[start : start + _CHUNK]
-                pipe = self._conn.client.pipeline(transaction=False)
-                for name in chunk:
-                    pipe.hmget(keys.proc(ns, name), *_SUMMARY_FIELDS)
-                    pipe.exists(keys.alive(ns, name))
-                replies = pipe.execute()
-                for i in range(0, len(replies), 2):
-                    values = replies[i]
-                    if values[0] is None:
-                        continue  # the record vanished between the two reads
-                    fields = {k: v for k, v in zip(_SUMMARY_FIELDS, values, strict=True) if v}
-                    out.append(ProcessInfo.from_record(fields, bool(replies[i + 1])))
-        return out
+            names = self._conn.client.zrange(keys.processes(self.namespace), 0, -1)
+            read = process_reads.read(self._conn, self.namespace, names, _SUMMARY_FIELDS)
+            for info in read:
+                wrong_type(info)  # a record of another type is left out; other errors raise
+        return [info for info in read if isinstance(info, ProcessInfo)]
 
     def get_request_state(self, process_name: str) -> RequestState:
         """The request fields of one process's record (the pending request, the

@@ -190,17 +190,6 @@ def request_state(
 
 
 @_script
-def read_processes(
-    conn: Connection, ns: str, names: Sequence[str], fields: Sequence[str], client: Batch | None
-) -> list[list[Any]]:
-    """Read ``fields`` of many process records and their heartbeats in one step. KEYS
-    proc, alive of each process; ARGV the fields. One row per name: the values (None
-    when absent) and alive (1/0), or ``[-1]`` when the record is not a hash."""
-    k = [key for name in names for key in (keys.proc(ns, name), keys.alive(ns, name))]
-    return _run(conn, "read_processes", k, list(fields), list, client)
-
-
-@_script
 def finish(
     conn: Connection,
     ns: str,

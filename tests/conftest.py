@@ -9,7 +9,7 @@ Where each feature is tested
                           state and arguments (cleanup.py), the fast path's and
                           fast exit's settings (wakeup.py, exiting.py)
 ``test_lua_process.py``   every branch of register, heartbeat, request_state,
-                          request, ack, finish, clear_request, read_processes
+                          request, ack, finish, clear_request
                           (through scripts.py)
 ``test_lua_items.py``     every branch of open_code, close_code, op_begin, op_end,
                           record_append, record_progress, describe
@@ -41,6 +41,9 @@ Where each feature is tested
 ``test_lineage.py``       record lineage, input_items, progress fields, embeddings
 ``test_compat.py``        the original TableVault's documented scenarios
 ``test_query.py``         query_process_list
+``test_process_reads.py`` list_processes' packed reads (process_reads.py): protocols,
+                          parsers, chunks, bad records; unit/test_unit_process_rows.py
+                          its column-wise ProcessInfo building against from_record
 ``test_events.py``        code_events / follow_code (events.py)
 ``test_connection.py``    URL resolution, version checks, ACL users, TLS
 ``test_secrets.py``       passwords masked in errors, URLs and reprs

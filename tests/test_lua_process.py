@@ -176,17 +176,6 @@ def test_request_state(conn: Connection, namespace: str) -> None:
     assert state.request_seq == 1 and json.loads(state.request or "")["action"] == "stop"
 
 
-def test_read_processes(conn: Connection, namespace: str) -> None:
-    register(conn, namespace, user_id="u")
-    conn.client.hset(keys.proc(namespace, "p2"), "name", "p2")  # no heartbeat: not alive
-    conn.client.set(keys.proc(namespace, "bad"), "not a hash")
-    rows = scripts.read_processes(
-        conn, namespace, [NAME, "p2", "missing", "bad"], ["name", "user_id"], None
-    )
-    assert rows == [[NAME, "u", 1], ["p2", None, 0], [None, None, 0], [-1]]
-    assert scripts.read_processes(conn, namespace, [], ["name"], None) == []
-
-
 # --------------------------------------------------------------------------- request
 
 

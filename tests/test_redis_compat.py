@@ -75,3 +75,36 @@ def test_shutting_down_a_pubsub_socket_wakes_a_blocked_read(redis_url):
     assert not reader.is_alive() and time.monotonic() - started < 5, outcome
     pubsub.close()
     client.close()
+
+
+@pytest.mark.parametrize("parser", ["hiredis", "python"])
+@pytest.mark.parametrize("protocol", [2, 3])
+def test_read_replies_reads_in_order_with_errors_in_place(redis_url, parser, protocol):
+    """Many replies, some larger than one socket read, an error among them: all in
+    order, the error returned; the connection is in step afterwards."""
+    options = {"decode_responses": True, "protocol": protocol}
+    if parser == "python":
+        options["parser_class"] = _redis_compat.PURE_PYTHON_PARSER
+    elif not HIREDIS_AVAILABLE:
+        pytest.skip("hiredis is not installed")
+    client = redis.Redis.from_url(redis_url, **options)
+    big = "x" * 100_000
+    client.set("tv-compat-big", big)
+    client.set("tv-compat-str", "s")
+    conn = _redis_compat.take_connection(client.connection_pool)
+    try:
+        commands = [("GET", "tv-compat-big"), ("HGET", "tv-compat-str", "f")] * 50
+        commands.append(("MGET", "tv-compat-str", "tv-compat-none"))
+        conn.send_packed_command(conn.pack_commands(commands))
+        replies = _redis_compat.read_replies(conn, len(commands))
+        assert replies[0:-1:2] == [big] * 50 and replies[-1] == ["s", None]
+        errors = replies[1:-1:2]
+        assert all(isinstance(e, redis.exceptions.ResponseError) for e in errors)
+        assert str(errors[0]).startswith("WRONGTYPE")
+        assert (parser == "hiredis") == isinstance(conn._parser, _HiredisParser)
+        conn.send_command("PING")
+        assert conn.read_response() in ("PONG", True)
+    finally:
+        client.connection_pool.release(conn)
+        client.delete("tv-compat-big", "tv-compat-str")
+        client.close()
