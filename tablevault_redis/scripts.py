@@ -375,6 +375,7 @@ from .item_scripts import (  # noqa: E402
     record_append,
     record_append_many,
     record_progress,
+    request_many,
     trim_records,
 )
 
@@ -385,5 +386,6 @@ __all__ = [
     "record_append",
     "record_append_many",
     "record_progress",
+    "request_many",
     "trim_records",
 ]
