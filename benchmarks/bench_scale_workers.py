@@ -7,8 +7,11 @@ library's scripts, one pub/sub subscription each on its control channel, a heart
 every interval, now and then a record. The controller is a real ``VaultClient``.
 Rows: ``one_stop_among_<N>`` (``stop_execution()`` called -> the worker re-read its
 request state and saw the stop), ``stop_all_<N>`` (``request_many("stop", all)``
-called -> the last worker saw it), ``redis_cpu_steady_<N>`` (the server's CPU over a
-steady window of heartbeats, % of one core), ``redis_memory_per_worker_<N>``.
+called -> the last worker saw it; baseline: the same with one ``request`` script per
+name in one pipeline, as ``request_many`` sent before; the median of ``--rounds``
+runs each, alternating which goes first), ``stop_all_final_status_<N>`` (called ->
+the last worker's final status written), ``redis_cpu_steady_<N>`` (the server's CPU
+over a steady window of heartbeats, % of one core), ``redis_memory_per_worker_<N>``.
 """
 
 from __future__ import annotations
@@ -140,14 +143,49 @@ def one_stops(client: VaultClient, sims: Sims, names: list[str], trials: int) ->
     }
 
 
-def stop_all(admin: Any, sims: Sims, names: list[str], send: Send, exit: bool) -> dict[str, Any]:
+def stop_all_rounds(
+    client: VaultClient, admin: Any, sims: Sims, names: list[str], rounds: int
+) -> dict[str, dict[str, Any]]:
+    """Stop all N ``rounds`` times with each way of sending the requests, alternating
+    which goes first (the machine's load drifts): ``request_many`` and the per-name
+    baseline. Stopped workers exit; between runs they start again (not timed)."""
+    ways: list[tuple[str, Send]] = [
+        ("request_many", client.request_many),
+        ("per_name", lambda action, names: per_name_requests(client, action, names)),
+    ]
+    runs: dict[str, list[dict[str, Any]]] = {way: [] for way, _send in ways}
+    sims.on_stop("exit")
+    last: dict[str, Any] | None = None
+    for i in range(rounds):
+        for way, send in ways if i % 2 else ways[::-1]:
+            if last is not None:
+                sims.restart(len(names) - last["refused"])
+            last = stop_all(admin, sims, names, send)
+            runs[way].append(last)
+    return {way: _median_run(found) for way, found in runs.items()}
+
+
+def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run whose time to the last seen stop is the median (the time to the last
+    final status: the median of its own), and every run's times."""
+    ranked = sorted(runs, key=lambda r: r["all_seen_s"])
+    return {
+        **ranked[(len(ranked) - 1) // 2],
+        "all_stopped_s": statistics.median(r["all_stopped_s"] for r in runs),
+        "rounds": len(runs),
+        "refused": max(r["refused"] for r in runs),
+        "all_seen_s_each": [r["all_seen_s"] for r in runs],
+        "all_stopped_s_each": [r["all_stopped_s"] for r in runs],
+        "call_s_each": [r["request_many_call_s"] for r in runs],
+    }
+
+
+def stop_all(admin: Any, sims: Sims, names: list[str], send: Send) -> dict[str, Any]:
     """``send("stop", names)`` until every worker saw its stop and wrote its final
-    status; then each exits (``exit``) or registers a new run, so N stays N."""
-    if exit:
-        sims.exit_on_stop()
+    status, and exited."""
     with sims.cond:
         sims.seen.clear()
-        sims.rearmed.clear()
+        sims.exited.clear()
         sims.finished.clear()
     stats_before, info_before = sims.collect_stats(), _info(admin)
     called, process_time = time.monotonic(), time.process_time()
@@ -160,8 +198,7 @@ def stop_all(admin: Any, sims: Sims, names: list[str], send: Send, exit: bool) -
     elapsed, info_after = time.monotonic() - called, _info(admin)
     own_cpu = time.process_time() - process_time
     sim_cpu = _sim_cpu(stats_before, sims.collect_stats(), elapsed)
-    done = sims.exited if exit else sims.rearmed
-    sims.wait(lambda: len(done) >= accepted, 120, "every stopped worker exiting or restarting")
+    sims.wait(lambda: len(sims.exited) >= accepted, 120, "every stopped worker exiting")
     return {
         "all_seen_s": max(at for at, _source in sims.seen.values()) - called,
         "all_stopped_s": max(sims.finished.values()) - called,
@@ -234,10 +271,8 @@ def run_size(n: int, args: argparse.Namespace, conns: int) -> dict[str, Any]:
             steady = steady_window(admin, sims, args.window)
             memory = admin.info("memory")
             one = one_stops(client, sims, names, args.trials)
-            baseline = stop_all(
-                admin, sims, names, lambda a, n: per_name_requests(client, a, n), exit=False
-            )
-            everyone = stop_all(admin, sims, names, client.request_many, exit=True)
+            stops = stop_all_rounds(client, admin, sims, names, args.rounds)
+            everyone, baseline = stops["request_many"], stops["per_name"]
             everyone["statuses_after"] = _statuses(client)
         finally:
             sims.close()
@@ -296,6 +331,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--sizes", help="comma-separated N (default 100,1000,10000)")
     parser.add_argument("--trials", type=int, help="single stops per N (default 50; quick 20)")
     parser.add_argument("--window", type=float, help="steady window, s (default 10; quick 4)")
+    parser.add_argument("--rounds", type=int, help="stop-all runs per way (default 3; quick 1)")
     parser.add_argument("--procs", type=int, default=2, help="simulator processes")
     parser.add_argument("--conns", choices=("auto", "1", "2"), default="auto")
     parser.add_argument("--interval", type=float, default=DEFAULT_HEARTBEAT_INTERVAL)
@@ -309,6 +345,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.sizes = [int(n) for n in (args.sizes or default_sizes).split(",")]
     args.trials = args.trials or (20 if args.quick else 50)
     args.window = args.window or (4.0 if args.quick else 10.0)
+    args.rounds = args.rounds or (1 if args.quick else 3)
     return args
 
 
@@ -332,6 +369,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             beats_per_record=args.append_every,
             trials=args.trials,
             window_s=args.window,
+            stop_all_rounds=args.rounds,
             loadavg_1min_before_after=[load_before[0], os.getloadavg()[0]],
         ),
     }

@@ -27,6 +27,7 @@ class Sims:
         self.seen: dict[str, tuple[float, str]] = {}
         self.rearmed: set[str] = set()
         self.exited: set[str] = set()
+        self.restarted: set[str] = set()
         self.finished: dict[str, float] = {}  # name -> when its final status was written
         self.stats: list[dict[str, Any]] = []
         self.oks = 0
@@ -81,6 +82,8 @@ class Sims:
             name, at = rest.split()
             self.exited.add(name)
             self.finished.setdefault(name, float(at))
+        elif kind == "restarted":
+            self.restarted.add(rest)
         elif kind == "ready":
             self.ready += int(rest)
         elif kind == "stats":
@@ -109,11 +112,20 @@ class Sims:
         self.wait(lambda: len(self.stats) == len(self.procs), timeout, "stats")
         return sorted(self.stats, key=lambda s: int(s["first"]))
 
-    def exit_on_stop(self, timeout: float = 30.0) -> None:
+    def on_stop(self, then: str, timeout: float = 30.0) -> None:
+        """What a stopped worker does next: ``exit`` or ``rearm`` (a new run)."""
         with self.cond:
             self.oks = 0
-        self.send("exit_on_stop")
-        self.wait(lambda: self.oks == len(self.procs), timeout, "exit_on_stop")
+        self.send(f"{then}_on_stop")
+        self.wait(lambda: self.oks == len(self.procs), timeout, f"{then}_on_stop")
+
+    def restart(self, count: int, timeout: float = 180.0) -> None:
+        """Start the ``count`` workers that exited again; wait until they run."""
+        with self.cond:
+            self.restarted.clear()
+            self.exited.clear()
+        self.send("restart")
+        self.wait(lambda: len(self.restarted) >= count, timeout, "exited workers restarting")
 
     def log(self) -> str:
         text = []
