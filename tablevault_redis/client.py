@@ -43,7 +43,7 @@ logger = logging.getLogger(__name__)
 
 _REQUEST_ATTEMPTS = 3  # over about 0.3 s: rides out a dropped connection, not an outage
 ACTIONS = ("stop", "pause", "resume")
-_BULK = 500  # names per request_many call: about 15 ms of server time each
+_BULK = 500  # names per request_many call: 15-25 ms of server time each
 
 
 class VaultClient(
