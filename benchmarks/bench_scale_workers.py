@@ -7,8 +7,11 @@ library's scripts, one pub/sub subscription each on its control channel, a heart
 every interval, now and then a record. The controller is a real ``VaultClient``.
 Rows: ``one_stop_among_<N>`` (``stop_execution()`` called -> the worker re-read its
 request state and saw the stop), ``stop_all_<N>`` (``request_many("stop", all)``
-called -> the last worker saw it), ``redis_cpu_steady_<N>`` (the server's CPU over a
-steady window of heartbeats, % of one core), ``redis_memory_per_worker_<N>``.
+called -> the last worker saw it; baseline: the same with one ``request`` script per
+name in one pipeline, as ``request_many`` sent before; the median of ``--rounds``
+runs each, alternating which goes first), ``stop_all_final_status_<N>`` (called ->
+the last worker's final status written), ``redis_cpu_steady_<N>`` (the server's CPU
+over a steady window of heartbeats, % of one core), ``redis_memory_per_worker_<N>``.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ import resource
 import statistics
 import sys
 import time
+import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +35,13 @@ sys.path.insert(1, str(Path(__file__).resolve().parent.parent))  # this checkout
 import _common  # noqa: E402
 from scale_procs import Sims  # noqa: E402
 
-from tablevault_redis import VaultClient  # noqa: E402
+from tablevault_redis import VaultClient, scripts  # noqa: E402
 from tablevault_redis.vault import DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_HEARTBEAT_TTL  # noqa: E402
 
 NAMESPACE = "scale"  # scale_sim.NAMESPACE
 TARGET_N = 10_000
 SPARE_FDS = 1_000  # the controller, the admin client, the server's own files
+Send = Callable[[str, list[str]], list[Any]]  # (action, names) -> seq or refusal per name
 
 
 def fd_limit(needed: int) -> tuple[int, int]:
@@ -137,36 +143,103 @@ def one_stops(client: VaultClient, sims: Sims, names: list[str], trials: int) ->
     }
 
 
-def stop_all(client: VaultClient, admin: Any, sims: Sims, names: list[str]) -> dict[str, Any]:
-    """``request_many("stop", names)`` until every worker saw its stop (and exited)."""
-    sims.exit_on_stop()
+def stop_all_rounds(
+    client: VaultClient, admin: Any, sims: Sims, names: list[str], rounds: int
+) -> dict[str, dict[str, Any]]:
+    """Stop all N ``rounds`` times with each way of sending the requests, alternating
+    which goes first (the machine's load drifts): ``request_many`` and the per-name
+    baseline. Stopped workers exit; between runs they start again (not timed)."""
+    ways: list[tuple[str, Send]] = [
+        ("request_many", client.request_many),
+        ("per_name", lambda action, names: per_name_requests(client, action, names)),
+    ]
+    runs: dict[str, list[dict[str, Any]]] = {way: [] for way, _send in ways}
+    sims.on_stop("exit")
+    last: dict[str, Any] | None = None
+    for i in range(rounds):
+        for way, send in ways if i % 2 else ways[::-1]:
+            if last is not None:
+                sims.restart(len(names) - last["refused"])
+            last = stop_all(admin, sims, names, send)
+            runs[way].append(last)
+    return {way: _median_run(found) for way, found in runs.items()}
+
+
+def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run whose time to the last seen stop is the median (the time to the last
+    final status: the median of its own), and every run's times."""
+    ranked = sorted(runs, key=lambda r: r["all_seen_s"])
+    return {
+        **ranked[(len(ranked) - 1) // 2],
+        "all_stopped_s": statistics.median(r["all_stopped_s"] for r in runs),
+        "rounds": len(runs),
+        "refused": max(r["refused"] for r in runs),
+        "all_seen_s_each": [r["all_seen_s"] for r in runs],
+        "all_stopped_s_each": [r["all_stopped_s"] for r in runs],
+        "call_s_each": [r["request_many_call_s"] for r in runs],
+    }
+
+
+def stop_all(admin: Any, sims: Sims, names: list[str], send: Send) -> dict[str, Any]:
+    """``send("stop", names)`` until every worker saw its stop and wrote its final
+    status, and exited."""
     with sims.cond:
         sims.seen.clear()
+        sims.exited.clear()
+        sims.finished.clear()
     stats_before, info_before = sims.collect_stats(), _info(admin)
     called, process_time = time.monotonic(), time.process_time()
-    replies = client.request_many("stop", names)
+    replies = send("stop", names)
     returned, call_cpu = time.monotonic(), time.process_time() - process_time
     accepted = sum(isinstance(r, int) for r in replies)
     sims.wait(lambda: len(sims.seen) >= accepted, 120, "every worker seeing its stop")
-    last_seen = max(at for at, _source in sims.seen.values())
+    info_seen, seen_elapsed = _info(admin), time.monotonic() - called
+    sims.wait(lambda: len(sims.finished) >= accepted, 120, "every worker's final status")
     elapsed, info_after = time.monotonic() - called, _info(admin)
-    redis_cpu = sum(info_after[k] - info_before[k] for k in ("used_cpu_sys", "used_cpu_user"))
+    own_cpu = time.process_time() - process_time
     sim_cpu = _sim_cpu(stats_before, sims.collect_stats(), elapsed)
     sims.wait(lambda: len(sims.exited) >= accepted, 120, "every stopped worker exiting")
-    statuses: dict[str, int] = {}
-    for info in client.list_processes():
-        statuses[info.status] = statuses.get(info.status, 0) + 1
     return {
-        "all_seen_s": last_seen - called,
+        "all_seen_s": max(at for at, _source in sims.seen.values()) - called,
+        "all_stopped_s": max(sims.finished.values()) - called,
         "request_many_call_s": returned - called,
         "request_many_call_cpu_s": call_cpu,
         "refused": len(names) - accepted,
         "seen_ms": pcts([1000 * (at - called) for at, _s in sims.seen.values()]),
-        "statuses_after": statuses,
-        "redis_cpu_s_until_all_seen": redis_cpu,
-        "sim_cpu_pct_until_all_seen": sim_cpu,
-        "commands_until_all_seen": _commands(info_before, info_after, elapsed),
+        "redis_cpu_s_until_all_seen": _cpu(info_before, info_seen),
+        "redis_cpu_s_until_all_stopped": _cpu(info_before, info_after),
+        "sim_cpu_pct_until_all_stopped": sim_cpu,
+        "controller_cpu_s_until_all_stopped": own_cpu,
+        "commands_until_all_seen": _commands(info_before, info_seen, seen_elapsed),
     }
+
+
+def _cpu(before: dict[str, Any], after: dict[str, Any]) -> float:
+    return float(sum(after[k] - before[k] for k in ("used_cpu_sys", "used_cpu_user")))
+
+
+def per_name_requests(client: VaultClient, action: str, names: list[str]) -> list[Any]:
+    """The baseline of ``request_many``: one ``request`` script per name, all in one
+    pipeline (what it sent before ``request_many.lua``); per name the seq or refusal."""
+    batch = scripts.Batch(client._conn)
+    for name in names:
+        scripts.request(
+            client._conn,
+            NAMESPACE,
+            name,
+            action=action,
+            by=client.requester,
+            request_id=uuid.uuid4().hex,
+            client=batch,
+        )
+    return [reply.refused or reply.seq for reply in batch.execute()]
+
+
+def _statuses(client: VaultClient) -> dict[str, int]:
+    statuses: dict[str, int] = {}
+    for info in client.list_processes():
+        statuses[info.status] = statuses.get(info.status, 0) + 1
+    return statuses
 
 
 def pcts(values: list[float]) -> dict[str, Any]:
@@ -198,7 +271,9 @@ def run_size(n: int, args: argparse.Namespace, conns: int) -> dict[str, Any]:
             steady = steady_window(admin, sims, args.window)
             memory = admin.info("memory")
             one = one_stops(client, sims, names, args.trials)
-            everyone = stop_all(client, admin, sims, names)
+            stops = stop_all_rounds(client, admin, sims, names, args.rounds)
+            everyone, baseline = stops["request_many"], stops["per_name"]
+            everyone["statuses_after"] = _statuses(client)
         finally:
             sims.close()
             client.close()
@@ -210,6 +285,7 @@ def run_size(n: int, args: argparse.Namespace, conns: int) -> dict[str, Any]:
         "startup_s": startup_s,
         "one_stop_ms": one,
         "stop_all": everyone,
+        "stop_all_per_name_baseline": baseline,
         "steady": steady,
         "memory": {
             "used_memory_per_worker_b": per_worker,
@@ -221,6 +297,7 @@ def run_size(n: int, args: argparse.Namespace, conns: int) -> dict[str, Any]:
 def rows(result: dict[str, Any]) -> list[dict[str, Any]]:
     """The ``benchmarks`` rows of one N; the targets apply at N = 10,000."""
     n, one, everyone = result["n"], result["one_stop_ms"], result["stop_all"]
+    before = result["stop_all_per_name_baseline"]
     cpu = result["steady"]["redis_cpu_pct"]
     memory = result["memory"]["used_memory_per_worker_b"]
     all_met = everyone["all_seen_s"] < 2 and not everyone["refused"]
@@ -234,7 +311,12 @@ def rows(result: dict[str, Any]) -> list[dict[str, Any]]:
         row("one_stop_among", one["p50"], "ms (p50)", "p50 < 2 ms at 10,000", one["p50"] < 2,
             **{k: v for k, v in one.items() if k != "samples_ms"}),
         row("stop_all", everyone["all_seen_s"], "s", "< 2 s at 10,000", all_met,
-            **{k: v for k, v in everyone.items() if k != "all_seen_s"}),
+            baseline=before["all_seen_s"], ratio=everyone["all_seen_s"] / before["all_seen_s"],
+            **{k: v for k, v in everyone.items() if k != "all_seen_s"},
+            per_name_baseline=before),
+        _common.entry(f"stop_all_final_status_{n}", everyone["all_stopped_s"], "s",
+                      baseline=before["all_stopped_s"],
+                      ratio=everyone["all_stopped_s"] / before["all_stopped_s"]),
         row("redis_cpu_steady", cpu, "% of one core", "< 20% at 10,000", cpu < 20,
             **result["steady"]),
         _common.entry(f"redis_memory_per_worker_{n}", memory, "bytes",
@@ -249,6 +331,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--sizes", help="comma-separated N (default 100,1000,10000)")
     parser.add_argument("--trials", type=int, help="single stops per N (default 50; quick 20)")
     parser.add_argument("--window", type=float, help="steady window, s (default 10; quick 4)")
+    parser.add_argument("--rounds", type=int, help="stop-all runs per way (default 3; quick 1)")
     parser.add_argument("--procs", type=int, default=2, help="simulator processes")
     parser.add_argument("--conns", choices=("auto", "1", "2"), default="auto")
     parser.add_argument("--interval", type=float, default=DEFAULT_HEARTBEAT_INTERVAL)
@@ -262,6 +345,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.sizes = [int(n) for n in (args.sizes or default_sizes).split(",")]
     args.trials = args.trials or (20 if args.quick else 50)
     args.window = args.window or (4.0 if args.quick else 10.0)
+    args.rounds = args.rounds or (1 if args.quick else 3)
     return args
 
 
@@ -285,6 +369,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             beats_per_record=args.append_every,
             trials=args.trials,
             window_s=args.window,
+            stop_all_rounds=args.rounds,
             loadavg_1min_before_after=[load_before[0], os.getloadavg()[0]],
         ),
     }

@@ -21,11 +21,18 @@ def plot(results: list[dict[str, Any]], path: Path) -> None:
     _finish(one, "one stop among N: called -> worker re-read it", "ms", 2.0, "target p50 2 ms")
     one.set_yscale("log")  # the tails are two orders above the median
     one.set_ylim(bottom=0.3)
+    axes[0][1].plot(
+        sizes,
+        [r["stop_all_per_name_baseline"]["all_seen_s"] for r in results],
+        "s--",
+        color="tab:gray",
+        label="baseline: a request script per name",
+    )
     _panel(
         axes[0][1],
         sizes,
         [r["stop_all"]["all_seen_s"] for r in results],
-        "request_many(stop, all N) -> last worker saw it",
+        "request_many(stop, all N) -> last worker saw it (median)",
         "s",
         2.0,
         "target 2 s",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -26,6 +27,8 @@ class Sims:
         self.seen: dict[str, tuple[float, str]] = {}
         self.rearmed: set[str] = set()
         self.exited: set[str] = set()
+        self.restarted: set[str] = set()
+        self.finished: dict[str, float] = {}  # name -> when its final status was written
         self.stats: list[dict[str, Any]] = []
         self.oks = 0
         self.dead = 0
@@ -52,11 +55,16 @@ class Sims:
         threading.Thread(target=self._follow, args=(proc,), daemon=True).start()
 
     def _follow(self, proc: subprocess.Popen[str]) -> None:
+        """Read the lines from the pipe's descriptor, a chunk at a time, and wake the
+        waiters once per chunk (not per line: 10,000 workers stop at once)."""
         assert proc.stdout is not None
-        for line in proc.stdout:
-            kind, _, rest = line.strip().partition(" ")
+        fd, rest = proc.stdout.fileno(), b""
+        while chunk := os.read(fd, 1 << 16):
+            *lines, rest = (rest + chunk).split(b"\n")
             with self.cond:
-                self._record(kind, rest)
+                for line in lines:
+                    kind, _, words = line.decode().strip().partition(" ")
+                    self._record(kind, words)
                 self.cond.notify_all()
         with self.cond:
             self.dead += 1
@@ -67,9 +75,15 @@ class Sims:
             name, at, source = rest.split()
             self.seen.setdefault(name, (float(at), source))
         elif kind == "rearmed":
-            self.rearmed.add(rest)
+            name, at = rest.split()
+            self.rearmed.add(name)
+            self.finished.setdefault(name, float(at))
         elif kind == "exited":
-            self.exited.add(rest)
+            name, at = rest.split()
+            self.exited.add(name)
+            self.finished.setdefault(name, float(at))
+        elif kind == "restarted":
+            self.restarted.add(rest)
         elif kind == "ready":
             self.ready += int(rest)
         elif kind == "stats":
@@ -98,11 +112,20 @@ class Sims:
         self.wait(lambda: len(self.stats) == len(self.procs), timeout, "stats")
         return sorted(self.stats, key=lambda s: int(s["first"]))
 
-    def exit_on_stop(self, timeout: float = 30.0) -> None:
+    def on_stop(self, then: str, timeout: float = 30.0) -> None:
+        """What a stopped worker does next: ``exit`` or ``rearm`` (a new run)."""
         with self.cond:
             self.oks = 0
-        self.send("exit_on_stop")
-        self.wait(lambda: self.oks == len(self.procs), timeout, "exit_on_stop")
+        self.send(f"{then}_on_stop")
+        self.wait(lambda: self.oks == len(self.procs), timeout, f"{then}_on_stop")
+
+    def restart(self, count: int, timeout: float = 180.0) -> None:
+        """Start the ``count`` workers that exited again; wait until they run."""
+        with self.cond:
+            self.restarted.clear()
+            self.exited.clear()
+        self.send("restart")
+        self.wait(lambda: len(self.restarted) >= count, timeout, "exited workers restarting")
 
     def log(self) -> str:
         text = []

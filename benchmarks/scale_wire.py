@@ -58,7 +58,9 @@ def capture(script: Callable[..., Any], *args: Any, **kwargs: Any) -> Captured:
 
 def sha(name: str) -> str:
     """The SHA1 EVALSHA names script ``name`` by (as redis-py's ``Script`` computes it)."""
-    return _SHAS.setdefault(name, hashlib.sha1(source(name).encode("utf-8")).hexdigest())
+    if name not in _SHAS:  # computed once: hashing the source per command cost the simulator
+        _SHAS[name] = hashlib.sha1(source(name).encode("utf-8")).hexdigest()
+    return _SHAS[name]
 
 
 _SHAS: dict[str, str] = {}

@@ -43,6 +43,7 @@ logger = logging.getLogger(__name__)
 
 _REQUEST_ATTEMPTS = 3  # over about 0.3 s: rides out a dropped connection, not an outage
 ACTIONS = ("stop", "pause", "resume")
+_BULK = 500  # names per request_many call: 15-25 ms of server time each
 
 
 class VaultClient(
@@ -147,7 +148,7 @@ class VaultClient(
         ]
 
     def _send_requests(self, action: str, names: list[str]) -> list[Any]:
-        """The request script for each name, in one round trip (a Batch).
+        """The requests for every name, in one round trip (a Batch).
 
         A dropped connection may have lost the replies, not the requests: retrying
         with the same ids gets the first attempt's answers instead of second requests.
@@ -157,23 +158,31 @@ class VaultClient(
         for attempt in range(_REQUEST_ATTEMPTS):
             try:
                 with self._conn.translate():
-                    batch = scripts.Batch(self._conn)
-                    for name, request_id in zip(names, ids, strict=True):
-                        scripts.request(
-                            self._conn,
-                            self.namespace,
-                            name,
-                            action=action,
-                            by=self.requester,
-                            request_id=request_id,
-                            client=batch,
-                        )
-                    return batch.execute()
+                    return self._queue_requests(action, names, ids)
             except VaultConnectionError as e:
                 if attempt + 1 == _REQUEST_ATTEMPTS or not is_transient(e):
                     raise
                 time.sleep(backoff.next())
         raise AssertionError("unreachable")  # the last attempt returns or raises
+
+    def _queue_requests(self, action: str, names: list[str], ids: list[str]) -> list[Any]:
+        """One ``request`` script per name, or on a standalone server one
+        ``request_many`` per :data:`_BULK` names: stopping 10,000 processes then costs
+        the server 20 script calls instead of 10,000 (a cluster spreads the names
+        over many slots, which one call cannot cross)."""
+        batch, ns, by = scripts.Batch(self._conn), self.namespace, self.requester
+        if len(names) == 1 or self._conn.cluster:
+            for name, request_id in zip(names, ids, strict=True):
+                scripts.request(
+                    self._conn, ns, name, action=action, by=by, request_id=request_id, client=batch
+                )
+            return batch.execute()
+        for i in range(0, len(names), _BULK):
+            chunk, chunk_ids = names[i : i + _BULK], ids[i : i + _BULK]
+            scripts.request_many(
+                self._conn, ns, chunk, action=action, by=by, request_ids=chunk_ids, client=batch
+            )
+        return [reply for replies in batch.execute() for reply in replies]
 
     def withdraw_request(self, process_name: str) -> Withdrawn:
         """Withdraw the stop or pause request pending for ``process_name`` before the

@@ -1,4 +1,5 @@
-"""The typed functions of the record-list, description and retention scripts.
+"""The typed functions of the record-list, description and retention scripts, and of
+the bulk request.
 
 Part of :mod:`scripts` (which exports them; see its docstring for the contract every
 function here follows): split out only to keep each module small.
@@ -13,7 +14,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from . import keys
-from .replies import Appended, Pruned, flag
+from .replies import Appended, Pruned, RequestReply, flag
 from .scripts import Batch, _now, _run, _script
 
 if TYPE_CHECKING:
@@ -190,3 +191,30 @@ def trim_records(
     k.append(keys.record_meta(ns, list_name))
     args = ["" if keep_last is None else str(keep_last), "" if cutoff is None else repr(cutoff)]
     return _run(conn, "trim_records", k, [*args, str(most)], int)
+
+
+@_script
+def request_many(
+    conn: Connection,
+    ns: str,
+    names: Sequence[str],
+    *,
+    action: str,
+    by: str,
+    request_ids: Sequence[str],
+    client: Batch | None = None,
+) -> list[RequestReply]:
+    """:func:`scripts.request` for each of ``names`` (one ``request_id`` each) in one
+    call; one reply per name, in order. Standalone servers only (the keys span many
+    slots). KEYS proc, request, alive, channel, history of each name; ARGV action,
+    who asks, now, PUBLISH or SPUBLISH, the request ids."""
+    k: list[str] = []
+    for name in names:
+        k += [keys.proc(ns, name), keys.request(ns, name), keys.alive(ns, name)]
+        k += [keys.channel(ns, name), keys.requests(ns, name)]
+    args = [action, by, repr(time.time()), conn.publish_command, *request_ids]
+    return _run(conn, "request_many", k, args, _request_replies, client)
+
+
+def _request_replies(reply: list[Any]) -> list[RequestReply]:
+    return [RequestReply.parse(entry) for entry in reply]

@@ -15,6 +15,8 @@ Where each feature is tested
                           record_append, record_progress, describe
 ``test_lua_requests.py``  every branch of withdraw, the ``stopping`` ack and finish's
                           unreached requests
+``test_lua_request_many.py`` request_many: each branch of request in bulk, many
+                          names in one call
 ``test_registration.py``  the process record, name reuse, one Vault per process
 ``test_lifecycle.py``     crashes seen on read, SIGHUP/SIGTERM, unreached stops,
                           withdrawing, worker notices, spawned children, thread stops

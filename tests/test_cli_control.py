@@ -4,12 +4,14 @@ confirmation, one pipeline (``VaultClient.request_many``) and what is printed.""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from clitools import Cli, fake_process
 from helpers import Spawner
 
-from tablevault_redis import ConflictError, NotFoundError, ValidationError, VaultClient
+from tablevault_redis import ConflictError, NotFoundError, ValidationError, VaultClient, keys
+from tablevault_redis import client as client_module
 from tablevault_redis.connection import Connection
 
 
@@ -37,6 +39,46 @@ def test_request_many_answers_per_name(client: VaultClient, conn: Connection, na
         client.request_many("stop", "a")
     with pytest.raises(ValidationError):
         client.request_many("stop", ["a{b}"])
+
+
+def test_request_many_in_bulk_calls_answers_per_name(
+    client: VaultClient, conn: Connection, namespace: str, monkeypatch: pytest.MonkeyPatch
+):
+    """Names go out in script calls of ``_BULK`` each; every name gets its own answer,
+    in order, whichever call it was in."""
+    monkeypatch.setattr(client_module, "_BULK", 2)
+    for name in ("a", "b", "c", "d"):
+        fake_process(conn, namespace, name)
+    client.stop_execution("b")
+    conn.client.hset(keys.proc(namespace, "c"), "status", "completed")
+    conn.client.delete(keys.alive(namespace, "d"))
+    a, b, nope, c, d, a_again = client.request_many("stop", ["a", "b", "nope", "c", "d", "a"])
+    assert a == 1
+    assert isinstance(b, ConflictError) and isinstance(nope, NotFoundError)
+    assert isinstance(c, ValidationError) and "ended (status completed)" in str(c)
+    assert isinstance(d, ValidationError) and "not alive" in str(d)
+    assert isinstance(a_again, ConflictError)  # asked earlier in the same call
+    assert pending(client) == {"a": "stop", "b": "stop", "c": None, "d": None}
+
+
+def test_request_many_retried_after_a_lost_reply(
+    redis_server: Any, client: VaultClient, conn: Connection, namespace: str
+):
+    """The bulk call's reply is lost with its connection: the retry, with the same
+    request ids, gets the first answers instead of conflicts with itself."""
+    from proxy import ReplyDroppingProxy
+
+    for name in ("a", "b"):
+        fake_process(conn, namespace, name)
+    proxy = ReplyDroppingProxy(redis_server.port, marker=b"PUBLISH")
+    try:
+        with VaultClient(proxy.url, namespace) as via_proxy:
+            assert via_proxy.request_many("pause", ["a", "b"]) == [1, 1]
+        assert proxy.fired.is_set()
+    finally:
+        proxy.close()
+    assert pending(client) == {"a": "pause", "b": "pause"}
+    assert conn.client.llen(keys.requests(namespace, "a")) == 1
 
 
 def test_several_names(cli: Cli, conn: Connection, client: VaultClient, namespace: str):

@@ -52,3 +52,22 @@ def test_a_script_batch_on_a_cluster(redis_cluster, namespace):
         assert batch.execute() == [True] * 4 + [False] * 2
         assert not any(c.redis.exists(keys.request(namespace, n)) for n in names)
         assert len({c.redis.keyslot(keys.request(namespace, n)) for n in names}) > 1
+
+
+def test_request_many_on_a_cluster(redis_cluster, namespace):
+    """The names' keys are in many slots, which one script call cannot cross: there
+    ``request_many`` runs the request script per name, and answers per name."""
+    from clitools import fake_process
+
+    from tablevault_redis import NotFoundError
+
+    names = [f"p{i}" for i in range(6)]
+    with VaultClient(redis_cluster.url, namespace) as c:
+        for name in names:
+            fake_process(c._conn, namespace, name)
+        *asked, nope = c.request_many("pause", [*names, "nope"])
+        assert asked == [1] * 6 and isinstance(nope, NotFoundError)
+        assert {p.name: p.interrupt_action for p in c.list_processes()} == dict.fromkeys(
+            names, "pause"
+        )
+        assert len({c.redis.keyslot(keys.proc(namespace, n)) for n in names}) > 1

@@ -337,7 +337,12 @@ def test_every_script_has_its_branches_tested_here() -> None:
     here = Path(__file__).parent
     text = "".join(
         (here / f).read_text("utf-8")
-        for f in ("test_lua_process.py", "test_lua_requests.py", __file__)
+        for f in (
+            "test_lua_process.py",
+            "test_lua_requests.py",
+            "test_lua_request_many.py",
+            __file__,
+        )
     )
     untested = [name for name in scripts.names() if f"scripts.{name}(" not in text]
     assert not untested, f"Lua scripts with no branch tests: {untested}"

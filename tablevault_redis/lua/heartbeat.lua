@@ -21,9 +21,9 @@
 local token = ARGV[1]
 local holder = get_string(KEYS[1])
 if holder and holder ~= token then return {'taken', '', 0, ''} end
-if key_type(KEYS[2]) ~= 'hash' then return {'missing', '', 0, ''} end
-local h = redis.call('HMGET', KEYS[2], 'status', 'heartbeat_token', 'epoch', 'request_seq')
-if not h[1] then return {'missing', '', 0, ''} end
+-- A record that is not a hash fails HMGET (trapped): the beat needs no TYPE call.
+local h = redis.pcall('HMGET', KEYS[2], 'status', 'heartbeat_token', 'epoch', 'request_seq')
+if h['err'] or not h[1] then return {'missing', '', 0, ''} end
 if h[2] ~= token then return {'taken', '', 0, ''} end
 if h[1] == 'crashed' then return {'crashed', '', 0, ''} end
 if final[h[1]] then return {'ended', '', 0, ''} end

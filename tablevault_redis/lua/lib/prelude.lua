@@ -8,10 +8,12 @@ local function key_type(k)
   return redis.call('TYPE', k)['ok']
 end
 
--- The value of string key k; nil when it is missing or holds another type.
+-- The value of string key k; nil when it is missing or holds another type (GET's
+-- WRONGTYPE error, trapped: one command instead of TYPE and GET).
 local function get_string(k)
-  if key_type(k) ~= 'string' then return nil end
-  return redis.call('GET', k)
+  local v = redis.pcall('GET', k)
+  if type(v) ~= 'string' then return nil end
+  return v
 end
 
 -- A request sequence number: an integer 0 <= n < 10^12 (exact in a Lua number and in
