@@ -2,8 +2,16 @@
 
 Every atomic step of the library is one script, ``lua/<name>.lua``, whose header
 names its KEYS, ARGV and return value. The function of the same name here repeats
-from .lua_source import names, source
-from .replies import Finished, Heartbeat, Registered, RequestReply, RequestState, flag
+that contract, takes named arguments, builds the KEYS (always from :mod:`keys`, never
+inside Lua, so the schema lives in one place and Redis Cluster can route each call)
+and ARGV lists, and returns a typed reply. No other module builds those lists (the
+record, description and retention scripts' functions are in :mod:`item_scripts`).
+
+Each script is loaded behind a prelude defining ``final``, the set of final statuses,
+generated from :data:`models.FINAL_STATUSES`, so that set is written once.
+
+Calls can be batched with :class:`Batch`: one round trip on a standalone server, one
+call at a time on a cluster (each key's own node).
 """
 
 from __future__ import annotations
