@@ -16,9 +16,10 @@ import sys
 import threading
 from typing import Any
 
-from . import checks, identity, keys, wakeup
+from . import checks, identity, keys, link_pool, link_wakeup, wakeup
 from .client import VaultClient
 from .errors import StatementStopped, ValidationError, VaultExistsError
+from .link_listener import LinkListener
 from .listener import Listener
 from .outbox import Outbox, max_pending_setting
 from .progress import ProgressMixin
@@ -252,6 +253,13 @@ class Vault(ProgressMixin, VaultClient):
 
     def _start(self, new_db: bool) -> None:
         """Register, start the threads, start recording; on failure, let go."""
+        if link_pool.usable(self._conn):
+            try:
+                with self._conn.translate():
+                    self._conn = link_pool.over_link(self._conn)
+            except BaseException:
+                self._conn.close()
+                raise
         self._outbox = Outbox(
             self._conn, self._beat, self.heartbeat_interval, max_pending=self._max_pending
         )
@@ -308,14 +316,22 @@ class Vault(ProgressMixin, VaultClient):
 
     def _start_threads(self) -> None:
         process = self._process
-        self._listener = Listener(
-            self._conn,
-            process.channel,
-            process.control,
-            process.resync,
-            health_check_interval=self.heartbeat_interval,
-        )
-        fast = wakeup.start(self._process, self._conn) if self._fast_signals else None
+        self._listener: Listener | LinkListener
+        fast: wakeup.Wakeup | link_wakeup.LinkWakeup | None = None
+        if self._conn.link is not None:  # one connection: see link.py
+            self._listener = LinkListener(self._conn, process)
+            fast = link_wakeup.start() if self._fast_signals else None
+            if fast is not None:
+                self._conn.link.on_parsed = fast.parsed
+        else:
+            self._listener = Listener(
+                self._conn,
+                process.channel,
+                process.control,
+                process.resync,
+                health_check_interval=self.heartbeat_interval,
+            )
+            fast = wakeup.start(self._process, self._conn) if self._fast_signals else None
         self._listener.wakeup = self._wakeup = fast
         self._outbox.start()
         self._listener.start()

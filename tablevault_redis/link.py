@@ -1,0 +1,240 @@
+"""One connection per worker: every thread's commands and the control channel's
+notifications share one RESP3 socket (standalone and Sentinel servers).
+
+Why: a worker used to hold a pooled connection for its commands and a pub/sub
+connection for its notifications (plus short-timeout ones for a checkpoint's own
+calls), so one Redis served at most half as many workers as its ``maxclients``, and
+each connection costs the server memory. RESP3 carries pushes (``message``,
+``subscribe``) and replies on one connection.
+
+How: :class:`Link` owns one redis-py connection and ONE reader thread, the only
+reader of its socket. Writers from any thread pack their commands and send them
+under a lock that also queues one reply slot per command, so the n-th reply parsed
+fills the n-th slot. Pushes go to ``on_push`` instead. A caller waits on its slot
+for at most its timeout; a reply overdue past the socket timeout means the
+connection is dead: its socket is shut down, the reader fails every waiting slot
+with a (transient) ``ConnectionError``, reconnects with backoff and calls
+``on_connect`` (the listener subscribes again and reads the request key). While it
+is down, a command fails at once with the same transient error: the outbox and the
+callers retry as they do on any outage. :mod:`link_pool` puts a ``redis.Redis`` on
+top. Blocking commands never go over the link (see :mod:`link_pool`).
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import redis
+import redis.exceptions
+
+from .retry import Backoff, is_transient
+
+logger = logging.getLogger(__name__)
+
+# (reply or the exception it failed with) -> None, run in the reader thread.
+Callback = Callable[[Any], None]
+
+
+class Push(list):  # type: ignore[type-arg,unused-ignore]
+    """A push message (``message``, ``subscribe``...), told apart from a reply."""
+
+
+class Slot:
+    """The reply to one command, filled by the reader thread."""
+
+    __slots__ = ("callback", "done", "error", "sent_at", "value")
+
+    def __init__(self, callback: Callback | None = None) -> None:
+        self.done = threading.Event()
+        self.value: Any = None
+        self.error: BaseException | None = None
+        self.sent_at = time.monotonic()
+        self.callback = callback
+
+    def fill(self, value: Any, error: BaseException | None = None) -> None:
+        self.value, self.error = value, error
+        self.done.set()
+        if self.callback is not None:
+            with contextlib.suppress(Exception):  # a callback's failure is its own
+                self.callback(error if error is not None else value)
+
+
+class Link:
+    """One RESP3 connection shared by every thread of this process (see the module
+    docstring). ``make`` builds an unconnected redis-py connection speaking RESP3."""
+
+    def __init__(self, make: Callable[[], Any], socket_timeout: float) -> None:
+        self._make = make
+        self.timeout = socket_timeout
+        self._lock = threading.Lock()  # sends and the slot queue: their orders match
+        self._slots: collections.deque[Slot] = collections.deque()
+        self._conn: Any = None
+        self._sock: socket.socket | None = None
+        self._halt = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.on_push: Callable[[list[Any]], None] = lambda message: None
+        self.on_connect: Callable[[], None] = lambda: None
+        self.on_disconnect: Callable[[], None] = lambda: None
+        self.on_transient: Callable[[], None] = lambda: None  # after a failover: rediscover
+        self.on_parsed: Callable[[], None] = lambda: None  # each message parsed
+        self.last_error = ""
+        self.last_seen = 0.0  # time.time() of the last message parsed
+
+    # -- connecting: the caller's thread at start, then the reader thread --------
+
+    def open(self) -> None:
+        """Connect now (raising what the connection raises) and start the reader."""
+        self._connect()
+        self._thread = threading.Thread(target=self._run, name="tablevault-link", daemon=True)
+        self._thread.start()
+
+    def _connect(self) -> None:
+        conn = self._make()
+        try:
+            conn.connect()
+            parser = conn._parser
+            parser.pubsub_push_handler_func = Push
+            parser.invalidation_push_handler_func = Push
+            sock = conn._sock
+            sock.settimeout(None)  # the reader waits for as long as nothing comes
+        except BaseException:
+            with contextlib.suppress(Exception):
+                conn.disconnect()
+            raise
+        with self._lock:
+            self._conn, self._sock = conn, sock
+
+    @property
+    def sock(self) -> socket.socket | None:
+        return self._sock
+
+    @property
+    def connected(self) -> bool:
+        return self._sock is not None
+
+    # -- sending: any thread ------------------------------------------------------
+
+    def pack(self, *args: Any) -> list[bytes]:
+        conn = self._conn
+        if conn is None:
+            raise redis.exceptions.ConnectionError("Redis connection closed")
+        return list(conn.pack_command(*args))
+
+    def pack_many(self, commands: list[tuple[Any, ...]]) -> list[bytes]:
+        conn = self._conn
+        if conn is None:
+            raise redis.exceptions.ConnectionError("Redis connection closed")
+        return list(conn.pack_commands(commands))
+
+    def send(
+        self, packed: list[bytes], replies: int, callback: Callback | None = None
+    ) -> list[Slot]:
+        """Send ``packed`` (``replies`` commands; 0 for SUBSCRIBE, answered by a push);
+        their slots, in order. A transient ``ConnectionError`` while disconnected."""
+        slots = [Slot(callback) for _ in range(replies)]
+        with self._lock:
+            sock = self._sock
+            if sock is None:
+                raise redis.exceptions.ConnectionError("Redis connection lost; reconnecting")
+            self._slots.extend(slots)
+            try:
+                for chunk in packed:
+                    sock.sendall(chunk)
+            except OSError as e:
+                self._shutdown(sock)  # the reader fails the slots and reconnects
+                raise redis.exceptions.ConnectionError(f"writing to Redis failed: {e}") from None
+        return slots
+
+    def wait(self, slot: Slot, timeout: float) -> Any:
+        """The reply in ``slot`` (an error reply is returned, not raised);
+        ``TimeoutError`` after ``timeout`` s. A reply overdue past the socket timeout
+        ends the connection (see the module docstring)."""
+        if not slot.done.wait(timeout):
+            if time.monotonic() - slot.sent_at >= self.timeout:
+                self.restart()
+            raise redis.exceptions.TimeoutError(f"no reply from Redis within {timeout} s")
+        if slot.error is not None:
+            raise slot.error
+        return slot.value
+
+    def restart(self) -> None:
+        """End the connection (a dead peer, a failover): the reader fails what waits
+        and reconnects. Safe from any thread."""
+        sock = self._sock
+        if sock is not None:
+            self._shutdown(sock)
+
+    @staticmethod
+    def _shutdown(sock: socket.socket) -> None:
+        with contextlib.suppress(OSError):  # already closed: nothing to wake
+            sock.shutdown(socket.SHUT_RDWR)
+
+    # -- reading: the reader thread -------------------------------------------------
+
+    def _run(self) -> None:
+        backoff = Backoff()
+        while not self._halt.is_set():
+            try:
+                if self._sock is None:
+                    self._connect()
+                    self.on_connect()
+                self._read_one()
+                backoff.reset()
+            except Exception as e:  # never let the thread die: reconnect instead
+                self._lost(e)
+                if is_transient(e):
+                    self.on_transient()
+                self._halt.wait(backoff.next())
+        self._lost(redis.exceptions.ConnectionError("Redis connection closed"))
+
+    def _read_one(self) -> None:
+        conn = self._conn
+        try:
+            reply = conn.read_response(push_request=True, disconnect_on_error=False)
+        except (redis.exceptions.ResponseError, redis.exceptions.BusyLoadingError) as e:
+            reply = e  # a reply that is an error: its command's, not the connection's
+        self.last_seen = time.time()
+        if isinstance(reply, Push):
+            self.on_push(list(reply))
+        else:
+            with self._lock:
+                slot = self._slots.popleft() if self._slots else None
+            if slot is None:
+                raise redis.exceptions.ConnectionError(f"unexpected reply: {reply!r}")
+            slot.fill(reply)
+        self.on_parsed()
+
+    def _lost(self, error: Exception) -> None:
+        """The connection failed or is closing: close it, fail every waiting slot."""
+        if self._conn is not None and not is_transient(error) and repr(error) != self.last_error:
+            self.last_error = repr(error)
+            logger.warning("tablevault-redis: connection error, reconnecting: %r", error)
+        with contextlib.suppress(Exception):
+            self.on_disconnect()  # before the socket closes (see wakeup.py)
+        with self._lock:
+            conn, slots = self._conn, list(self._slots)
+            self._conn = self._sock = None
+            self._slots.clear()
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.disconnect()
+        lost = redis.exceptions.ConnectionError(f"Redis connection lost: {error}")
+        for slot in slots:
+            slot.fill(None, lost)
+
+    def close(self, timeout: float = 2.0) -> None:
+        """Stop the reader and close the connection; what still waits fails."""
+        self._halt.set()
+        self.restart()
+        thread = self._thread
+        if thread is not None and thread.is_alive() and threading.current_thread() is not thread:
+            thread.join(timeout)
+        if thread is None or not thread.is_alive():
+            self._lost(redis.exceptions.ConnectionError("Redis connection closed"))
