@@ -208,3 +208,16 @@ def quick_client(client: Any, timeout: float) -> redis.Redis:
     """A client over ``client``'s link whose calls wait ``timeout`` s for a reply."""
     pool = client.connection_pool
     return redis.Redis(connection_pool=LinkPool(pool.link, pool.base, timeout))
+
+
+def one_connection(conn: Connection) -> Connection:
+    """``conn`` over a link where one can be used (:func:`usable`), else itself;
+    closed when the link cannot connect."""
+    if not usable(conn):
+        return conn
+    try:
+        with conn.translate():
+            return over_link(conn)
+    except BaseException:
+        conn.close()
+        raise

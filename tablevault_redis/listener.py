@@ -24,9 +24,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from . import link_wakeup, wakeup
 from ._redis_compat import shutdown_pubsub_socket
 from .connection import Connection
 from .control import ControlState
+from .link_listener import LinkListener
+from .link_wakeup import LinkWakeup
 from .retry import Backoff, is_transient
 from .wakeup import Wakeup
 
@@ -141,3 +144,24 @@ class Listener(threading.Thread):
         shutdown_pubsub_socket(self._pubsub)  # None (between connections): nothing to wake
         if self.is_alive() and threading.current_thread() is not self:
             self.join(timeout)
+
+
+def listener_for(
+    conn: Connection, process: Any, fast_signals: bool, health_check_interval: float
+) -> tuple[Listener | LinkListener, Wakeup | LinkWakeup | None]:
+    """The listener of ``process`` (a :class:`run.ProcessRun`) and its signal fast
+    path (None when off or unusable): over the link when ``conn`` has one."""
+    listener: Listener | LinkListener
+    fast: Wakeup | LinkWakeup | None = None
+    if conn.link is not None:  # one connection: see link.py
+        listener = LinkListener(conn, process)
+        fast = link_wakeup.start() if fast_signals else None
+        if fast is not None:
+            conn.link.on_parsed = fast.parsed
+    else:
+        listener = Listener(
+            conn, process.channel, process.control, process.resync, health_check_interval
+        )
+        fast = wakeup.start(process, conn) if fast_signals else None
+    listener.wakeup = fast
+    return listener, fast

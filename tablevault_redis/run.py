@@ -282,17 +282,11 @@ class ProcessRun:
         """Record ``stopping`` before a checkpoint first raises for stop ``seq``, on a
         short-timeout connection; False when the stop was withdrawn first. While Redis
         does not answer, the stop is acted on and its acknowledgement queued."""
-        try:
-            reply = scripts.ack(
-                self.quick(), self.namespace, self.name, kind="stopping", seq=seq, by=by
-            )
-        except (redis.exceptions.RedisError, OSError, TableVaultError) as exc:
-            logger.debug("confirming stop %d: %s; acting on it", seq, exc)
-            reply = ""
+        reply = self.verify("stopping", seq, by)
         if reply == "superseded":
             return False
-        notices.acted("stopping", by, self.unit)
         if reply != "stopping":
+            notices.acted("stopping", by, self.unit)
             self._write("stopping", scripts.ack, kind="stopping", seq=seq, by=by)
         return True
 

@@ -16,11 +16,10 @@ import sys
 import threading
 from typing import Any
 
-from . import checks, identity, keys, link_pool, link_wakeup, wakeup
+from . import checks, identity, keys, link_pool, wakeup
 from .client import VaultClient
 from .errors import StatementStopped, ValidationError, VaultExistsError
-from .link_listener import LinkListener
-from .listener import Listener
+from .listener import listener_for
 from .outbox import Outbox, max_pending_setting
 from .progress import ProgressMixin
 from .prompt import PromptRecorder
@@ -253,13 +252,7 @@ class Vault(ProgressMixin, VaultClient):
 
     def _start(self, new_db: bool) -> None:
         """Register, start the threads, start recording; on failure, let go."""
-        if link_pool.usable(self._conn):
-            try:
-                with self._conn.translate():
-                    self._conn = link_pool.over_link(self._conn)
-            except BaseException:
-                self._conn.close()
-                raise
+        self._conn = link_pool.one_connection(self._conn)
         self._outbox = Outbox(
             self._conn, self._beat, self.heartbeat_interval, max_pending=self._max_pending
         )
@@ -316,23 +309,10 @@ class Vault(ProgressMixin, VaultClient):
 
     def _start_threads(self) -> None:
         process = self._process
-        self._listener: Listener | LinkListener
-        fast: wakeup.Wakeup | link_wakeup.LinkWakeup | None = None
-        if self._conn.link is not None:  # one connection: see link.py
-            self._listener = LinkListener(self._conn, process)
-            fast = link_wakeup.start() if self._fast_signals else None
-            if fast is not None:
-                self._conn.link.on_parsed = fast.parsed
-        else:
-            self._listener = Listener(
-                self._conn,
-                process.channel,
-                process.control,
-                process.resync,
-                health_check_interval=self.heartbeat_interval,
-            )
-            fast = wakeup.start(self._process, self._conn) if self._fast_signals else None
-        self._listener.wakeup = self._wakeup = fast
+        self._listener, fast = listener_for(
+            self._conn, process, self._fast_signals, self.heartbeat_interval
+        )
+        self._wakeup = fast
         self._outbox.start()
         self._listener.start()
         # Subscribe and read the request key before the program starts its work, so
