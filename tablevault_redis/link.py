@@ -38,6 +38,7 @@ from .retry import Backoff, is_transient
 
 logger = logging.getLogger(__name__)
 
+_IDLE_POLL = 60.0  # seconds the reader waits in one poll before it polls again
 # (reply or the exception it failed with) -> None, run in the reader thread.
 Callback = Callable[[Any], None]
 
@@ -79,7 +80,9 @@ class Link:
         self._sock: socket.socket | None = None
         self._halt = threading.Event()
         self._thread: threading.Thread | None = None
-        self.on_push: Callable[[list[Any]], None] = lambda message: None
+        # A push (its message) -> what to do once on_parsed ran (or None): the fast
+        # path's wait ends before the listener sends anything.
+        self.on_push: Callable[[list[Any]], Callable[[], None] | None] = lambda message: None
         self.on_connect: Callable[[], None] = lambda: None
         self.on_disconnect: Callable[[], None] = lambda: None
         self.on_transient: Callable[[], None] = lambda: None  # after a failover: rediscover
@@ -103,7 +106,9 @@ class Link:
             parser.pubsub_push_handler_func = Push
             parser.invalidation_push_handler_func = Push
             sock = conn._sock
-            sock.settimeout(None)  # the reader waits for as long as nothing comes
+            # A timeout makes CPython poll() before each recv(): a thread blocked in
+            # recv() itself would keep the kernel from signalling (see link_wakeup).
+            sock.settimeout(_IDLE_POLL)
         except BaseException:
             with contextlib.suppress(Exception):
                 conn.disconnect()
@@ -198,18 +203,27 @@ class Link:
         conn = self._conn
         try:
             reply = conn.read_response(push_request=True, disconnect_on_error=False)
+        except redis.exceptions.TimeoutError:
+            return  # idle: what was read so far stays buffered (see _IDLE_POLL)
         except (redis.exceptions.ResponseError, redis.exceptions.BusyLoadingError) as e:
             reply = e  # a reply that is an error: its command's, not the connection's
         self.last_seen = time.time()
+        then = None
         if isinstance(reply, Push):
-            self.on_push(list(reply))
+            then = self.on_push(list(reply))
         else:
-            with self._lock:
-                slot = self._slots.popleft() if self._slots else None
+            # No lock: a deque's popleft is atomic, and the main thread may hold the
+            # lock (sending) while its signal handler waits for this parse.
+            try:
+                slot = self._slots.popleft()
+            except IndexError:
+                slot = None
             if slot is None:
                 raise redis.exceptions.ConnectionError(f"unexpected reply: {reply!r}")
             slot.fill(reply)
         self.on_parsed()
+        if then is not None:
+            then()
 
     def _lost(self, error: Exception) -> None:
         """The connection failed or is closing: close it, fail every waiting slot."""

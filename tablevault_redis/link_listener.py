@@ -89,15 +89,17 @@ class LinkListener:
         if self.wakeup is not None:
             self.wakeup.disarm()  # before the socket closes (see wakeup.py)
 
-    def _on_push(self, message: list[Any]) -> None:
+    def _on_push(self, message: list[Any]) -> Callable[[], None] | None:
+        """Apply a notification's hint now; the read it calls for is sent next."""
         kind = message[0] if message else None
         if len(message) < 3 or message[1] != self._channel:
-            return
+            return None
         if kind in ("subscribe", "ssubscribe"):
-            self._read(subscribed=True)
-        elif kind in ("message", "smessage"):
+            return lambda: self._read(subscribed=True)
+        if kind in ("message", "smessage"):
             self._hint(message[2])
-            self._read()
+            return self._read
+        return None
 
     def _hint(self, payload: Any) -> None:
         try:

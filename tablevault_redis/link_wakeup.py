@@ -10,8 +10,8 @@ How: the link's socket gets ``O_ASYNC`` (Linux: a real-time signal aimed at the 
 thread alone), so the kernel signals the main thread whenever bytes arrive. The
 handler, in the main thread at its next bytecode, waits at most ``_WAIT`` seconds
 for the reader to parse what arrived; waiting releases the GIL, so the reader runs
-at once. It does not wait when nothing is there to parse: the socket holds no bytes
-(peeked at, never consumed) and the reader parsed something since the last signal.
+at once. It does not wait when the socket holds no bytes (peeked at, never
+consumed): the reader took them already, or the signal came late.
 
 Every safety rule of :mod:`wakeup` holds: its handler is installed only in the main
 thread over ``SIG_DFL`` (:func:`wakeup.install`), ``O_ASYNC`` is cleared before the
@@ -48,11 +48,10 @@ class LinkWakeup:
         self._peek: socket.socket | None = None  # our dup of the link's socket
         self._closed = False
         self._count = 0  # messages the reader parsed
-        self._seen = 0  # ... as of the handler's last return
         self._tick: threading.Event | None = None
         self._busy = False
-        self.signals = 0  # handler calls and waits (tests and benchmarks look)
-        self.waits = 0
+        self.signals = 0  # handler calls (tests and benchmarks look)
+        self.served = 0  # ... that let the reader parse what arrived
 
     # -- the reader thread ------------------------------------------------------------
 
@@ -64,10 +63,15 @@ class LinkWakeup:
                 return  # TLS: a signal may mean a partial record; the plain path serves
             try:
                 peek = sock.dup()
+                peek.settimeout(0.0)  # a peek never waits (the link's is non-blocking too)
                 wakeup.set_async(peek.fileno(), self._sig, self._main_tid)
                 self._peek = peek
             except OSError as e:
                 logger.debug("tablevault-redis: fast path not armed: %r", e)
+
+    @property
+    def armed(self) -> bool:
+        return self._peek is not None
 
     def disarm(self) -> None:
         with self._lock:
@@ -109,30 +113,28 @@ class LinkWakeup:
             return
         self._busy = True
         try:
+            count = self._count  # before the peek: a parse after it ends the wait
             if self._unparsed():
-                count = self._count
                 tick = self._tick = threading.Event()
                 if self._count == count:
-                    self.waits += 1
+                    self.served += 1
                     tick.wait(_WAIT)
         except Exception as e:
             logger.debug("tablevault-redis: fast path: %r", e)
         finally:
             self._tick = None
-            self._seen = self._count
             self._busy = False
 
     def _unparsed(self) -> bool:
-        """Bytes wait in the socket, or the reader took some and parsed nothing since
-        the last signal (it may hold them while it waits for the GIL)."""
+        """Bytes wait in the socket: the reader has yet to take them. (After poll()
+        says they are there, the reader needs the GIL before its recv(), so a busy
+        main thread finds them still there.)"""
         peek = self._peek
         if peek is None:
             return False
         try:
             return bool(peek.recv(1, _PEEK))
-        except BlockingIOError:
-            return self._count == self._seen
-        except OSError:
+        except OSError:  # BlockingIOError: nothing there (taken, or a late signal)
             return False
 
 

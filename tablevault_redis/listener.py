@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from . import link_wakeup, wakeup
+from . import link_wakeup, scripts, wakeup
 from ._redis_compat import shutdown_pubsub_socket
 from .connection import Connection
 from .control import ControlState
@@ -155,6 +155,10 @@ def listener_for(
     fast: Wakeup | LinkWakeup | None = None
     if conn.link is not None:  # one connection: see link.py
         listener = LinkListener(conn, process)
+        # A checkpoint's stop confirmation is one round trip from the first stop on:
+        # its client made and its script loaded now.
+        with contextlib.suppress(Exception):
+            process.quick().client.script_load(scripts.source("ack"))
         fast = link_wakeup.start() if fast_signals else None
         if fast is not None:
             conn.link.on_parsed = fast.parsed

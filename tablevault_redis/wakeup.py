@@ -292,6 +292,15 @@ class Wakeup:
         self._in_flight = True
         self.reads += 1
 
+    @property
+    def served(self) -> int:
+        """Reads sent for notifications (tests and benchmarks look)."""
+        return self.reads
+
+    @property
+    def armed(self) -> bool:
+        return self._peek is not None and self._conn is not None
+
     def forget_in_child(self) -> None:
         """Close our descriptors only (no ``fcntl``, no shutdown: the parent's
         sockets are the same ones)."""

@@ -1,4 +1,4 @@
-"""The signal fast path (wakeup.py) in real worker processes: a busy main thread sees
+"""The signal fast path (link_wakeup.py; wakeup.py on a cluster) in real worker processes: a busy main thread sees
 a request at once, and the signals never hurt the program: its own handlers, its
 system calls, its exit, its forked children and its notebook kernel."""
 
@@ -50,7 +50,7 @@ try:
         work()
         vault.checkpoint_execution()
 except ExecutionStopped:
-    say(ev="stopped", t=time.monotonic(), reads=fast.reads if fast else 0,
+    say(ev="stopped", t=time.monotonic(), served=fast.served if fast else 0,
         signals=fast.signals if fast else 0)
     raise
 """
@@ -151,9 +151,9 @@ def test_a_busy_worker_pauses_and_stops_with_the_fast_path_and_without(
     client.stop_execution(child.name)
     stopped = child.event()
     assert stopped["t"] - t0 < 2.0
-    # The pause and the stop reached a busy main thread: the fast path read at least
-    # one of them (the listener may read one first; while paused, it reads the resume).
-    assert (stopped["reads"] >= 1) if fast == "1" else stopped["reads"] == 0, stopped
+    # The pause and the stop reached a busy main thread: the fast path served at
+    # least one of them (the reader may parse one first; while paused, the resume).
+    assert (stopped["served"] >= 1) if fast == "1" else stopped["served"] == 0, stopped
     assert_clean_stop(*child.finish())
     assert client.get_process(child.name).status == "stopped"
 
@@ -250,25 +250,25 @@ def test_a_forked_child_is_unaffected_and_the_parent_keeps_its_fast_path(
     redis_url, namespace, client, children
 ):
     code = """
-from tablevault_redis import wakeup
+from tablevault_redis import signal_hooks
 vault = Vault("u", sys.argv[1], namespace=os.environ["TEST_NAMESPACE"])
 fast = vault._wakeup
 say(ev="ready", fast=fast is not None)
 pid = os.fork()
 if pid == 0:
     time.sleep(0.3)
-    ok = wakeup._active is None and fast._peek is None and fast._conn is None
+    ok = signal_hooks._active is None and not fast.armed
     os.write(1, (json.dumps({"ev": "child", "ok": ok}) + "\\n").encode())
     os._exit(0)
 say(ev="forked")
 os.waitpid(pid, 0)
-say(ev="busy", armed=fast._peek is not None and fast._conn is not None)
+say(ev="busy", armed=fast.armed)
 try:
     while True:
         work()
         vault.checkpoint_execution()
 except ExecutionStopped:
-    say(ev="stopped", t=time.monotonic(), reads=fast.reads, signals=fast.signals)
+    say(ev="stopped", t=time.monotonic(), served=fast.served, signals=fast.signals)
     raise
 """
     child = Child(code, redis_url, namespace, "forker")
@@ -280,7 +280,7 @@ except ExecutionStopped:
     time.sleep(0.05)  # well inside the busy loop
     client.stop_execution(child.name)
     stopped = child.event()
-    assert stopped["ev"] == "stopped" and stopped["reads"] >= 1
+    assert stopped["ev"] == "stopped" and stopped["served"] >= 1
     assert_clean_stop(*child.finish())
 
 
@@ -298,9 +298,9 @@ def test_a_busy_notebook_cell_is_stopped_by_the_fast_path(
         for c in (
             "from tablevault_redis import Vault\n"
             f"vault = Vault('u', 'nb', namespace={namespace!r})",
-            "fast = vault._wakeup\nassert fast is not None\nstarted = fast.reads",
+            "fast = vault._wakeup\nassert fast is not None\nstarted = fast.served",
             "while True:\n    sum(i * i for i in range(20000))\n    vault.checkpoint_execution()",
-            "print(fast.reads - started)",
+            "print(fast.served - started)",
         )
     ]
     errors: list[BaseException] = []
