@@ -2,9 +2,7 @@
 
 Every atomic step of the library is one script, ``lua/<name>.lua``, whose header
 names its KEYS, ARGV and return value. The function of the same name here repeats
-from .lua_source import names, source
-from .replies import Finished, Heartbeat, Registered, RequestReply, RequestState, flag
-"""
+that header and types the reply."""
 
 from __future__ import annotations
 
@@ -42,11 +40,14 @@ class Scripts:
         """Run script ``name`` (optionally on ``client``, e.g. a pipeline); the raw reply."""
         return self._scripts[name](keys=keys, args=args, client=client)
 
+    def sha(self, name: str) -> str:
+        return str(self._scripts[name].sha)
+
 
 class Batch:
     """Script calls sent together: pass it as ``client=`` to the functions below (the
     call is queued, returns None), then :meth:`execute` returns the typed replies in
-    order (pipelined; on a cluster each call goes to its own key's node)."""
+    order. Every call must be safe to run twice: see :meth:`_replies`."""
 
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
@@ -56,37 +57,46 @@ class Batch:
         return len(self._calls)
 
     def execute_each(self) -> list[Any]:
-        """Like :meth:`execute`, but a call the server refused gives its exception in
-        its place instead of raising; a connection failure still raises."""
+        """Like :meth:`execute`, but a refused call gives its error in its place."""
         calls, self._calls = self._calls, []
+        return [
+            reply if isinstance(reply, Exception) else c[3](reply)
+            for c, reply in zip(calls, self._replies(calls), strict=True)
+        ]
+
+    def execute(self) -> list[Any]:
+        calls, self._calls = self._calls, []
+        replies = self._replies(calls)
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return [c[3](reply) for c, reply in zip(calls, replies, strict=True)]
+
+    def _replies(self, calls: list[Any]) -> list[Any]:
+        """The raw replies (an error reply in its call's place) in one round trip,
+        without the SCRIPT EXISTS a redis-py pipeline of scripts sends first. A server
+        lacking a script (restarted) gets the batch again the way that loads it."""
+        if not calls:
+            return []
         scripts = self._conn.scripts
-        out: list[Any] = []
-        if self._conn.cluster:
-            for name, k, a, parse in calls:
+        if self._conn.cluster:  # each call to its own key's node
+            out: list[Any] = []
+            for name, k, a, _parse in calls:
                 try:
-                    out.append(parse(scripts.run(name, k, a)))
+                    out.append(scripts.run(name, k, a))
                 except redis.exceptions.ResponseError as e:
                     out.append(e)
             return out
         pipe = self._conn.client.pipeline(transaction=False)
         for name, k, a, _parse in calls:
-            scripts.run(name, k, a, client=pipe)
-        replies = pipe.execute(raise_on_error=False) if calls else []
-        for (_n, _k, _a, parse), reply in zip(calls, replies, strict=True):
-            out.append(reply if isinstance(reply, Exception) else parse(reply))
-        return out
-
-    def execute(self) -> list[Any]:
-        calls, self._calls = self._calls, []
-        if not calls:
-            return []
-        scripts = self._conn.scripts
-        if self._conn.cluster:
-            return [parse(scripts.run(name, k, a)) for name, k, a, parse in calls]
+            pipe.evalsha(scripts.sha(name), len(k), *k, *a)
+        replies = pipe.execute(raise_on_error=False)
+        if not any(isinstance(r, redis.exceptions.NoScriptError) for r in replies):
+            return list(replies)
         pipe = self._conn.client.pipeline(transaction=False)
         for name, k, a, _parse in calls:
             scripts.run(name, k, a, client=pipe)
-        return [c[3](reply) for c, reply in zip(calls, pipe.execute(), strict=True)]
+        return list(pipe.execute(raise_on_error=False))
 
 
 def _run(
