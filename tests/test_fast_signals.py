@@ -1,6 +1,7 @@
-"""The signal fast path (link_wakeup.py; wakeup.py on a cluster) in real worker processes: a busy main thread sees
-a request at once, and the signals never hurt the program: its own handlers, its
-system calls, its exit, its forked children and its notebook kernel."""
+"""The signal fast path (link_wakeup.py; wakeup.py on a cluster) in real worker
+processes: a busy main thread sees a request at once, and the signals never hurt the
+program: its own handlers, its system calls, its exit, its forked children and its
+notebook kernel."""
 
 from __future__ import annotations
 
