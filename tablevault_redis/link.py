@@ -25,6 +25,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import logging
+import os
 import socket
 import threading
 import time
@@ -89,6 +90,7 @@ class Link:
         self.on_parsed: Callable[[], None] = lambda: None  # each message parsed
         self.last_error = ""
         self.last_seen = 0.0  # time.time() of the last message parsed
+        self._pid = os.getpid()  # a forked child must not shut the parent's socket down
 
     # -- connecting: the caller's thread at start, then the reader thread --------
 
@@ -173,7 +175,7 @@ class Link:
         """End the connection (a dead peer, a failover): the reader fails what waits
         and reconnects. Safe from any thread."""
         sock = self._sock
-        if sock is not None:
+        if sock is not None and os.getpid() == self._pid:
             self._shutdown(sock)
 
     @staticmethod

@@ -13,6 +13,7 @@ takes a connection of the base pool instead (opened only when needed).
 
 from __future__ import annotations
 
+import copy
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -75,7 +76,10 @@ class LinkConnection:
         self._real: Any = None  # a base-pool connection, for a blocking command
         kwargs = pool.connection_kwargs
         self.host, self.port, self.db = kwargs.get("host"), kwargs.get("port"), kwargs.get("db", 0)
-        self.retry = Retry(NoBackoff(), 0)
+        # As the base pool's connections retry (a reconnect in progress), except for
+        # a checkpoint's quick calls, which must not wait longer than their timeout.
+        retry = kwargs.get("retry")
+        self.retry = copy.deepcopy(retry) if retry and pool.retries else Retry(NoBackoff(), 0)
         self.encoder = pool.get_encoder()
         self.health_check_interval = 0
 
@@ -152,9 +156,11 @@ class LinkPool(redis.ConnectionPool):
     most ``timeout`` seconds. ``base`` (the pool this replaces) serves the blocking
     commands and gives its settings."""
 
-    def __init__(self, link: Link, base: redis.ConnectionPool, timeout: float) -> None:
+    def __init__(
+        self, link: Link, base: redis.ConnectionPool, timeout: float, retries: bool = True
+    ) -> None:
         super().__init__(connection_class=base.connection_class, **base.connection_kwargs)
-        self.link, self.base, self.timeout = link, base, timeout
+        self.link, self.base, self.timeout, self.retries = link, base, timeout, retries
 
     def get_connection(self, *args: Any, **kwargs: Any) -> Any:
         return LinkConnection(self)
@@ -179,8 +185,11 @@ def usable(conn: Connection) -> bool:
     """Whether ``conn``'s worker can use one link: a standalone or Sentinel server
     (a cluster spreads keys over nodes, see docs/deployment.md), a redis-py that
     parses RESP3 replies into the shapes this package reads (8.0 on: the wire is RESP3
-    by default and replies keep their RESP2 shapes), unless turned off."""
+    by default and replies keep their RESP2 shapes), no TLS (one thread reads while
+    others write, which an SSL socket does not allow), unless turned off."""
     if conn.cluster or not checks.switch(None, "one_connection", ENV_ONE_CONNECTION, default=True):
+        return False
+    if issubclass(conn.client.connection_pool.connection_class, redis.SSLConnection):
         return False
     protocol = conn.client.connection_pool.connection_kwargs.get("protocol")
     if protocol in (3, "3"):
@@ -207,7 +216,7 @@ def over_link(conn: Connection) -> Connection:
 def quick_client(client: Any, timeout: float) -> redis.Redis:
     """A client over ``client``'s link whose calls wait ``timeout`` s for a reply."""
     pool = client.connection_pool
-    return redis.Redis(connection_pool=LinkPool(pool.link, pool.base, timeout))
+    return redis.Redis(connection_pool=LinkPool(pool.link, pool.base, timeout, retries=False))
 
 
 def one_connection(conn: Connection) -> Connection:

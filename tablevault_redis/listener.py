@@ -1,4 +1,6 @@
-"""The listener thread: the one owner of this process's pub/sub connection.
+"""The listener thread: the one owner of this process's pub/sub connection, on a Redis
+Cluster (or where one connection cannot be used: see :func:`listener_for`; elsewhere
+:mod:`link_listener` reads the notifications on the worker's one connection).
 
 It subscribes to the process's control channel. A notification is only a hint that
 the request state changed: whatever it says, the listener reads the request key and

@@ -2,7 +2,9 @@
 
 Creating a Vault registers this process (a record, a heartbeat, its code; see
 :class:`run.ProcessRun`), starts the listener and the outbox threads, and makes
-``checkpoint_execution()`` able to stop or pause it. Everything that controls or
+``checkpoint_execution()`` able to stop or pause it. Where it can (see
+:func:`link_pool.usable`), everything the Vault sends and receives shares one
+connection (:mod:`link`). Everything that controls or
 inspects other processes is inherited from :class:`VaultClient`.
 """
 

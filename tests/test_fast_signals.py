@@ -152,9 +152,10 @@ def test_a_busy_worker_pauses_and_stops_with_the_fast_path_and_without(
     client.stop_execution(child.name)
     stopped = child.event()
     assert stopped["t"] - t0 < 2.0
-    # The pause and the stop reached a busy main thread: the fast path served at
-    # least one of them (the reader may parse one first; while paused, the resume).
-    assert (stopped["served"] >= 1) if fast == "1" else stopped["served"] == 0, stopped
+    # The pause and the stop reached a busy main thread: the kernel signalled it and
+    # the handler ran (it lets the reader parse at once unless the reader, given the
+    # GIL by the switch interval on a loaded machine, was quicker: "served").
+    assert (stopped["signals"] >= 1) if fast == "1" else stopped["signals"] == 0, stopped
     assert_clean_stop(*child.finish())
     assert client.get_process(child.name).status == "stopped"
 
@@ -281,7 +282,7 @@ except ExecutionStopped:
     time.sleep(0.05)  # well inside the busy loop
     client.stop_execution(child.name)
     stopped = child.event()
-    assert stopped["ev"] == "stopped" and stopped["served"] >= 1
+    assert stopped["ev"] == "stopped" and stopped["signals"] >= 1
     assert_clean_stop(*child.finish())
 
 
@@ -299,9 +300,9 @@ def test_a_busy_notebook_cell_is_stopped_by_the_fast_path(
         for c in (
             "from tablevault_redis import Vault\n"
             f"vault = Vault('u', 'nb', namespace={namespace!r})",
-            "fast = vault._wakeup\nassert fast is not None\nstarted = fast.served",
+            "fast = vault._wakeup\nassert fast is not None\nstarted = fast.signals",
             "while True:\n    sum(i * i for i in range(20000))\n    vault.checkpoint_execution()",
-            "print(fast.served - started)",
+            "print(fast.signals - started)",
         )
     ]
     errors: list[BaseException] = []
@@ -328,7 +329,7 @@ def test_a_busy_notebook_cell_is_stopped_by_the_fast_path(
     assert not errors and not thread.is_alive()
     errors_shown = [o for o in nb.cells[2].outputs if o.get("output_type") == "error"]
     assert [o["ename"] for o in errors_shown] == ["ExecutionStopped"]
-    assert int(nb.cells[3].outputs[0]["text"]) >= 1  # the stop came by the fast path
+    assert int(nb.cells[3].outputs[0]["text"]) >= 1  # the kernel signalled the stop
     assert not any(o.get("output_type") == "error" for o in nb.cells[1].outputs)
 
 
