@@ -272,7 +272,7 @@ def ack(
     """The target acted on request ``seq``: ``kind`` paused | running | stopping (a
     checkpoint raised for the stop) | stop_consumed (a stop ended a notebook cell;
     ``by`` who asked). KEYS proc, request, history; ARGV kind, seq, now, by. The new
-    status."""
+    status ("superseded" / "unchanged": a stopping / paused step not recorded)."""
     k = [keys.proc(ns, name), keys.request(ns, name), keys.requests(ns, name)]
     return _run(conn, "ack", k, [kind, seq, _now(now), by], str)
 
