@@ -51,9 +51,12 @@ class Push(list):  # type: ignore[type-arg,unused-ignore]
 class Slot:
     """The reply to one command, filled by the reader thread."""
 
-    __slots__ = ("callback", "done", "error", "sent_at", "value")
+    __slots__ = ("callback", "done", "error", "errors_only", "sent_at", "value")
 
-    def __init__(self, callback: Callback | None = None) -> None:
+    def __init__(self, callback: Callback | None = None, errors_only: bool = False) -> None:
+        # errors_only: a command answered by pushes when it succeeds (SUBSCRIBE), so
+        # only its error takes this slot (see Link.subscribe).
+        self.errors_only = errors_only
         self.done = threading.Event()
         self.value: Any = None
         self.error: BaseException | None = None
@@ -216,16 +219,39 @@ class Link:
         else:
             # No lock: a deque's popleft is atomic, and the main thread may hold the
             # lock (sending) while its signal handler waits for this parse.
-            try:
-                slot = self._slots.popleft()
-            except IndexError:
-                slot = None
-            if slot is None:
-                raise redis.exceptions.ConnectionError(f"unexpected reply: {reply!r}")
+            slot = self._next_slot()
+            while slot.errors_only and not isinstance(reply, Exception):
+                slot.fill(None)  # it succeeded: the reply is the next command's
+                slot = self._next_slot()
             slot.fill(reply)
         self.on_parsed()
         if then is not None:
             then()
+
+    def _next_slot(self) -> Slot:
+        # No lock: a deque's popleft is atomic, and the main thread may hold the
+        # lock (sending) while its signal handler waits for this parse.
+        try:
+            return self._slots.popleft()
+        except IndexError:
+            raise redis.exceptions.ConnectionError("a reply no command awaits") from None
+
+    def subscribe(self, command: str, channel: str, callback: Callback) -> None:
+        """Send ``command`` (SUBSCRIBE or SSUBSCRIBE): its confirmation is a push; a
+        refusal is an error reply, told apart by the PING sent with it, and given to
+        ``callback`` (None when it succeeded)."""
+        packed = self.pack_many([(command, channel), ("PING",)])
+        with self._lock:
+            sock = self._sock
+            if sock is None:
+                raise redis.exceptions.ConnectionError("Redis connection lost; reconnecting")
+            self._slots.extend([Slot(callback, errors_only=True), Slot()])
+            try:
+                for chunk in packed:
+                    sock.sendall(chunk)
+            except OSError as e:
+                self._shutdown(sock)
+                raise redis.exceptions.ConnectionError(f"writing to Redis failed: {e}") from None
 
     def _lost(self, error: Exception) -> None:
         """The connection failed or is closing: close it, fail every waiting slot."""

@@ -19,6 +19,7 @@ later request look old, and costs at most one round trip.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -29,6 +30,8 @@ from .connection import Connection
 from .control import ControlState
 from .replies import RequestState
 from .run import ProcessRun
+
+logger = logging.getLogger(__name__)
 
 
 class _Captured(scripts.Batch):
@@ -80,7 +83,14 @@ class LinkListener:
         link = self._link
         if self.wakeup is not None and link.sock is not None:
             self.wakeup.arm(link.sock)
-        link.send(link.pack(self._subscribe_cmd, self._channel), 0)
+        link.subscribe(self._subscribe_cmd, self._channel, self._refused)
+
+    def _refused(self, error: Any) -> None:
+        """A refused subscription (an ACL without this channel): requests are then
+        seen at the next heartbeat; the next reconnect tries again."""
+        if isinstance(error, Exception) and repr(error) != self.last_error:
+            self.last_error = repr(error)
+            logger.warning("tablevault-redis: cannot subscribe to %s: %s", self._channel, error)
 
     def _disconnected(self) -> None:
         self.subscribed.clear()
