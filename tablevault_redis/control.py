@@ -57,6 +57,7 @@ class ControlState:
         self.verify: Verifier = lambda _kind, _seq, _by: ""
         self._verified: str | None = None  # the pending action as read from the server
         self._hint: tuple[int, str, str] | None = None  # (seq, action, by) announced
+        self.acting = False  # the main thread is in act() (see link_wakeup)
         # What a checkpoint raises for a stop (the interactive prompt needs its own).
         self.stop_error: Callable[[str], BaseException] = ExecutionStopped
         self._cond = threading.Condition()
@@ -151,6 +152,13 @@ class ControlState:
         A stop keeps raising at every later checkpoint until it is consumed (see
         :meth:`consume_stop`), so code that catches it once cannot run on past it.
         """
+        self.acting = True  # the signal fast path leaves this state alone meanwhile
+        try:
+            self._act()
+        finally:
+            self.acting = False
+
+    def _act(self) -> None:
         verified, paused = "", False
         while True:
             hint = self._hint

@@ -26,6 +26,7 @@ import collections
 import contextlib
 import logging
 import os
+import selectors
 import socket
 import threading
 import time
@@ -35,11 +36,13 @@ from typing import Any
 import redis
 import redis.exceptions
 
+from . import _redis_compat
 from .retry import Backoff, is_transient
 
 logger = logging.getLogger(__name__)
 
 _IDLE_POLL = 60.0  # seconds the reader waits in one poll before it polls again
+_TURN = 0.005  # seconds a quick call's wait holds the read lock in one poll
 # (reply or the exception it failed with) -> None, run in the reader thread.
 Callback = Callable[[Any], None]
 
@@ -79,6 +82,9 @@ class Link:
         self._make = make
         self.timeout = socket_timeout
         self._lock = threading.Lock()  # sends and the slot queue: their orders match
+        self._read_lock = threading.Lock()  # one thread at a time parses
+        self.pumper = 0  # the thread parsing right now (its ident), or 0
+        self._selector: selectors.BaseSelector | None = None
         self._slots: collections.deque[Slot] = collections.deque()
         self._conn: Any = None
         self._sock: socket.socket | None = None
@@ -111,15 +117,17 @@ class Link:
             parser.pubsub_push_handler_func = Push
             parser.invalidation_push_handler_func = Push
             sock = conn._sock
-            # A timeout makes CPython poll() before each recv(): a thread blocked in
-            # recv() itself would keep the kernel from signalling (see link_wakeup).
-            sock.settimeout(_IDLE_POLL)
+            # Reads start once poll() says bytes are there; the rest of a message
+            # must follow within the socket timeout.
+            sock.settimeout(self.timeout)
         except BaseException:
             with contextlib.suppress(Exception):
                 conn.disconnect()
             raise
+        selector = selectors.DefaultSelector()
+        selector.register(sock, selectors.EVENT_READ)
         with self._lock:
-            self._conn, self._sock = conn, sock
+            self._conn, self._sock, self._selector = conn, sock, selector
 
     @property
     def sock(self) -> socket.socket | None:
@@ -162,17 +170,39 @@ class Link:
                 raise redis.exceptions.ConnectionError(f"writing to Redis failed: {e}") from None
         return slots
 
-    def wait(self, slot: Slot, timeout: float) -> Any:
+    def wait(self, slot: Slot, timeout: float, pump: bool = False) -> Any:
         """The reply in ``slot`` (an error reply is returned, not raised);
         ``TimeoutError`` after ``timeout`` s. A reply overdue past the socket timeout
-        ends the connection (see the module docstring)."""
-        if not slot.done.wait(timeout):
+        ends the connection (see the module docstring). ``pump``: the caller reads
+        the reply itself when no other thread is reading (a checkpoint's quick call)."""
+        if pump:
+            self._wait_pumping(slot, time.monotonic() + timeout)
+        if not slot.done.wait(timeout if not pump else 0):
             if time.monotonic() - slot.sent_at >= self.timeout:
                 self.restart()
             raise redis.exceptions.TimeoutError(f"no reply from Redis within {timeout} s")
         if slot.error is not None:
             raise slot.error
         return slot.value
+
+    def _wait_pumping(self, slot: Slot, deadline: float) -> None:
+        while not slot.done.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            if not self._read_lock.acquire(blocking=False):
+                slot.done.wait(min(left, _TURN))  # another thread reads: it fills the slot
+                continue
+            self.pumper = threading.get_ident()  # the signal handler leaves it to us
+            try:
+                if self._readable(min(left, _TURN)):
+                    self._pump(left)
+            except Exception:  # the reader thread sees it too, and reconnects
+                self.restart()
+                slot.done.wait(left)
+            finally:
+                self.pumper = 0
+                self._read_lock.release()
 
     def restart(self) -> None:
         """End the connection (a dead peer, a failover): the reader fails what waits
@@ -195,7 +225,13 @@ class Link:
                 if self._sock is None:
                     self._connect()
                     self.on_connect()
-                self._read_one()
+                if self._readable(_IDLE_POLL):
+                    with self._read_lock:
+                        self.pumper = threading.get_ident()
+                        try:
+                            self._pump(None)
+                        finally:
+                            self.pumper = 0
                 backoff.reset()
             except Exception as e:  # never let the thread die: reconnect instead
                 self._lost(e)
@@ -204,12 +240,46 @@ class Link:
                 self._halt.wait(backoff.next())
         self._lost(redis.exceptions.ConnectionError("Redis connection closed"))
 
-    def _read_one(self) -> None:
-        conn = self._conn
+    def _readable(self, timeout: float) -> bool:
+        """Bytes to parse: buffered, or arriving within ``timeout`` s. A poll, not a
+        blocking recv(): a thread blocked in recv() keeps the kernel from signalling
+        (see link_wakeup), and any thread may take its turn at reading."""
+        conn, selector = self._conn, self._selector
+        if conn is None or selector is None:
+            raise redis.exceptions.ConnectionError("Redis connection lost")
+        if _redis_compat.buffered(conn):
+            return True
+        return bool(selector.select(timeout))
+
+    def _pump(self, part_timeout: float | None) -> None:
+        """Holding the read lock (``pumper`` set): parse every complete message there is. One not
+        complete within ``part_timeout`` s (None: the socket timeout) stays buffered."""
+        while self._sock is not None and self._readable(0) and self._read_one(part_timeout):
+            pass
+
+    def pump_now(self, part_timeout: float) -> bool:
+        """Parse what has arrived in the calling thread (a signal handler, a quick
+        call's wait), saving a switch to the reader thread. Only when no thread reads
+        and none sends right now (a callback may send); False when it did not."""
+        if self._lock.locked() or not self._read_lock.acquire(blocking=False):
+            return False
+        self.pumper = threading.get_ident()
         try:
-            reply = conn.read_response(push_request=True, disconnect_on_error=False)
+            self._pump(part_timeout)
+        except Exception:  # the reader thread sees it too, and reconnects
+            self.restart()
+        finally:
+            self.pumper = 0
+            self._read_lock.release()
+        return True
+
+    def _read_one(self, part_timeout: float | None) -> bool:
+        conn = self._conn
+        extra = {} if part_timeout is None else {"timeout": part_timeout}
+        try:
+            reply = conn.read_response(push_request=True, disconnect_on_error=False, **extra)
         except redis.exceptions.TimeoutError:
-            return  # idle: what was read so far stays buffered (see _IDLE_POLL)
+            return False  # what was read so far stays buffered
         except (redis.exceptions.ResponseError, redis.exceptions.BusyLoadingError) as e:
             reply = e  # a reply that is an error: its command's, not the connection's
         self.last_seen = time.time()
@@ -217,8 +287,6 @@ class Link:
         if isinstance(reply, Push):
             then = self.on_push(list(reply))
         else:
-            # No lock: a deque's popleft is atomic, and the main thread may hold the
-            # lock (sending) while its signal handler waits for this parse.
             slot = self._next_slot()
             while slot.errors_only and not isinstance(reply, Exception):
                 slot.fill(None)  # it succeeded: the reply is the next command's
@@ -227,6 +295,7 @@ class Link:
         self.on_parsed()
         if then is not None:
             then()
+        return True
 
     def _next_slot(self) -> Slot:
         # No lock: a deque's popleft is atomic, and the main thread may hold the
@@ -261,9 +330,12 @@ class Link:
         with contextlib.suppress(Exception):
             self.on_disconnect()  # before the socket closes (see wakeup.py)
         with self._lock:
-            conn, slots = self._conn, list(self._slots)
-            self._conn = self._sock = None
+            conn, slots, selector = self._conn, list(self._slots), self._selector
+            self._conn = self._sock = self._selector = None
             self._slots.clear()
+        if selector is not None:
+            with contextlib.suppress(Exception):
+                selector.close()
         if conn is not None:
             with contextlib.suppress(Exception):
                 conn.disconnect()

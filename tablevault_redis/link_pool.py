@@ -115,7 +115,8 @@ class LinkConnection:
             return self._real.read_response(disable_decoding=disable_decoding, **kwargs)
         if not self._slots:
             raise redis.exceptions.ConnectionError("no command awaits a reply")
-        reply = self._link.wait(self._slots.pop(0), self._pool.timeout)
+        pool = self._pool
+        reply = self._link.wait(self._slots.pop(0), pool.timeout, pump=not pool.retries)
         if isinstance(reply, Exception):  # an error reply, raised as redis-py does
             raise reply
         return reply
@@ -153,8 +154,10 @@ class LinkConnection:
 
 class LinkPool(redis.ConnectionPool):
     """Hands out :class:`LinkConnection` stand-ins over ``link``; replies wait at
-    most ``timeout`` seconds. ``base`` (the pool this replaces) serves the blocking
-    commands and gives its settings."""
+    most ``timeout`` seconds. Without ``retries`` (a checkpoint's quick calls) a call
+    neither retries nor waits for the reader thread: it reads its reply itself.
+    ``base`` (the pool this replaces) serves the blocking commands and gives its
+    settings."""
 
     def __init__(
         self, link: Link, base: redis.ConnectionPool, timeout: float, retries: bool = True

@@ -8,10 +8,13 @@ thread's switch interval.
 
 How: the link's socket gets ``O_ASYNC`` (Linux: a real-time signal aimed at the main
 thread alone), so the kernel signals the main thread whenever bytes arrive. The
-handler, in the main thread at its next bytecode, waits at most ``_WAIT`` seconds
-for the reader to parse what arrived; waiting releases the GIL, so the reader runs
-at once. It does not wait when the socket holds no bytes (peeked at, never
-consumed): the reader took them already, or the signal came late.
+handler, in the main thread at its next bytecode, parses what arrived itself when no
+other thread is reading or sending (:meth:`link.Link.pump_now`); otherwise it waits
+at most ``_WAIT`` seconds for the reader to parse it, which releases the GIL, so
+the reader runs at once. It does nothing when the socket holds no bytes (peeked at,
+never consumed): the reader took them already, or the signal came late. It does
+not parse while the main thread was interrupted inside the control state's locked
+code (``ControlState.acting``): a push updates that state.
 
 Every safety rule of :mod:`wakeup` holds: its handler is installed only in the main
 thread over ``SIG_DFL`` (:func:`wakeup.install`), ``O_ASYNC`` is cleared before the
@@ -28,6 +31,7 @@ import logging
 import socket
 import ssl
 import threading
+from typing import Any
 
 from . import wakeup
 
@@ -41,7 +45,9 @@ class LinkWakeup:
     """Arms the link's socket (from the reader thread) and serves the signal (in the
     main thread). ``parsed()`` is the link's ``on_parsed``."""
 
-    def __init__(self, sigs: tuple[int, ...]) -> None:
+    def __init__(self, sigs: tuple[int, ...], link: Any, control: Any) -> None:
+        self._link = link  # a link.Link
+        self._control = control  # the ControlState pushes update
         self._sig = sigs[0] if len(sigs) > 1 else 0  # F_SETSIG's signal (0: SIGIO)
         self._main_tid = threading.main_thread().native_id or 0
         self._lock = threading.Lock()  # arming and closing; the handler never takes it
@@ -114,11 +120,16 @@ class LinkWakeup:
         self._busy = True
         try:
             count = self._count  # before the peek: a parse after it ends the wait
-            if self._unparsed():
-                tick = self._tick = threading.Event()
-                if self._count == count:
-                    self.served += 1
-                    tick.wait(_WAIT)
+            if not self._unparsed() or self._link.pumper == threading.get_ident():
+                return  # nothing there, or this thread was reading when interrupted
+            self.served += 1
+            # Parse it here unless this thread was interrupted inside the control
+            # state (a push updates it) or another thread reads or sends.
+            if not self._control.acting and self._link.pump_now(_WAIT):
+                return
+            tick = self._tick = threading.Event()
+            if self._count == count:
+                tick.wait(_WAIT)
         except Exception as e:
             logger.debug("tablevault-redis: fast path: %r", e)
         finally:
@@ -138,11 +149,11 @@ class LinkWakeup:
             return False
 
 
-def start() -> LinkWakeup | None:
-    """The fast path for the link, where it can be used (see :func:`wakeup.install`)."""
+def start(link: Any, control: Any) -> LinkWakeup | None:
+    """The fast path for ``link``, where it can be used (see :func:`wakeup.install`)."""
     sigs = wakeup.install()
     if not sigs:
         return None
-    fast = LinkWakeup(sigs)
+    fast = LinkWakeup(sigs, link, control)
     wakeup.serve(fast)
     return fast

@@ -161,7 +161,7 @@ def listener_for(
         # its client made and its script loaded now.
         with contextlib.suppress(Exception):
             process.quick().client.script_load(scripts.source("ack"))
-        fast = link_wakeup.start() if fast_signals else None
+        fast = link_wakeup.start(conn.link, process.control) if fast_signals else None
         if fast is not None:
             conn.link.on_parsed = fast.parsed
     else:

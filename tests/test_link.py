@@ -4,13 +4,16 @@ a checkpoint verifies, and one round trip per request."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 
 import psutil
 import pytest
 import redis
+from helpers import wait_until
 
-from tablevault_redis import VaultClient, keys
+from tablevault_redis import VaultClient, keys, link_pool
+from tablevault_redis.connection import connect
 
 
 def _worker_connections(pid: int, port: int) -> int:
@@ -95,3 +98,57 @@ def test_a_request_is_one_round_trip(fresh_redis, namespace):
             c.stop_execution("nobody")
         assert "nobody" in str(refused.value)
         admin.close()
+
+
+def test_replies_reach_their_callers_from_many_threads_with_pushes_between(redis_url, namespace):
+    """Commands, pipelines and quick calls from several threads, while notifications
+    arrive on the same connection: every caller gets its own reply."""
+    conn = link_pool.one_connection(connect(redis_url))
+    assert conn.link is not None
+    pushes: list[list] = []
+    conn.link.on_push = lambda message: pushes.append(message)  # type: ignore[assignment]
+    channel = f"{namespace}:chan"
+    conn.link.subscribe("SUBSCRIBE", channel, lambda error: None)
+    quick = conn.quick(channel).client
+    publisher = redis.Redis.from_url(redis_url)
+    errors: list[BaseException] = []
+
+    def work(i: int) -> None:
+        try:
+            for j in range(200):
+                value = f"{i}-{j}"
+                client = quick if j % 3 == 0 else conn.client
+                assert client.echo(value) == value
+                if j % 10 == 0:
+                    pipe = conn.client.pipeline(transaction=j % 20 == 0)
+                    pipe.echo(value).echo(value + "b").get(f"{namespace}:none")
+                    assert pipe.execute() == [value, value + "b", None]
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for k in range(50):
+        publisher.publish(channel, str(k))
+    for t in threads:
+        t.join(30)
+    assert not errors, errors[0]
+    wait_until(lambda: len([p for p in pushes if p[0] == "message"]) == 50, 5)
+    publisher.close()
+    conn.close()
+
+
+def test_a_refused_subscription_leaves_the_replies_in_order(fresh_redis, namespace):
+    """An error reply to SUBSCRIBE (an ACL without the channel) is not a push: it must
+    not take another command's reply."""
+    admin = fresh_redis.client()
+    admin.execute_command("ACL", "SETUSER", "nochan", "on", ">pw", "~*", "resetchannels", "+@all")
+    url = fresh_redis.url.replace("redis://", "redis://nochan:pw@")
+    conn = link_pool.one_connection(connect(url))
+    refused: list[object] = []
+    conn.link.subscribe("SUBSCRIBE", f"{namespace}:chan", refused.append)
+    assert conn.client.echo("after") == "after"
+    assert isinstance(refused[0], redis.exceptions.NoPermissionError), refused
+    conn.close()
+    admin.close()
