@@ -57,7 +57,7 @@ class ControlState:
         self.verify: Verifier = lambda _kind, _seq, _by: ""
         self._verified: str | None = None  # the pending action as read from the server
         self._hint: tuple[int, str, str] | None = None  # (seq, action, by) announced
-        self.acting = False  # the main thread is in act() (see link_wakeup)
+        self.acting = False  # in act() or consume_stop(): see link_wakeup
         # What a checkpoint raises for a stop (the interactive prompt needs its own).
         self.stop_error: Callable[[str], BaseException] = ExecutionStopped
         self._cond = threading.Condition()
@@ -242,6 +242,13 @@ class ControlState:
         """End a stop that a checkpoint raised for: a notebook cell it aborted is over,
         and the kernel's next cell runs. Returns ``(seq, who asked)``, or None when no
         raised stop is pending (a stop that no checkpoint reached yet stays)."""
+        self.acting = True
+        try:
+            return self._consume_stop()
+        finally:
+            self.acting = False
+
+    def _consume_stop(self) -> tuple[int, str] | None:
         with self._cond:
             if self.pending == "stop" and self._raised_seq == self.seq:
                 self.pending = self._verified = None

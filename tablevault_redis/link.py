@@ -329,10 +329,15 @@ class Link:
             logger.warning("tablevault-redis: connection error, reconnecting: %r", error)
         with contextlib.suppress(Exception):
             self.on_disconnect()  # before the socket closes (see wakeup.py)
+        # Not while another thread parses (a quick call's wait, the signal handler:
+        # a few ms at most); never waits on the reader thread, which calls this.
+        reading = self._read_lock.acquire(timeout=1.0)
         with self._lock:
             conn, slots, selector = self._conn, list(self._slots), self._selector
             self._conn = self._sock = self._selector = None
             self._slots.clear()
+        if reading:
+            self._read_lock.release()
         if selector is not None:
             with contextlib.suppress(Exception):
                 selector.close()
