@@ -7,12 +7,15 @@ calls), so one Redis served at most half as many workers as its ``maxclients``, 
 each connection costs the server memory. RESP3 carries pushes (``message``,
 ``subscribe``) and replies on one connection.
 
-How: :class:`Link` owns one redis-py connection and ONE reader thread, the only
-reader of its socket. Writers from any thread pack their commands and send them
-under a lock that also queues one reply slot per command, so the n-th reply parsed
-fills the n-th slot. Pushes go to ``on_push`` instead. A caller waits on its slot
-for at most its timeout; a reply overdue past the socket timeout means the
-connection is dead: its socket is shut down, the reader fails every waiting slot
+How: :class:`Link` owns one redis-py connection and a reader thread. Writers from
+any thread pack their commands and send them under a lock that also queues one reply
+slot per command, so the n-th reply parsed fills the n-th slot. Pushes go to
+``on_push`` instead. Parsing takes a read lock: the reader thread polls the socket
+without it and parses what arrives, and two others may take a turn when the lock is
+free, saving a switch between threads: a checkpoint's quick call, which reads its
+own reply, and the main thread's signal handler (:mod:`link_wakeup`). A caller waits
+on its slot for at most its timeout; a reply overdue past the socket timeout means
+the connection is dead: its socket is shut down, the reader fails every waiting slot
 with a (transient) ``ConnectionError``, reconnects with backoff and calls
 ``on_connect`` (the listener subscribes again and reads the request key). While it
 is down, a command fails at once with the same transient error: the outbox and the
