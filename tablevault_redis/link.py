@@ -54,8 +54,40 @@ class Push(list):  # type: ignore[type-arg,unused-ignore]
     """A push message (``message``, ``subscribe``...), told apart from a reply."""
 
 
+class Latch:
+    """A one-way ``threading.Event`` whose ``set`` never blocks: a signal handler may
+    set it while the thread it interrupted is inside ``wait`` (an Event's lock is
+    then held, and its ``set`` would deadlock). ``clear`` only from one thread."""
+
+    def __init__(self) -> None:
+        self._flag = False
+        self._gate = threading.Lock()  # held while not set; released (never waited) by set
+        self._gate.acquire()
+
+    def set(self) -> None:
+        if not self._flag:
+            self._flag = True
+            with contextlib.suppress(RuntimeError):  # released already
+                self._gate.release()
+
+    def is_set(self) -> bool:
+        return self._flag
+
+    def clear(self) -> None:
+        if self._flag:
+            self._flag = False
+            self._gate.acquire(blocking=False)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if self._flag:
+            return True
+        if self._gate.acquire(timeout=-1 if timeout is None else max(0.0, timeout)):
+            self._gate.release()
+        return self._flag
+
+
 class Slot:
-    """The reply to one command, filled by the reader thread."""
+    """The reply to one command, filled by whichever thread parses it."""
 
     __slots__ = ("callback", "done", "error", "errors_only", "sent_at", "value")
 
@@ -63,7 +95,7 @@ class Slot:
         # errors_only: a command answered by pushes when it succeeds (SUBSCRIBE), so
         # only its error takes this slot (see Link.subscribe).
         self.errors_only = errors_only
-        self.done = threading.Event()
+        self.done = Latch()
         self.value: Any = None
         self.error: BaseException | None = None
         self.sent_at = time.monotonic()
@@ -178,9 +210,10 @@ class Link:
         ``TimeoutError`` after ``timeout`` s. A reply overdue past the socket timeout
         ends the connection (see the module docstring). ``pump``: the caller reads
         the reply itself when no other thread is reading (a checkpoint's quick call)."""
+        deadline = time.monotonic() + timeout
         if pump:
-            self._wait_pumping(slot, time.monotonic() + timeout)
-        if not slot.done.wait(timeout if not pump else 0):
+            self._wait_pumping(slot, deadline)
+        if not slot.done.wait(deadline - time.monotonic()):
             if time.monotonic() - slot.sent_at >= self.timeout:
                 self.restart()
             raise redis.exceptions.TimeoutError(f"no reply from Redis within {timeout} s")
@@ -200,9 +233,9 @@ class Link:
             try:
                 if self._readable(min(left, _TURN)):
                     self._pump(left)
-            except Exception:  # the reader thread sees it too, and reconnects
-                self.restart()
-                slot.done.wait(left)
+            except Exception:  # the reader thread sees it too: it reconnects, fails
+                self.restart()  # what waits, and fills this slot
+                return
             finally:
                 self.pumper = 0
                 self._read_lock.release()

@@ -28,6 +28,7 @@ from typing import Any
 from . import scripts
 from .connection import Connection
 from .control import ControlState
+from .link import Latch
 from .replies import RequestState
 from .run import ProcessRun
 
@@ -56,7 +57,7 @@ class LinkListener:
         scripts.request_state(conn, process.namespace, process.name, client=batch)
         script, k, args, self._parse = batch.take()
         self._read_cmd = ("EVAL", scripts.source(script), len(k), *k, *args)
-        self.subscribed = threading.Event()
+        self.subscribed = Latch()  # set by a callback, maybe in the signal handler
         self.wakeup: Any = None  # the signal fast path (link_wakeup), armed per connection
         self.last_error = ""
         self._lock = threading.Lock()
