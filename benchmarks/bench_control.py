@@ -402,7 +402,7 @@ def bench_pause(
         "applied_ms": _common.summary(_ms(applied)),
         "resume_ms": _common.summary(_ms(resume)),
         "calibration": worker.info.get("calibrated"),
-        "samples_from_call_ms": _ms(observe_call),
+        "samples_from_call_ms": _ms(paused_call),
     }
 
 
@@ -516,11 +516,11 @@ def _mode_rows(url: str, mode: str, args: argparse.Namespace, samples: dict[str,
             samples[f"{what}_{mode}{'' if fast else '_no_fast_signals'}"] = runs[fast].pop(
                 "samples_from_call_ms"
             )
-        key = "observe_from_call_ms" if what == "pause" else "raised_from_call_ms"
+        key = "paused_from_call_ms" if what == "pause" else "raised_from_call_ms"
         label = "checkpoint" if what == "pause" else "raised"
         extra = {k: v for k, v in runs[True].items() if k.endswith("handler")}
-        if what == "pause":  # the checkpoint saw it; a verified pause holds it after
-            extra["paused_from_call_ms"] = runs[True]["paused_from_call_ms"]
+        if what == "pause":  # the checkpoint saw it; it pauses once it verified it
+            extra["observed_from_call_ms"] = runs[True]["observe_from_call_ms"]
         rows.append(
             _latency_row(
                 f"{what}_to_{label}_{mode}_no_fast_signals",
