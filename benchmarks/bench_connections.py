@@ -4,7 +4,8 @@ separate connections (``TABLEVAULT_ONE_CONNECTION=0``), real worker processes, s
 Each mode starts N workers (tests/scripts/worker.py: a Vault, a checkpoint every
 5 ms), waits until each has run and heartbeat, then reads ``CLIENT LIST`` (the
 workers' connections: all but this benchmark's own) and ``INFO memory`` against the
-server before they started, and stops them all with ``request_many``. Rows:
+server before they started (averaged over 6 s, see ``_mean_memory``), and stops them
+all with ``request_many``. Rows:
 ``connections_per_live_worker``, ``redis_memory_per_live_worker`` (``used_memory``
 growth / N: the worker's keys and its connections' buffers) and
 ``redis_client_memory_per_live_worker`` (``mem_clients_normal`` growth / N), each
@@ -28,6 +29,7 @@ from tablevault_redis import VaultClient  # noqa: E402
 
 WORKER = _common.ROOT / "tests" / "scripts" / "worker.py"
 NAMESPACE = "conns"
+_SAMPLES, _SAMPLE_GAP = 24, 0.25  # memory samples over 6 s
 
 
 def _env(url: str, one: bool) -> dict[str, str]:
@@ -39,6 +41,19 @@ def _env(url: str, one: bool) -> dict[str, str]:
         TABLEVAULT_ONE_CONNECTION="1" if one else "0",
     )
     return env
+
+
+def _mean_memory(admin: Any, samples: int) -> dict[str, float]:
+    """``INFO memory``'s figures averaged over two heartbeat intervals: a connection's
+    buffers grow with each command and are freed once it has been idle 2 s."""
+    keys = ("used_memory", "mem_clients_normal")
+    total = dict.fromkeys(keys, 0.0)
+    for _ in range(samples):
+        info = admin.info("memory")
+        for k in keys:
+            total[k] += info[k] / samples
+        time.sleep(_SAMPLE_GAP)
+    return total
 
 
 def measure(n: int, one: bool, settle: float) -> dict[str, Any]:
@@ -55,7 +70,7 @@ def measure(n: int, one: bool, settle: float) -> dict[str, Any]:
                 procs.append(_common.start_worker(argv, _env(server.url, one), workdir, 60))
             time.sleep(settle)  # a few heartbeats each
             clients = [c for c in admin.client_list() if int(c["id"]) != mine]
-            mem = admin.info("memory")
+            mem = _mean_memory(admin, _SAMPLES)
             with VaultClient(server.url, NAMESPACE) as client:
                 client.request_many("stop", [f"w{i}" for i in range(n)])
             for p in procs:
