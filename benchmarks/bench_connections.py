@@ -86,6 +86,10 @@ def measure(n: int, one: bool, settle: float) -> dict[str, Any]:
         "connections_per_worker": len(clients) / n,
         "used_memory_per_worker_b": (mem["used_memory"] - mem0["used_memory"]) / n,
         "client_memory_per_worker_b": (mem["mem_clients_normal"] - mem0["mem_clients_normal"]) / n,
+        # CLIENT LIST at one moment: a connection's query buffer (qbuf-free) is freed
+        # only after 2 s without a command (Redis 7.0), longer than a heartbeat gap.
+        "client_list_tot_mem_mean_b": sum(int(c["tot-mem"]) for c in clients) / len(clients),
+        "client_list_qbuf_free_mean_b": sum(int(c["qbuf-free"]) for c in clients) / len(clients),
     }
 
 
