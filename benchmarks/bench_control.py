@@ -157,8 +157,15 @@ def worker_vault(url: str, name: str, mode: str, switch_interval: float | None) 
             raise
         _say(ev="resumed", t=time.monotonic())
 
+    orig_wait_paused = ctl._wait_paused
+
+    def wait_paused(report: bool = True) -> None:
+        _say(ev="paused", t=time.monotonic())  # the pause is in effect (verified)
+        orig_wait_paused(report)
+
     ctl.apply = apply  # type: ignore[method-assign]
     ctl.act = act  # type: ignore[method-assign]
+    ctl._wait_paused = wait_paused  # type: ignore[method-assign]
     _say(ev="ready", pid=os.getpid(), fast=vault._wakeup is not None)
     _loop(mode, vault.checkpoint_execution)
 
@@ -361,6 +368,7 @@ def bench_pause(
     ctl = VaultClient(url, NAMESPACE)
     observe: list[float] = []
     observe_call: list[float] = []
+    paused_call: list[float] = []
     applied: list[float] = []
     resume: list[float] = []
     try:
@@ -373,6 +381,7 @@ def bench_pause(
             ctl.pause_execution(name)
             t_ret = time.monotonic()
             obs = worker.expect("observe")
+            paused = worker.expect("paused")
             time.sleep(0.002)
             ctl.resume_execution(name)
             t_ret2 = time.monotonic()
@@ -380,6 +389,7 @@ def bench_pause(
             if i >= 3:
                 observe.append(obs["t"] - t_ret)
                 observe_call.append(obs["t"] - t_call)
+                paused_call.append(paused["t"] - t_call)
                 applied.append(obs["applied"] - t_ret)
                 resume.append(res["t"] - t_ret2)
     finally:
@@ -388,10 +398,11 @@ def bench_pause(
     return {
         "observe_ms": _common.summary(_ms(observe)),
         "observe_from_call_ms": _common.summary(_ms(observe_call)),
+        "paused_from_call_ms": _common.summary(_ms(paused_call)),
         "applied_ms": _common.summary(_ms(applied)),
         "resume_ms": _common.summary(_ms(resume)),
         "calibration": worker.info.get("calibrated"),
-        "samples_from_call_ms": _ms(observe_call),
+        "samples_from_call_ms": _ms(paused_call),
     }
 
 
@@ -505,9 +516,11 @@ def _mode_rows(url: str, mode: str, args: argparse.Namespace, samples: dict[str,
             samples[f"{what}_{mode}{'' if fast else '_no_fast_signals'}"] = runs[fast].pop(
                 "samples_from_call_ms"
             )
-        key = "observe_from_call_ms" if what == "pause" else "raised_from_call_ms"
+        key = "paused_from_call_ms" if what == "pause" else "raised_from_call_ms"
         label = "checkpoint" if what == "pause" else "raised"
         extra = {k: v for k, v in runs[True].items() if k.endswith("handler")}
+        if what == "pause":  # the checkpoint saw it; it pauses once it verified it
+            extra["observed_from_call_ms"] = runs[True]["observe_from_call_ms"]
         rows.append(
             _latency_row(
                 f"{what}_to_{label}_{mode}_no_fast_signals",

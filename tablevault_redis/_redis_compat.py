@@ -104,3 +104,9 @@ def shutdown_pubsub_socket(pubsub: Any) -> bool:
     with contextlib.suppress(OSError):  # already closed by the peer: nothing to wake
         sock.shutdown(socket.SHUT_RDWR)
     return True
+
+
+def buffered(connection: Any) -> bool:
+    """Whether a redis-py connection's parser holds bytes it has not parsed yet."""
+    buffer = getattr(getattr(connection, "_parser", None), "_buffer", None)
+    return bool(buffer is not None and buffer.unread_bytes())

@@ -141,6 +141,8 @@ class Connection:
     #: With a Sentinel URL: redis-py's Sentinel manager and the service it watches.
     sentinel: Any = None
     service: str = ""
+    #: A worker's one connection (:mod:`link`), which ``client`` sends over; or None.
+    link: Any = None
 
     def __repr__(self) -> str:
         kind = "cluster" if self.cluster else "sentinel" if self.sentinel else "standalone"
@@ -166,7 +168,10 @@ class Connection:
         Sentinels or resolves the host again) or re-read the cluster's slot map.
         Safe from any thread: connections in use by another thread are left alone."""
         with contextlib.suppress(Exception):  # best effort; the retry reports failures
-            if self.cluster:
+            if self.link is not None:
+                self.link.restart()  # reconnecting asks the Sentinels anew
+                self.client.connection_pool.disconnect(inuse_connections=False)
+            elif self.cluster:
                 self.client.nodes_manager.initialize()
             else:
                 self.client.connection_pool.disconnect(inuse_connections=False)
@@ -189,7 +194,13 @@ class Connection:
     def quick(self, key: str, timeout: float = QUICK_TIMEOUT) -> Connection:
         """This connection for the node serving ``key``, with ``timeout``-second
         connect and socket timeouts: for the few calls a checkpoint makes itself,
-        which must never hang on an unreachable server."""
+        which must never hang on an unreachable server. Over a link: the same socket,
+        its replies awaited that long."""
+        if self.link is not None:
+            from .link_pool import quick_client  # imported late: link_pool imports this
+
+            client = quick_client(self.client, timeout)
+            return replace(self, client=client, scripts=Scripts(client))
         extra: dict[str, Any] = dict(
             socket_timeout=timeout, socket_connect_timeout=timeout, retry_on_timeout=False
         )
@@ -214,6 +225,10 @@ class Connection:
 
     def close(self) -> None:
         # Closing a broken client must not mask the caller's error.
+        if self.link is not None:
+            with contextlib.suppress(Exception):
+                self.link.close()
+                self.client.connection_pool.disconnect()  # its blocking calls' connections
         with contextlib.suppress(Exception):
             self.client.close()
         if self.sentinel is not None:

@@ -31,6 +31,10 @@ Reporter = Callable[[str, int, str], None]
 # (seq, who asked) -> False when stop ``seq`` was withdrawn before this checkpoint
 # reached it, so it must not be acted on; True to act (also when it cannot be told).
 Confirmer = Callable[[int, str], bool]
+# (kind: "stopping" | "paused", seq, who asked) -> the ``ack`` script's reply, "" when
+# Redis did not answer: ``kind`` itself only when the server holds that request and
+# recorded the step.
+Verifier = Callable[[str, int, str], str]
 
 
 class ControlState:
@@ -50,6 +54,10 @@ class ControlState:
         self._raised_seq = 0  # the stop request a checkpoint last raised for
         self._dismissed_seq = 0  # a stop found withdrawn: not acted on again
         self.confirm: Confirmer = lambda _seq, _by: True
+        self.verify: Verifier = lambda _kind, _seq, _by: ""
+        self._verified: str | None = None  # the pending action as read from the server
+        self._hint: tuple[int, str, str] | None = None  # (seq, action, by) announced
+        self.acting = False  # in act() or consume_stop(): see link_wakeup
         # What a checkpoint raises for a stop (the interactive prompt needs its own).
         self.stop_error: Callable[[str], BaseException] = ExecutionStopped
         self._cond = threading.Condition()
@@ -60,10 +68,43 @@ class ControlState:
             if seq <= self.seq:
                 return False
             self.seq = seq
-            self.pending = action if action in ("stop", "pause") else None
+            self._verified = action if action in ("stop", "pause") else None
             self.by = by
-            self._cond.notify_all()
+            if self._hint is not None and self._hint[0] <= seq:
+                self._hint = None
+            self._show()
             return True
+
+    def _show(self) -> None:
+        """Called holding the lock: what checkpoints see, the verified state or a
+        newer hint (a verified stop wins)."""
+        hint = self._hint
+        shown = self._verified
+        if hint is not None and shown != "stop":
+            shown = hint[1]
+        self.pending = shown
+        self._cond.notify_all()
+
+    def hint(self, epoch: str, seq: int, action: str, by: str) -> bool:
+        """A notification announced request ``seq``: checkpoints act on it at once,
+        each after verifying it on the server (:meth:`act`). Ignored unless newer
+        than what is known, in this epoch, and a stop or a pause."""
+        with self._cond:
+            if epoch != self.epoch or seq <= self.seq or action not in ("stop", "pause"):
+                return False
+            if self._hint is not None and self._hint[0] >= seq:
+                return False
+            self._hint = (seq, action, by)
+            self._show()
+            return True
+
+    def settle_hint(self) -> None:
+        """A read made after the notification was applied: a hint newer than what
+        it found was not a real request, and is dropped."""
+        with self._cond:
+            if self._hint is not None and self._hint[0] > self.seq:
+                self._hint = None
+                self._show()
 
     def apply_stored(self, seq: int, raw_request: str | None, epoch: str | None = None) -> bool:
         """Apply the state read from Redis: ``request_seq`` and the request key, read
@@ -92,16 +133,18 @@ class ControlState:
         with self._cond:
             self.epoch, self._offered = epoch, ""
             self.seq = max(seq, parsed[0]) if parsed else seq
-            if self.pending != "stop":
-                self.pending = parsed[1] if parsed and parsed[1] in ("stop", "pause") else None
+            self._hint = None
+            if self._verified != "stop":
+                action = parsed[1] if parsed else None
+                self._verified = action if action in ("stop", "pause") else None
                 self.by = parsed[2] if parsed else ""
-            self._cond.notify_all()
+            self._show()
         return True
 
     def held(self) -> Held:
         """The state this run acts on, for the heartbeat to check against the server's."""
         with self._cond:
-            return Held(self.epoch, self.seq, self.pending or "", self.by)
+            return Held(self.epoch, self.seq, self._verified or "", self.by)
 
     def act(self) -> None:
         """The slow path of a checkpoint: wait while paused, raise on stop.
@@ -109,19 +152,66 @@ class ControlState:
         A stop keeps raising at every later checkpoint until it is consumed (see
         :meth:`consume_stop`), so code that catches it once cannot run on past it.
         """
-        with self._cond:
-            if self.pending == "pause":
-                self._wait_paused()
-            if self.pending != "stop" or self._dismissed_seq == self.seq:
-                return
-            seq, by, first = self.seq, self.by, self._raised_seq != self.seq
+        self.acting = True  # the signal fast path leaves this state alone meanwhile
+        try:
+            self._act()
+        finally:
+            self.acting = False
+
+    def _act(self) -> None:
+        verified, paused = "", False
+        while True:
+            hint = self._hint
+            if hint is not None:
+                verified = self._check_hint(hint)
+            with self._cond:
+                if self._hint is not None:
+                    continue  # announced meanwhile (or during the pause): verify it
+                if self.pending == "pause":
+                    self._wait_paused(report=verified != "pause" and not paused)
+                    paused = True
+                    if self._hint is not None:
+                        continue
+                if self.pending != "stop" or self._dismissed_seq == self.seq:
+                    return
+                seq, by, first = self.seq, self.by, self._raised_seq != self.seq
+            break
         if first and not self._confirm_stop(seq, by):
             return
         raise self.stop_error(by)
 
-    def _wait_paused(self) -> None:
-        """Called holding the lock: report paused, wait for the resume, report running."""
-        self._report("paused", self.seq, self.by)
+    def _check_hint(self, hint: tuple[int, str, str]) -> str:
+        """Verify an announced request on the server (one round trip, outside the
+        lock) before acting on it: the action when the server holds it and recorded
+        the step (stopping, paused), else "" (forged, withdrawn, or no answer: the
+        hint is dropped and the next read decides)."""
+        seq, action, by = hint
+        kind = "stopping" if action == "stop" else "paused"
+        reply = self.verify(kind, seq, by)
+        with self._cond:
+            if self._hint == hint:
+                self._hint = None
+            if reply != kind:
+                self._show()
+                return ""
+            if seq < self.seq or (seq == self.seq and self._verified != action):
+                # Recorded, but a newer request was read meanwhile (a resume): the
+                # run goes on, so its record must say running again.
+                if action == "pause":
+                    self._report("running", self.seq, self.by)
+                self._show()
+                return ""
+            self.seq, self._verified, self.by = seq, action, by
+            if action == "stop":
+                self._raised_seq, self.stopped_by = seq, by
+            self._show()
+            return action
+
+    def _wait_paused(self, report: bool = True) -> None:
+        """Called holding the lock: report paused (unless the pause's verification
+        recorded it), wait for the resume, report running."""
+        if report:
+            self._report("paused", self.seq, self.by)
         self.waiting = True
         try:
             while self.pending == "pause":
@@ -152,9 +242,16 @@ class ControlState:
         """End a stop that a checkpoint raised for: a notebook cell it aborted is over,
         and the kernel's next cell runs. Returns ``(seq, who asked)``, or None when no
         raised stop is pending (a stop that no checkpoint reached yet stays)."""
+        self.acting = True
+        try:
+            return self._consume_stop()
+        finally:
+            self.acting = False
+
+    def _consume_stop(self) -> tuple[int, str] | None:
         with self._cond:
             if self.pending == "stop" and self._raised_seq == self.seq:
-                self.pending = None
+                self.pending = self._verified = None
                 self.stopped_by = ""  # the kernel lives on: the process itself goes on
                 return self.seq, self.by
             return None

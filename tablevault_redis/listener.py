@@ -1,4 +1,6 @@
-"""The listener thread: the one owner of this process's pub/sub connection.
+"""The listener thread: the one owner of this process's pub/sub connection, on a Redis
+Cluster (or where one connection cannot be used: see :func:`listener_for`; elsewhere
+:mod:`link_listener` reads the notifications on the worker's one connection).
 
 It subscribes to the process's control channel. A notification is only a hint that
 the request state changed: whatever it says, the listener reads the request key and
@@ -24,9 +26,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from . import link_wakeup, scripts, wakeup
 from ._redis_compat import shutdown_pubsub_socket
 from .connection import Connection
 from .control import ControlState
+from .link_listener import LinkListener
+from .link_wakeup import LinkWakeup
 from .retry import Backoff, is_transient
 from .wakeup import Wakeup
 
@@ -141,3 +146,28 @@ class Listener(threading.Thread):
         shutdown_pubsub_socket(self._pubsub)  # None (between connections): nothing to wake
         if self.is_alive() and threading.current_thread() is not self:
             self.join(timeout)
+
+
+def listener_for(
+    conn: Connection, process: Any, fast_signals: bool, health_check_interval: float
+) -> tuple[Listener | LinkListener, Wakeup | LinkWakeup | None]:
+    """The listener of ``process`` (a :class:`run.ProcessRun`) and its signal fast
+    path (None when off or unusable): over the link when ``conn`` has one."""
+    listener: Listener | LinkListener
+    fast: Wakeup | LinkWakeup | None = None
+    if conn.link is not None:  # one connection: see link.py
+        listener = LinkListener(conn, process)
+        # A checkpoint's stop confirmation is one round trip from the first stop on:
+        # its client made and its script loaded now.
+        with contextlib.suppress(Exception):
+            process.quick().client.script_load(scripts.source("ack"))
+        fast = link_wakeup.start(conn.link, process.control) if fast_signals else None
+        if fast is not None:
+            conn.link.on_parsed = fast.parsed
+    else:
+        listener = Listener(
+            conn, process.channel, process.control, process.resync, health_check_interval
+        )
+        fast = wakeup.start(process, conn) if fast_signals else None
+    listener.wakeup = fast
+    return listener, fast

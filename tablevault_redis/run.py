@@ -138,6 +138,7 @@ class ProcessRun:
         self._last_beat = started
         self.control = ControlState(reply.request_seq, self._report, epoch=fields["epoch"])
         self.control.confirm = self.confirm_stop
+        self.control.verify = self.verify
 
     def _claim(self, started: float, fields: dict[str, str]) -> Registered:
         """Run ``register``; when a holder answers, take over only if its process is
@@ -281,19 +282,26 @@ class ProcessRun:
         """Record ``stopping`` before a checkpoint first raises for stop ``seq``, on a
         short-timeout connection; False when the stop was withdrawn first. While Redis
         does not answer, the stop is acted on and its acknowledgement queued."""
-        try:
-            reply = scripts.ack(
-                self.quick(), self.namespace, self.name, kind="stopping", seq=seq, by=by
-            )
-        except (redis.exceptions.RedisError, OSError, TableVaultError) as exc:
-            logger.debug("confirming stop %d: %s; acting on it", seq, exc)
-            reply = ""
+        reply = self.verify("stopping", seq, by)
         if reply == "superseded":
             return False
-        notices.acted("stopping", by, self.unit)
         if reply != "stopping":
+            notices.acted("stopping", by, self.unit)
             self._write("stopping", scripts.ack, kind="stopping", seq=seq, by=by)
         return True
+
+    def verify(self, kind: str, seq: int, by: str) -> str:
+        """Record ``kind`` (stopping, paused) for announced request ``seq`` if the
+        server holds it (one round trip, short timeout); the ``ack`` reply, "" when
+        Redis did not answer (see :meth:`ControlState.act`)."""
+        try:
+            reply = scripts.ack(self.quick(), self.namespace, self.name, kind=kind, seq=seq, by=by)
+        except (redis.exceptions.RedisError, OSError, TableVaultError) as exc:
+            logger.debug("verifying %s %d: %s", kind, seq, exc)
+            return ""
+        if reply == kind:
+            notices.acted(kind, by, self.unit)
+        return reply
 
     def cell_ended(self) -> None:
         """A notebook cell ended: a stop it raised is over, the next cell runs."""

@@ -2,17 +2,10 @@
 
 Every atomic step of the library is one script, ``lua/<name>.lua``, whose header
 names its KEYS, ARGV and return value. The function of the same name here repeats
-that contract, takes named arguments, builds the KEYS (always from :mod:`keys`, never
-inside Lua, so the schema lives in one place and Redis Cluster can route each call)
-and ARGV lists, and returns a typed reply. No other module builds those lists (the
-record, description and retention scripts' functions are in :mod:`item_scripts`).
-
-Each script is loaded behind a prelude defining ``final``, the set of final statuses,
-generated from :data:`models.FINAL_STATUSES`, so that set is written once.
-
-Calls can be batched with :class:`Batch`: one round trip on a standalone server, one
-call at a time on a cluster (each key's own node).
-"""
+that header, builds the KEYS (from :mod:`keys` only) and ARGV lists, and types the
+reply; no other module builds them (the record, description, retention and bulk
+request scripts' functions are in :mod:`item_scripts`). :class:`Batch` sends several
+calls in one round trip on a standalone server."""
 
 from __future__ import annotations
 
@@ -50,11 +43,14 @@ class Scripts:
         """Run script ``name`` (optionally on ``client``, e.g. a pipeline); the raw reply."""
         return self._scripts[name](keys=keys, args=args, client=client)
 
+    def sha(self, name: str) -> str:
+        return str(self._scripts[name].sha)
+
 
 class Batch:
     """Script calls sent together: pass it as ``client=`` to the functions below (the
     call is queued, returns None), then :meth:`execute` returns the typed replies in
-    order (pipelined; on a cluster each call goes to its own key's node)."""
+    order. Every call must be safe to run twice: see :meth:`_replies`."""
 
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
@@ -64,37 +60,46 @@ class Batch:
         return len(self._calls)
 
     def execute_each(self) -> list[Any]:
-        """Like :meth:`execute`, but a call the server refused gives its exception in
-        its place instead of raising; a connection failure still raises."""
+        """Like :meth:`execute`, but a refused call gives its error in its place."""
         calls, self._calls = self._calls, []
+        return [
+            reply if isinstance(reply, Exception) else c[3](reply)
+            for c, reply in zip(calls, self._replies(calls), strict=True)
+        ]
+
+    def execute(self) -> list[Any]:
+        calls, self._calls = self._calls, []
+        replies = self._replies(calls)
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return [c[3](reply) for c, reply in zip(calls, replies, strict=True)]
+
+    def _replies(self, calls: list[Any]) -> list[Any]:
+        """The raw replies (an error reply in its call's place) in one round trip,
+        without the SCRIPT EXISTS a redis-py pipeline of scripts sends first. A server
+        lacking a script (restarted) gets the batch again the way that loads it."""
+        if not calls:
+            return []
         scripts = self._conn.scripts
-        out: list[Any] = []
-        if self._conn.cluster:
-            for name, k, a, parse in calls:
+        if self._conn.cluster:  # each call to its own key's node
+            out: list[Any] = []
+            for name, k, a, _parse in calls:
                 try:
-                    out.append(parse(scripts.run(name, k, a)))
+                    out.append(scripts.run(name, k, a))
                 except redis.exceptions.ResponseError as e:
                     out.append(e)
             return out
         pipe = self._conn.client.pipeline(transaction=False)
         for name, k, a, _parse in calls:
-            scripts.run(name, k, a, client=pipe)
-        replies = pipe.execute(raise_on_error=False) if calls else []
-        for (_n, _k, _a, parse), reply in zip(calls, replies, strict=True):
-            out.append(reply if isinstance(reply, Exception) else parse(reply))
-        return out
-
-    def execute(self) -> list[Any]:
-        calls, self._calls = self._calls, []
-        if not calls:
-            return []
-        scripts = self._conn.scripts
-        if self._conn.cluster:
-            return [parse(scripts.run(name, k, a)) for name, k, a, parse in calls]
+            pipe.evalsha(scripts.sha(name), len(k), *k, *a)
+        replies = pipe.execute(raise_on_error=False)
+        if not any(isinstance(r, redis.exceptions.NoScriptError) for r in replies):
+            return list(replies)
         pipe = self._conn.client.pipeline(transaction=False)
         for name, k, a, _parse in calls:
             scripts.run(name, k, a, client=pipe)
-        return [c[3](reply) for c, reply in zip(calls, pipe.execute(), strict=True)]
+        return list(pipe.execute(raise_on_error=False))
 
 
 def _run(
@@ -259,7 +264,7 @@ def ack(
     """The target acted on request ``seq``: ``kind`` paused | running | stopping (a
     checkpoint raised for the stop) | stop_consumed (a stop ended a notebook cell;
     ``by`` who asked). KEYS proc, request, history; ARGV kind, seq, now, by. The new
-    status."""
+    status ("superseded" / "unchanged": a stopping / paused step not recorded)."""
     k = [keys.proc(ns, name), keys.request(ns, name), keys.requests(ns, name)]
     return _run(conn, "ack", k, [kind, seq, _now(now), by], str)
 

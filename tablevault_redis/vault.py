@@ -2,7 +2,9 @@
 
 Creating a Vault registers this process (a record, a heartbeat, its code; see
 :class:`run.ProcessRun`), starts the listener and the outbox threads, and makes
-``checkpoint_execution()`` able to stop or pause it. Everything that controls or
+``checkpoint_execution()`` able to stop or pause it. Where it can (see
+:func:`link_pool.usable`), everything the Vault sends and receives shares one
+connection (:mod:`link`). Everything that controls or
 inspects other processes is inherited from :class:`VaultClient`.
 """
 
@@ -16,10 +18,10 @@ import sys
 import threading
 from typing import Any
 
-from . import checks, exiting, identity, keys, wakeup
+from . import checks, exiting, identity, keys, link_pool, wakeup
 from .client import VaultClient
 from .errors import StatementStopped, ValidationError, VaultExistsError
-from .listener import Listener
+from .listener import listener_for
 from .outbox import Outbox, max_pending_setting
 from .progress import ProgressMixin
 from .prompt import PromptRecorder
@@ -252,6 +254,7 @@ class Vault(ProgressMixin, VaultClient):
 
     def _start(self, new_db: bool) -> None:
         """Register, start the threads, start recording; on failure, let go."""
+        self._conn = link_pool.one_connection(self._conn)
         self._outbox = Outbox(
             self._conn, self._beat, self.heartbeat_interval, max_pending=self._max_pending
         )
@@ -308,15 +311,10 @@ class Vault(ProgressMixin, VaultClient):
 
     def _start_threads(self) -> None:
         process = self._process
-        self._listener = Listener(
-            self._conn,
-            process.channel,
-            process.control,
-            process.resync,
-            health_check_interval=self.heartbeat_interval,
+        self._listener, fast = listener_for(
+            self._conn, process, self._fast_signals, self.heartbeat_interval
         )
-        fast = wakeup.start(self._process, self._conn) if self._fast_signals else None
-        self._listener.wakeup = self._wakeup = fast
+        self._wakeup = fast
         self._outbox.start()
         self._listener.start()
         # Subscribe and read the request key before the program starts its work, so

@@ -5,18 +5,17 @@ busy in pure Python hands the GIL over only after the switch interval (5 ms), of
 twice per notification. A signal needs no GIL hand-over: CPython runs a Python signal
 handler in the main thread at its next bytecode.
 
-How: the pub/sub socket gets ``O_ASYNC``, so the kernel signals the process when a
-notification arrives (on Linux a real-time signal aimed at the main thread alone,
-``F_SETSIG`` and ``F_SETOWN_EX``; ``SIGIO`` elsewhere, and as Linux's fallback when
-the real-time queue overflows). The handler peeks at the socket without consuming
-anything (the listener still reads every byte) and, when a notification for this
-process is there (or, on Linux, when the listener took the bytes but has not parsed
-them yet), sends one
+How: on a cluster (a worker keeps a pub/sub connection there; elsewhere
+:mod:`link_wakeup` serves the one connection) the pub/sub socket gets ``O_ASYNC``,
+so the kernel signals when a notification arrives (on Linux a real-time signal aimed
+at the main thread alone, ``F_SETSIG`` and ``F_SETOWN_EX``; ``SIGIO`` elsewhere, and
+as Linux's fallback when the real-time queue overflows). The handler peeks at the
+socket without consuming anything and, when a notification for this process is there
+(or the listener took the bytes but has not parsed them yet), sends one
 ``request_state`` read on a connection of its own, whose reply raises a second
-real-time signal; that handler applies the reply to the :class:`ControlState`, so
-the next checkpoint acts. The notification's payload is never trusted; only the read
-decides, exactly as the listener does. A checkpoint still reads one attribute and
-does no I/O.
+real-time signal; that handler applies the reply to the :class:`ControlState`. The
+notification's payload is never trusted; only the read decides. A checkpoint still
+reads one attribute and does no I/O.
 
 Safety rules, each one load-bearing:
 
@@ -40,22 +39,17 @@ Safety rules, each one load-bearing:
 
 from __future__ import annotations
 
-import atexit
 import contextlib
-import functools
 import logging
 import os
-import signal
 import socket
 import ssl
-import struct
-import sys
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
-from . import _redis_compat, checks, exiting, keys, scripts
+from . import _redis_compat, checks, exiting, keys, scripts, signal_hooks
 
 logger = logging.getLogger(__name__)
 
@@ -65,30 +59,13 @@ READ_TIMEOUT = 0.1  # seconds: the reply is read only once the kernel says it is
 # row are each read at once, a flood of messages costs the server little.
 _BURST, _READS_PER_S = 16.0, 200.0
 _REOPEN_GAP = 1.0  # seconds between attempts to reopen a broken connection
-_RT_OFFSET = 5  # the real-time signals used on Linux: SIGRTMIN + this, and the next
 _PUSH, _REPLY, _UNSURE = 1, 2, 4  # what a signal may mean
 _PEEK = getattr(socket, "MSG_PEEK", 0) | getattr(socket, "MSG_DONTWAIT", 0)
-_F_SETOWN_EX, _F_OWNER_TID = 15, 0  # Linux's <fcntl.h>; the fcntl module lacks them
 
-try:
-    import fcntl
-except ImportError:  # Windows
-    fcntl = None  # type: ignore[assignment]
-
-_active: Wakeup | None = None  # the armed instance the handler serves (one Vault per process)
-
-
-def _signals() -> tuple[int, ...]:
-    """The signals to handle: (notification, reply, SIGIO) on Linux (two real-time
-    signals), (SIGIO,) on other Unixes, () where the kernel cannot signal on I/O."""
-    sigio = getattr(signal, "SIGIO", None)
-    if fcntl is None or sigio is None or not hasattr(os, "O_ASYNC"):
-        return ()
-    if not hasattr(fcntl, "F_SETOWN") or not hasattr(socket, "MSG_DONTWAIT"):
-        return ()
-    if hasattr(fcntl, "F_SETSIG") and hasattr(signal, "SIGRTMIN"):
-        return (signal.SIGRTMIN + _RT_OFFSET, signal.SIGRTMIN + _RT_OFFSET + 1, sigio)
-    return (sigio,)
+# The process-wide parts live in signal_hooks; these names stay importable from here.
+_signals, install = signal_hooks._signals, signal_hooks.install
+set_async, clear_async = signal_hooks.set_async, signal_hooks.clear_async
+serve, unserve = signal_hooks.serve, signal_hooks.unserve
 
 
 def enabled(argument: Any) -> bool:
@@ -122,28 +99,6 @@ def start(process: Any, conn: Any) -> Wakeup | None:
     with contextlib.suppress(Exception):  # opened again at the first stop otherwise
         process.quick().client.ping()
     return fast
-
-
-def _handler(signum: int, frame: Any) -> None:
-    wakeup = _active
-    if wakeup is not None:
-        wakeup.on_signal(signum)
-
-
-def install() -> tuple[int, ...]:
-    """Install the handler for every fast-path signal; the signals, or () when the fast
-    path cannot be used here (not the main thread, unsupported, a signal taken)."""
-    sigs = _signals()
-    if not sigs or threading.current_thread() is not threading.main_thread():
-        return ()
-    current = [signal.getsignal(s) for s in sigs]
-    if any(h is not _handler and h != signal.SIG_DFL for h in current):
-        logger.debug("tablevault-redis: a signal handler is set already; no fast path")
-        return ()
-    for sig in sigs:
-        signal.signal(sig, _handler)
-        signal.siginterrupt(sig, False)
-    return sigs
 
 
 class Wakeup:
@@ -186,11 +141,9 @@ class Wakeup:
 
     def start(self) -> None:
         """Open the connection (main thread, at start) and serve the signals."""
-        global _active
         with self._lock:
             self._open()
-        _active = self
-        _hooks_once()
+        serve(self)
 
     # -- arming: the listener thread ----------------------------------------------
 
@@ -205,7 +158,7 @@ class Wakeup:
             try:
                 self._pubsub, self._read_due = pubsub, read_due
                 self._peek = socket.socket(fileno=os.dup(sock.fileno()))
-                self._set_async(self._peek.fileno(), self._sig_push)
+                set_async(self._peek.fileno(), self._sig_push, self._main_tid)
             except OSError as e:
                 logger.debug("tablevault-redis: no fast path on this connection: %r", e)
                 self._disarm()
@@ -217,33 +170,16 @@ class Wakeup:
 
     def close(self) -> None:
         """Stop for good (the Vault ends, or the interpreter exits)."""
-        global _active
         with self._lock:
             self._closed = True
             self._disarm()
             self._drop()
-            if _active is self:
-                _active = None
-
-    def _set_async(self, fd: int, sig: int) -> None:
-        if sig and self._main_tid:
-            fcntl.fcntl(fd, fcntl.F_SETSIG, sig)
-            fcntl.fcntl(fd, _F_SETOWN_EX, struct.pack("ii", _F_OWNER_TID, self._main_tid))
-        else:
-            fcntl.fcntl(fd, fcntl.F_SETOWN, os.getpid())
-        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_ASYNC)
-
-    @staticmethod
-    def _clear_async(sock: socket.socket | None) -> None:
-        with contextlib.suppress(OSError, ValueError):  # closed already: nothing to clear
-            fd = sock.fileno() if sock is not None else -1
-            if fd >= 0:
-                fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_ASYNC)
+        unserve(self)
 
     def _disarm(self) -> None:
         peek, self._peek, self._pubsub = self._peek, None, None
         if peek is not None:
-            self._clear_async(peek)
+            clear_async(peek)
             peek.close()
 
     # -- the fast path's connection: the main thread --------------------------------
@@ -257,7 +193,7 @@ class Wakeup:
             sock = _redis_compat.connection_socket(conn)
             if sock is None or isinstance(sock, ssl.SSLSocket):
                 raise OSError("no plain socket")
-            self._set_async(sock.fileno(), self._sig_reply)
+            set_async(sock.fileno(), self._sig_reply, self._main_tid)
             self._conn = conn
         except Exception as e:  # the listener path does everything without it
             logger.debug("tablevault-redis: fast path connection failed: %r", e)
@@ -267,7 +203,7 @@ class Wakeup:
         conn, client, self._conn, self._client = self._conn, self._client, None, None
         self._in_flight = False
         if conn is not None:
-            self._clear_async(_redis_compat.connection_socket(conn))
+            clear_async(_redis_compat.connection_socket(conn))
             with contextlib.suppress(Exception):
                 conn.disconnect()
         if client is not None:
@@ -356,6 +292,27 @@ class Wakeup:
         self._in_flight = True
         self.reads += 1
 
+    @property
+    def served(self) -> int:
+        """Reads sent for notifications (tests and benchmarks look)."""
+        return self.reads
+
+    @property
+    def armed(self) -> bool:
+        return self._peek is not None and self._conn is not None
+
+    def forget_in_child(self) -> None:
+        """Close our descriptors only (no ``fcntl``, no shutdown: the parent's
+        sockets are the same ones)."""
+        self._closed = True
+        if self._lock.locked():
+            self._lock = threading.Lock()
+        for sock in (self._peek, _redis_compat.connection_socket(self._conn)):
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.close()
+        self._peek = self._conn = self._client = None
+
 
 class _Captured(scripts.Batch):
     """A batch that only records the one script call queued on it."""
@@ -363,34 +320,3 @@ class _Captured(scripts.Batch):
     def take(self) -> tuple[str, list[str], list[Any], Callable[[Any], Any]]:
         ((name, k, args, parse),) = self._calls
         return name, k, args, parse
-
-
-def _at_exit() -> None:
-    """Clear ``O_ASYNC`` before the interpreter resets the handlers (see above)."""
-    wakeup = _active
-    if wakeup is not None:
-        wakeup.close()
-
-
-def _after_fork_in_child() -> None:
-    """Forget the parent's sockets: close our descriptors only (no ``fcntl``, no
-    shutdown: the parent's sockets are the same ones)."""
-    global _active
-    wakeup, _active = _active, None
-    if wakeup is None:
-        return
-    wakeup._closed = True
-    if wakeup._lock.locked():
-        wakeup._lock = threading.Lock()
-    for sock in (wakeup._peek, _redis_compat.connection_socket(wakeup._conn)):
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.close()
-    wakeup._peek = wakeup._conn = wakeup._client = None
-
-
-@functools.cache
-def _hooks_once() -> None:
-    atexit.register(_at_exit)
-    if sys.platform != "win32":
-        os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -3,7 +3,8 @@
 Where each feature is tested
 ----------------------------
 ``unit/test_unit_*.py``   pure logic, no server, no subprocess: ControlState
-                          (control.py), record and code event folding (models.py),
+                          (control.py; its hints: test_unit_hints.py), record and
+                          code event folding (models.py),
                           the word tokenizer (text.py), names, record JSON, URL
                           redaction, operation ids, cleanup's log entries, process
                           state and arguments (cleanup.py), the fast path's and
@@ -31,8 +32,13 @@ Where each feature is tested
                           request-key contents; unreadable records; bad timeouts,
                           intervals, heartbeat settings and indexes
 ``test_notebook.py``      notebook cells in a real Jupyter kernel
-``test_fast_signals.py``  the signal fast path (wakeup.py) and fast_exit in real
-                          workers: busy stops, own handlers, exit, syscalls, fork
+``test_fast_signals.py``  the signal fast path (link_wakeup.py, wakeup.py) and
+                          fast_exit in real workers: busy stops, own handlers, exit,
+                          syscalls, fork
+``test_link.py``          one connection per worker (link.py, link_pool.py): CLIENT
+                          LIST under records, queries, pause and stop; forged
+                          notifications with the right epoch; one round trip per
+                          request
 ``test_exit.py``          a worker's exit (exiting.py): no warning, every queued record
                           written, files left open flushed, with and without the quick exit
 ``test_operations.py``    operations and vault_cleanup (cleanup.py) after kill -9

@@ -1,6 +1,7 @@
-"""The signal fast path (wakeup.py) in real worker processes: a busy main thread sees
-a request at once, and the signals never hurt the program: its own handlers, its
-system calls, its exit, its forked children and its notebook kernel."""
+"""The signal fast path (link_wakeup.py; wakeup.py on a cluster) in real worker
+processes: a busy main thread sees a request at once, and the signals never hurt the
+program: its own handlers, its system calls, its exit, its forked children and its
+notebook kernel."""
 
 from __future__ import annotations
 
@@ -50,7 +51,7 @@ try:
         work()
         vault.checkpoint_execution()
 except ExecutionStopped:
-    say(ev="stopped", t=time.monotonic(), reads=fast.reads if fast else 0,
+    say(ev="stopped", t=time.monotonic(), served=fast.served if fast else 0,
         signals=fast.signals if fast else 0)
     raise
 """
@@ -151,9 +152,10 @@ def test_a_busy_worker_pauses_and_stops_with_the_fast_path_and_without(
     client.stop_execution(child.name)
     stopped = child.event()
     assert stopped["t"] - t0 < 2.0
-    # The pause and the stop reached a busy main thread: the fast path read at least
-    # one of them (the listener may read one first; while paused, it reads the resume).
-    assert (stopped["reads"] >= 1) if fast == "1" else stopped["reads"] == 0, stopped
+    # The pause and the stop reached a busy main thread: the kernel signalled it and
+    # the handler ran (it lets the reader parse at once unless the reader, given the
+    # GIL by the switch interval on a loaded machine, was quicker: "served").
+    assert (stopped["signals"] >= 1) if fast == "1" else stopped["signals"] == 0, stopped
     assert_clean_stop(*child.finish())
     assert client.get_process(child.name).status == "stopped"
 
@@ -250,25 +252,25 @@ def test_a_forked_child_is_unaffected_and_the_parent_keeps_its_fast_path(
     redis_url, namespace, client, children
 ):
     code = """
-from tablevault_redis import wakeup
+from tablevault_redis import signal_hooks
 vault = Vault("u", sys.argv[1], namespace=os.environ["TEST_NAMESPACE"])
 fast = vault._wakeup
 say(ev="ready", fast=fast is not None)
 pid = os.fork()
 if pid == 0:
     time.sleep(0.3)
-    ok = wakeup._active is None and fast._peek is None and fast._conn is None
+    ok = signal_hooks._active is None and not fast.armed
     os.write(1, (json.dumps({"ev": "child", "ok": ok}) + "\\n").encode())
     os._exit(0)
 say(ev="forked")
 os.waitpid(pid, 0)
-say(ev="busy", armed=fast._peek is not None and fast._conn is not None)
+say(ev="busy", armed=fast.armed)
 try:
     while True:
         work()
         vault.checkpoint_execution()
 except ExecutionStopped:
-    say(ev="stopped", t=time.monotonic(), reads=fast.reads, signals=fast.signals)
+    say(ev="stopped", t=time.monotonic(), served=fast.served, signals=fast.signals)
     raise
 """
     child = Child(code, redis_url, namespace, "forker")
@@ -280,7 +282,7 @@ except ExecutionStopped:
     time.sleep(0.05)  # well inside the busy loop
     client.stop_execution(child.name)
     stopped = child.event()
-    assert stopped["ev"] == "stopped" and stopped["reads"] >= 1
+    assert stopped["ev"] == "stopped" and stopped["signals"] >= 1
     assert_clean_stop(*child.finish())
 
 
@@ -298,9 +300,9 @@ def test_a_busy_notebook_cell_is_stopped_by_the_fast_path(
         for c in (
             "from tablevault_redis import Vault\n"
             f"vault = Vault('u', 'nb', namespace={namespace!r})",
-            "fast = vault._wakeup\nassert fast is not None\nstarted = fast.reads",
+            "fast = vault._wakeup\nassert fast is not None\nstarted = fast.signals",
             "while True:\n    sum(i * i for i in range(20000))\n    vault.checkpoint_execution()",
-            "print(fast.reads - started)",
+            "print(fast.signals - started)",
         )
     ]
     errors: list[BaseException] = []
@@ -327,7 +329,7 @@ def test_a_busy_notebook_cell_is_stopped_by_the_fast_path(
     assert not errors and not thread.is_alive()
     errors_shown = [o for o in nb.cells[2].outputs if o.get("output_type") == "error"]
     assert [o["ename"] for o in errors_shown] == ["ExecutionStopped"]
-    assert int(nb.cells[3].outputs[0]["text"]) >= 1  # the stop came by the fast path
+    assert int(nb.cells[3].outputs[0]["text"]) >= 1  # the kernel signalled the stop
     assert not any(o.get("output_type") == "error" for o in nb.cells[1].outputs)
 
 

@@ -20,7 +20,7 @@ def test_listener_recovers_after_client_kill(spawner, fresh_redis, namespace):
     killed = admin.client_kill_filter(_type="pubsub") + admin.client_kill_filter(
         _type="normal", skipme=True
     )
-    assert killed >= 2
+    assert killed >= 1  # the worker's one connection (link.py)
     # The listener resubscribes; a request sent afterwards takes effect.
     wait_until(
         lambda: admin.pubsub_numsub(f"{namespace}:{{{namespace}:w}}:ctl")[0][1] == 1,

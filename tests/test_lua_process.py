@@ -278,18 +278,19 @@ def acked(conn: Connection, ns: str, kind: str, seq: int, by: str = "") -> str:
 def test_ack_paused_for_the_pending_pause(conn: Connection, namespace: str) -> None:
     register(conn, namespace)
     seq = ask(conn, namespace, "pause").seq
-    assert acked(conn, namespace, "paused", seq + 1) == "running"  # not that pause
+    assert acked(conn, namespace, "paused", seq + 1) == "unchanged"  # not that pause
     assert acked(conn, namespace, "paused", seq) == "paused"
     rec = record(conn, namespace)
     assert (rec["status"], rec["paused_at"], rec["paused_seq"]) == ("paused", repr(T0), "1")
-    assert acked(conn, namespace, "paused", seq) == "paused"  # once is enough
+    assert acked(conn, namespace, "paused", seq) == "unchanged"  # once is enough
 
 
 def test_ack_paused_without_a_pause_pending(conn: Connection, namespace: str) -> None:
     register(conn, namespace)
-    assert acked(conn, namespace, "paused", 0) == "running"
+    assert acked(conn, namespace, "paused", 0) == "unchanged"
     ask(conn, namespace, "stop")
-    assert acked(conn, namespace, "paused", 1) == "running"
+    assert acked(conn, namespace, "paused", 1) == "unchanged"
+    assert record(conn, namespace)["status"] == "running"
 
 
 def test_ack_running(conn: Connection, namespace: str) -> None:
@@ -489,7 +490,7 @@ def test_ack_reads_a_corrupt_request_as_none(conn: Connection, namespace: str) -
     register(conn, namespace)
     ask(conn, namespace, "pause")
     conn.client.set(keys.request(namespace, NAME), "garbage{")
-    assert acked(conn, namespace, "paused", 1) == "running"
+    assert acked(conn, namespace, "paused", 1) == "unchanged"
     conn.client.delete(keys.proc(namespace, NAME))
     conn.client.set(keys.proc(namespace, NAME), "x")
     assert acked(conn, namespace, "paused", 1) == ""

@@ -152,7 +152,9 @@ def test_requests_withdrawals_and_steps_are_kept_in_the_history(
     register(conn, namespace)
     seq = ask(conn, namespace, "pause", by="ann").seq
     assert scripts.ack(conn, namespace, NAME, kind="paused", seq=seq, by="ann") == "paused"
-    scripts.ack(conn, namespace, NAME, kind="paused", seq=seq)  # again: no change, no entry
+    # Again: no change, no entry, and a reply that does not say "paused" (a checkpoint
+    # verifying an announced pause must not pause on it).
+    assert scripts.ack(conn, namespace, NAME, kind="paused", seq=seq) == "unchanged"
     ask(conn, namespace, "resume", by="bob")
     scripts.ack(conn, namespace, NAME, kind="running", seq=seq + 1, by="bob")
     ask(conn, namespace, "pause", by="cy")
@@ -189,3 +191,12 @@ def test_the_history_is_capped_and_survives_a_key_of_another_type(
         ask(conn, namespace, "pause")
     kept = history(conn, namespace)
     assert len(kept) == 100 and kept[-1]["seq"] == 121  # the newest 100
+
+
+def test_a_paused_step_for_a_request_the_server_does_not_hold_is_not_recorded(
+    conn: Connection, namespace: str
+) -> None:
+    """What a checkpoint verifying a forged pause notification gets: "unchanged"."""
+    register(conn, namespace)
+    assert scripts.ack(conn, namespace, NAME, kind="paused", seq=1, by="forger") == "unchanged"
+    assert conn.client.hget(keys.proc(namespace, NAME), "status") == "running"

@@ -6,7 +6,9 @@
 -- ARGV[1] kind: paused | running | stopping | stop_consumed   ARGV[2] request seq acted on
 -- ARGV[3] now (epoch s)   ARGV[4] who asked
 -- Returns the status after the step ("" when the record is missing or unreadable);
--- for stopping: "stopping" when recorded, "superseded" when the stop was withdrawn.
+-- for stopping: "stopping" when recorded, "superseded" when the stop was withdrawn;
+-- for paused: "paused" only when this step recorded it, else "unchanged" (a
+-- checkpoint verifying an announced pause pauses only on "paused").
 -- A request key that is not well formed counts as absent.
 -- `final` and the helpers are defined by the prelude scripts.py puts first.
 if key_type(KEYS[1]) ~= 'hash' then return '' end
@@ -28,6 +30,7 @@ if kind == 'paused' then
     logged()
     return 'paused'
   end
+  return 'unchanged'
 elseif kind == 'running' then
   if status == 'paused' then
     redis.call('HSET', KEYS[1], 'status', 'running', 'paused_at', '')

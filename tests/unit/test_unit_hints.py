@@ -1,0 +1,132 @@
+"""ControlState's hints: a notification's announced request, acted on only once the
+checkpoint's own script verified it (control.py; link_listener.py hands them in)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from helpers import wait_until
+
+from tablevault_redis.control import ControlState
+from tablevault_redis.errors import ExecutionStopped
+
+
+class Verifier:
+    """Answers a checkpoint's verification as the ``ack`` script would, recording it."""
+
+    def __init__(self, answer: str) -> None:
+        self.answer = answer
+        self.calls: list[tuple[str, int, str]] = []
+
+    def __call__(self, kind: str, seq: int, by: str) -> str:
+        self.calls.append((kind, seq, by))
+        return self.answer
+
+
+def make(answer: str) -> tuple[ControlState, Verifier, list[tuple[str, int, str]]]:
+    reports: list[tuple[str, int, str]] = []
+    state = ControlState(seq=5, report=lambda *r: reports.append(r), epoch="e1")
+    verifier = Verifier(answer)
+    state.verify = verifier
+    return state, verifier, reports
+
+
+def test_a_verified_stop_hint_raises_after_one_verification():
+    state, verifier, reports = make("stopping")
+    assert state.hint("e1", 6, "stop", "ops")
+    assert state.pending == "stop"
+    with pytest.raises(ExecutionStopped):
+        state.act()
+    assert verifier.calls == [("stopping", 6, "ops")]
+    assert state.stopped_by == "ops" and reports == []  # the verification recorded it
+    with pytest.raises(ExecutionStopped):  # and it keeps raising, verified once
+        state.act()
+    assert len(verifier.calls) == 1
+
+
+@pytest.mark.parametrize("answer", ["running", "superseded", ""])
+@pytest.mark.parametrize("action", ["stop", "pause"])
+def test_a_hint_the_server_does_not_confirm_changes_nothing(answer, action):
+    """Forged, withdrawn, or Redis silent: one verification, then the checkpoint runs
+    on, and later checkpoints do no I/O."""
+    state, verifier, reports = make(answer)
+    assert state.hint("e1", 6, action, "forger")
+    state.act()
+    assert state.pending is None and state.seq == 5 and reports == []
+    assert len(verifier.calls) == 1
+    # The real request 6 still applies afterwards: the hint made nothing look old.
+    assert state.apply(6, "pause", "ops")
+
+
+def test_hints_from_another_epoch_old_or_of_other_actions_are_ignored():
+    state, _verifier, _reports = make("stopping")
+    assert not state.hint("other", 6, "stop", "x")
+    assert not state.hint("e1", 5, "stop", "x")
+    assert not state.hint("e1", 6, "resume", "x")
+    assert state.pending is None
+
+
+def test_a_read_after_the_notification_drops_a_hint_it_does_not_confirm():
+    state, verifier, _reports = make("stopping")
+    state.hint("e1", 9, "stop", "forger")
+    state.apply_stored(5, None, "e1")  # the read: nothing pending, counter 5
+    state.settle_hint()
+    assert state.pending is None
+    state.act()
+    assert verifier.calls == []
+
+
+def test_a_read_that_confirms_the_hint_makes_it_the_verified_request():
+    state, verifier, reports = make("stopping")
+    state.hint("e1", 6, "pause", "ops")
+    state.apply(6, "pause", "ops")
+    state.settle_hint()
+    assert state.pending == "pause"
+    thread = threading.Thread(target=state.act)
+    thread.start()
+    wait_until(lambda: state.waiting, 5)
+    state.apply(7, None)
+    thread.join(5)
+    assert verifier.calls == [] and [r[0] for r in reports] == ["paused", "running"]
+
+
+def test_a_verified_pause_hint_waits_without_a_second_report_and_reports_running():
+    state, verifier, reports = make("paused")
+    state.hint("e1", 6, "pause", "ops")
+    thread = threading.Thread(target=state.act)
+    thread.start()
+    wait_until(lambda: state.waiting, 5)
+    assert verifier.calls == [("paused", 6, "ops")] and reports == []
+    state.apply(7, None)
+    thread.join(5)
+    assert not thread.is_alive() and [r[0] for r in reports] == ["running"]
+
+
+def test_a_stop_hint_during_a_pause_is_verified_before_it_raises():
+    state, verifier, _reports = make("")
+    state.apply(6, "pause", "ops")
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            state.act()
+        except BaseException as e:
+            errors.append(e)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    wait_until(lambda: state.waiting, 5)
+    state.hint("e1", 7, "stop", "forger")  # unconfirmed: the pause goes on
+    wait_until(lambda: verifier.calls, 5)
+    assert state.pending == "pause" and thread.is_alive()
+    verifier.answer = "stopping"
+    state.hint("e1", 7, "stop", "ops")
+    thread.join(5)
+    assert isinstance(errors[0], ExecutionStopped)
+
+
+def test_the_heartbeat_compares_the_verified_state_not_a_hint():
+    state, _verifier, _reports = make("")
+    state.hint("e1", 6, "stop", "forger")
+    assert state.held().action == "" and state.held().seq == 5
