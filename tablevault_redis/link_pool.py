@@ -102,6 +102,11 @@ class LinkConnection:
             return
         self._slots.extend(self._link.send(self._link.pack(*args), 1))
 
+    def expect_replies(self, count: int) -> None:
+        """The next packed send holds ``count`` commands packed by the caller itself
+        (see :mod:`process_reads`), not by :meth:`pack_commands`."""
+        self._packed_replies = count
+
     def send_packed_command(self, command: Any, check_health: bool = True) -> None:
         if self._real is not None:
             self._real.send_packed_command(command, check_health)

@@ -76,6 +76,8 @@ def _packed(connection: Any, ns: str, names: Sequence[str], fields: tuple[str, .
     for i, chunk in enumerate(chunks):
         while sent < min(len(chunks), i + 1 + _AHEAD):
             packed = _pack(ns, chunks[sent], head, tail)
+            if hasattr(connection, "expect_replies"):  # the one shared link (link_pool.py)
+                connection.expect_replies(len(chunks[sent]) + 2)
             connection.send_packed_command([packed], check_health=sent == 0)
             sent += 1
         replies = read_replies(connection, len(chunk) + 2)

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from tablevault_redis import keys, process_reads, scripts
+from tablevault_redis import keys, link_pool, process_reads, scripts
 from tablevault_redis._redis_compat import PURE_PYTHON_PARSER
 from tablevault_redis.connection import Connection
 from tablevault_redis.models import ProcessInfo
@@ -46,11 +46,20 @@ def records(conn: Connection, namespace: str) -> list[str]:
     return NAMES
 
 
-@pytest.fixture(params=["resp2-hiredis", "resp3-hiredis", "resp2-python", "resp3-python"])
+@pytest.fixture(params=["resp2-hiredis", "resp3-hiredis", "resp2-python", "resp3-python", "link"])
 def reader(
     request: pytest.FixtureRequest, conn: Connection, redis_url: str
 ) -> Iterator[Connection]:
-    """The library connection with a client of the given protocol and parser."""
+    """The library connection with a client of the given protocol and parser, or a
+    worker's one shared connection (link_pool.py), whose packed sends say how many
+    replies they hold."""
+    if request.param == "link":
+        linked = link_pool.over_link(
+            dataclasses.replace(conn, client=redis.Redis.from_url(redis_url, decode_responses=True))
+        )
+        yield linked
+        linked.client.connection_pool.link.close()
+        return
     protocol, parser = request.param.split("-")
     options: dict[str, object] = {"decode_responses": True, "protocol": int(protocol[-1])}
     if parser == "python":
