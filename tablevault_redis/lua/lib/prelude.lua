@@ -69,8 +69,61 @@ end
 -- Add entry to a process's request history (a list, newest first, the last 100
 -- entries); a key of another type there is replaced.
 local function log_request(log, entry)
-  local kind = key_type(log)
-  if kind ~= 'none' and kind ~= 'list' then redis.call('DEL', log) end
-  redis.call('LPUSH', log, cjson.encode(entry))
+  local line = cjson.encode(entry)
+  local pushed = redis.pcall('LPUSH', log, line)
+  if type(pushed) == 'table' and pushed['err'] then  -- WRONGTYPE, trapped
+    redis.call('DEL', log)
+    redis.call('LPUSH', log, line)
+  end
   redis.call('LTRIM', log, 0, 99)
+end
+
+-- Request `action` (stop, pause, resume) by `by` at `now` of one process: request.lua's
+-- and request_many.lua's work, see request.lua's header for the replies. Type checks
+-- are the errors of trapped reads, and the record's fields are set in one HSET.
+local function request_one(action, by, now, publish, proc, key, alive, channel, log, id)
+  local h = redis.pcall('HMGET', proc, 'status', 'last_request_id', 'last_request_seq',
+    'request_seq', 'epoch', 'run')
+  if h['err'] then return {'err', 'corrupt', key_type(proc), ''} end
+  local status = h[1]
+  if not status then return {'err', 'not_found', '', ''} end
+  if h[2] == id and to_seq(h[3]) then return {'ok', to_seq(h[3]), status} end
+  if final[status] then return {'err', 'ended', status, ''} end
+  if key_type(alive) == 'none' then return {'err', 'not_alive', status, ''} end
+  local epoch = h[5] or ''
+  local counter = to_seq(h[4]) or 0
+  local cur = pending_request(get_string(key), epoch, counter)
+  if action == 'stop' then
+    if cur and cur['action'] == 'stop' then
+      return {'err', 'conflict', cur['action'], cur['by']}
+    end
+  elseif action == 'pause' then
+    if cur then return {'err', 'conflict', cur['action'], cur['by']} end
+  else
+    if cur and cur['action'] == 'stop' then
+      return {'err', 'conflict', cur['action'], cur['by']}
+    end
+    if not cur and status == 'paused' then
+      -- An earlier resume is on its way (the target has not reported running yet).
+      return {'ok', counter, status}
+    end
+    if not cur then return {'err', 'not_paused', status, ''} end
+  end
+  local seq = counter + 1
+  -- What write_request or clear_request would write, with the counter, in one HSET.
+  local ia, ib, iat = '', '', ''
+  if action == 'resume' then
+    redis.call('DEL', key)
+  else
+    redis.call('SET', key, cjson.encode({seq = seq, action = action, by = by, at = now,
+      epoch = epoch}))
+    ia, ib, iat = action, by, tostring(now)
+  end
+  redis.call('HSET', proc, 'request_seq', seq, 'last_request_id', id, 'last_request_seq', seq,
+    'interrupt_action', ia, 'interrupt_request', ib, 'interrupt_requested_at', iat)
+  redis.call(publish, channel, cjson.encode({seq = seq, action = action, by = by,
+    epoch = epoch}))
+  log_request(log, {event = 'request', action = action, seq = seq, by = by, at = now,
+    run = to_seq(h[6]) or 0})
+  return {'ok', seq, status}
 end
