@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -219,3 +220,21 @@ def wait_judgeable(client: Any, ttl: float, interval: float) -> None:
         interval=0.1,
         what=f"the server to be up for {needed} s",
     )
+
+
+def run_notebook_in_thread(nb: Any) -> tuple[threading.Thread, list[BaseException]]:
+    """Execute notebook ``nb`` in a real kernel on a thread (cells may block until
+    the test stops them); the errors it raised are put in the returned list."""
+    from nbclient import NotebookClient  # only the notebook tests need it
+
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            NotebookClient(nb, timeout=60, kernel_name="python3", allow_errors=True).execute()
+        except BaseException as e:  # reported to the test thread
+            errors.append(e)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, errors

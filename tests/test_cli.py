@@ -51,9 +51,18 @@ def cli_env(url: str | None, **extra: str) -> dict[str, str]:
 def run_cli(
     *args: str, url: str | None = None, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
+    return _run_python(["-m", "tablevault_redis", *args], env if env is not None else cli_env(url))
+
+
+def run_code(code: str, url: str) -> subprocess.CompletedProcess[str]:
+    """``python -c code`` in the CLI's environment (the CLI imported by the code)."""
+    return _run_python(["-c", code], cli_env(url))
+
+
+def _run_python(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "tablevault_redis", *args],
-        env=env if env is not None else cli_env(url),
+        [sys.executable, *args],
+        env=env,
         capture_output=True,
         text=True,
         timeout=CLI_TIMEOUT,
@@ -707,14 +716,7 @@ def test_json_and_logs_never_import_rich(redis_url: str, namespace: str):
         "        pass\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'rich'))\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        env=cli_env(redis_url),
-        capture_output=True,
-        text=True,
-        timeout=CLI_TIMEOUT,
-        check=False,
-    )
+    result = run_code(code, redis_url)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == "[]", result.stdout
 
@@ -732,14 +734,7 @@ def test_ps_json_imports_only_what_it_uses(redis_url: str, namespace: str):
         "print(sorted(m for m in sys.modules if m.startswith(('tablevault_redis', 'rich', "
         "'textual'))))\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        env=cli_env(redis_url),
-        capture_output=True,
-        text=True,
-        timeout=CLI_TIMEOUT,
-        check=False,
-    )
+    result = run_code(code, redis_url)
     assert result.returncode == 0, result.stderr
     loaded = set(json.loads(result.stdout.splitlines()[-1].replace("'", '"')))
     assert "tablevault_redis.cli.views" in loaded

@@ -18,8 +18,7 @@ from typing import Any
 import nbformat
 import pytest
 import redis
-from helpers import ROOT, child_env, wait_until
-from nbclient import NotebookClient
+from helpers import ROOT, child_env, run_notebook_in_thread, wait_until
 
 from tablevault_redis import keys, wakeup
 
@@ -305,16 +304,7 @@ def test_a_busy_notebook_cell_is_stopped_by_the_fast_path(
             "print(fast.signals - started)",
         )
     ]
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            NotebookClient(nb, timeout=60, kernel_name="python3", allow_errors=True).execute()
-        except BaseException as e:  # reported to the test thread
-            errors.append(e)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
+    thread, errors = run_notebook_in_thread(nb)
 
     def busy_cell_open() -> bool:
         try:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import os
-import threading
 
 import nbformat
 import pytest
-from helpers import ROOT, wait_until
+from helpers import ROOT, run_notebook_in_thread, wait_until
 from nbclient import NotebookClient
 
 from tablevault_redis import NotFoundError
@@ -39,20 +38,6 @@ def kernel_env(monkeypatch, redis_url, namespace):
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
 
 
-def run_in_thread(nb: nbformat.NotebookNode) -> tuple[threading.Thread, list[BaseException]]:
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            NotebookClient(nb, timeout=60, kernel_name="python3", allow_errors=True).execute()
-        except BaseException as e:  # reported to the test thread
-            errors.append(e)
-
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-    return t, errors
-
-
 def test_cells_are_items_and_stop_aborts_only_the_running_cell(kernel_env, client):
     nb = make_notebook(
         "import os\nfrom tablevault_redis import Vault\n"
@@ -62,7 +47,7 @@ def test_cells_are_items_and_stop_aborts_only_the_running_cell(kernel_env, clien
         LOOP,
         "after = 'next cell ran'\nprint(after)",
     )
-    thread, errors = run_in_thread(nb)
+    thread, errors = run_notebook_in_thread(nb)
 
     def loop_cell_open() -> bool:
         try:
@@ -142,7 +127,7 @@ def test_stop_in_the_vault_cell_and_a_cell_that_catches_it(kernel_env, client):
         "        if caught > 1: raise\n",
         "print('caught', caught)",
     )
-    thread, errors = run_in_thread(nb)
+    thread, errors = run_notebook_in_thread(nb)
 
     def registered() -> bool:
         try:
@@ -203,7 +188,7 @@ def test_the_kernel_says_pause_and_stop_and_the_cli_says_the_cell_stopped(
         LOOP,
         f"import time\nwhile not os.path.exists({str(go)!r}):\n    time.sleep(0.01)",
     )
-    thread, errors = run_in_thread(nb)
+    thread, errors = run_notebook_in_thread(nb)
     wait_until(
         lambda: (
             any(i.status == "open" for i in client.get_code_items("nb4"))
