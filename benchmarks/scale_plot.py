@@ -28,33 +28,16 @@ def plot(results: list[dict[str, Any]], path: Path) -> None:
         color="tab:gray",
         label="baseline: a request script per name",
     )
-    _panel(
-        axes[0][1],
-        sizes,
-        [r["stop_all"]["all_seen_s"] for r in results],
-        "request_many(stop, all N) -> last worker saw it (median)",
-        "s",
-        2.0,
-        "target 2 s",
-    )
-    _panel(
-        axes[1][0],
-        sizes,
-        [r["steady"]["redis_cpu_pct"] for r in results],
-        "Redis CPU, steady heartbeats",
-        "% of one core",
-        20.0,
-        "target 20%",
-    )
-    _panel(
-        axes[1][1],
-        sizes,
-        [r["memory"]["used_memory_per_worker_b"] / 1000 for r in results],
-        "Redis memory per worker (used_memory)",
-        "kB",
-        25.0,
-        "item 5 target 25 kB",
-    )
+    panels = [  # (axes, values, title, unit, target, its label)
+        (axes[0][1], [r["stop_all"]["all_seen_s"] for r in results],
+         "request_many(stop, all N) -> last worker saw it (median)", "s", 2.0, "target 2 s"),
+        (axes[1][0], [r["steady"]["redis_cpu_pct"] for r in results],
+         "Redis CPU, steady heartbeats", "% of one core", 20.0, "target 20%"),
+        (axes[1][1], [r["memory"]["used_memory_per_worker_b"] / 1000 for r in results],
+         "Redis memory per worker (used_memory)", "kB", 25.0, "item 5 target 25 kB"),
+    ]  # fmt: skip
+    for ax, values, title, unit, target, label in panels:
+        _panel(ax, sizes, values, title, unit, target, label)
     fig.suptitle("N simulated workers on one Redis")
     fig.tight_layout()
     fig.savefig(path, dpi=100)

@@ -22,6 +22,14 @@ from procs import LineWorker, Service, jitter, wait_gone
 DRAMATIQ_WATCHER_S = 1.2  # dramatiq-abort's watcher picks up a new message within ~1 s
 
 
+def start_loop(worker: LineWorker, mode: str, iters: int) -> float:
+    """Set ``worker`` looping, wait a random moment into the loop: the request's time."""
+    worker.send(f"go {mode} {iters}")
+    worker.expect("running")
+    jitter()
+    return time.monotonic()
+
+
 class System:
     key = ""
 
@@ -109,10 +117,7 @@ class LibPause(System):
         self.worker.expect("ready")
 
     def trial(self, mode: str, iters: int) -> dict[str, float]:
-        self.worker.send(f"go {mode} {iters}")
-        self.worker.expect("running")
-        jitter()
-        t_call = time.monotonic()
+        t_call = start_loop(self.worker, mode, iters)
         self.client.pause_execution(self.name)
         t_ret = time.monotonic()
         self._wait_paused()
@@ -154,10 +159,7 @@ class Poll(System):
         self.worker.expect("ready")
 
     def trial(self, mode: str, iters: int) -> dict[str, float]:
-        self.worker.send(f"go {mode} {iters}")
-        self.worker.expect("running")
-        jitter()
-        t_call = time.monotonic()
+        t_call = start_loop(self.worker, mode, iters)
         self.client.incr(self.redis_key)
         t_ret = time.monotonic()
         seen = self.worker.expect("observed")["t"]
