@@ -31,15 +31,11 @@ if ARGV[8] ~= '' then pos = tonumber(ARGV[8]) end
 if ARGV[4] ~= '' and pos > n then return {'index', n} end
 local created = 0
 if not set then
-  redis.call('HSET', KEYS[1], 'columns', ARGV[2], 'column_set', ARGV[3],
-    'created_at', ARGV[5], 'process', ARGV[9], 'process_index', ARGV[10])
-  redis.call('ZADD', KEYS[3], ARGV[5], ARGV[1])
-  if ARGV[9] ~= '' then redis.call('HSET', KEYS[5], 'c:' .. ARGV[1], ARGV[10]) end
+  create_list(KEYS[1], KEYS[3], KEYS[5], ARGV[1], ARGV[2], ARGV[3], ARGV[5], ARGV[9], ARGV[10])
   created = 1
 end
 if ARGV[4] == '' then return {'ok', -1, created} end
--- Lists written before lineage was kept have no entries in KEYS[4]: pad them.
-for _ = redis.call('LLEN', KEYS[4]) + 1, n do redis.call('RPUSH', KEYS[4], '{}') end
+pad_lineage(KEYS[4], n)
 if pos == n then
   redis.call('RPUSH', KEYS[2], ARGV[4])
   redis.call('RPUSH', KEYS[4], ARGV[7])

@@ -29,15 +29,11 @@ end
 local n = redis.call('LLEN', KEYS[2])
 local created = 0
 if not set then
-  redis.call('HSET', KEYS[1], 'columns', ARGV[2], 'column_set', ARGV[3],
-    'created_at', ARGV[4], 'process', ARGV[5], 'process_index', ARGV[6])
-  redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
-  if ARGV[5] ~= '' then redis.call('HSET', KEYS[5], 'c:' .. ARGV[1], ARGV[6]) end
+  create_list(KEYS[1], KEYS[3], KEYS[5], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])
   created = 1
 end
 if #records == 0 then return {'ok', n, created, 0} end
--- Lists written before lineage was kept have no entries in KEYS[4]: pad them.
-for _ = redis.call('LLEN', KEYS[4]) + 1, n do redis.call('RPUSH', KEYS[4], '{}') end
+pad_lineage(KEYS[4], n)
 for i = 1, #records, 100 do  -- unpack() in steps, well inside Lua's stack
   local j = math.min(i + 99, #records)
   redis.call('RPUSH', KEYS[2], unpack(records, i, j))

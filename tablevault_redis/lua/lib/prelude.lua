@@ -78,6 +78,23 @@ local function log_request(log, entry)
   redis.call('LTRIM', log, 0, 99)
 end
 
+
+-- A record list's first append: its meta hash, its entry in the namespace's index and,
+-- when a process wrote it, the process's "wrote" lineage entry.
+local function create_list(meta, index, wrote, name, columns, column_set, created_at,
+                           process, process_index)
+  redis.call('HSET', meta, 'columns', columns, 'column_set', column_set,
+    'created_at', created_at, 'process', process, 'process_index', process_index)
+  redis.call('ZADD', index, created_at, name)
+  if process ~= '' then redis.call('HSET', wrote, 'c:' .. name, process_index) end
+end
+
+-- Lists written before lineage was kept have no entries in their lineage list: pad it
+-- to the list's length n.
+local function pad_lineage(lineage, n)
+  for _ = redis.call('LLEN', lineage) + 1, n do redis.call('RPUSH', lineage, '{}') end
+end
+
 -- Request `action` (stop, pause, resume) by `by` at `now` of one process: request.lua's
 -- and request_many.lua's work, see request.lua's header for the replies. Type checks
 -- are the errors of trapped reads, and the record's fields are set in one HSET.
