@@ -1,7 +1,9 @@
 """The cached interrupt request, and what a checkpoint does with it.
 
-``checkpoint_execution()`` reads one attribute, :attr:`ControlState.pending`; only
-when a request is pending does it take the slow path in :meth:`ControlState.act`.
+``checkpoint_execution()`` reads one attribute, :attr:`ControlState.pending` (mirrored
+as ``_pending`` on the object :meth:`ControlState.mirror_to` names, so a Vault's
+checkpoint reads its own attribute); only when a request is pending does it take the
+slow path in :meth:`ControlState.act`.
 The listener and the heartbeat write the state, always from what they read on the
 server (the request key and the record's counter), never from a notification's
 payload. A request only applies when its sequence number is newer than the one
@@ -21,6 +23,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
+from typing import Any
 
 from .errors import ExecutionStopped
 from .replies import Held
@@ -61,6 +64,19 @@ class ControlState:
         # What a checkpoint raises for a stop (the interactive prompt needs its own).
         self.stop_error: Callable[[str], BaseException] = ExecutionStopped
         self._cond = threading.Condition()
+        self._mirrors: list[Any] = []
+
+    def mirror_to(self, owner: Any) -> None:
+        """Keep ``owner._pending`` equal to :attr:`pending`: one attribute load fewer
+        in a checkpoint than reaching through this object (benchmarks/bench_control.py,
+        checkpoint vs ``Event.is_set``)."""
+        owner._pending = self.pending
+        self._mirrors.append(owner)
+
+    def _set_pending(self, value: str | None) -> None:
+        self.pending = value
+        for owner in self._mirrors:
+            owner._pending = value
 
     def apply(self, seq: int, action: str | None, by: str = "") -> bool:
         """Apply request ``seq`` (``resume`` or None clears); ignore older ones."""
@@ -82,7 +98,7 @@ class ControlState:
         shown = self._verified
         if hint is not None and shown != "stop":
             shown = hint[1]
-        self.pending = shown
+        self._set_pending(shown)
         self._cond.notify_all()
 
     def hint(self, epoch: str, seq: int, action: str, by: str) -> bool:
@@ -251,7 +267,8 @@ class ControlState:
     def _consume_stop(self) -> tuple[int, str] | None:
         with self._cond:
             if self.pending == "stop" and self._raised_seq == self.seq:
-                self.pending = self._verified = None
+                self._verified = None
+                self._set_pending(None)
                 self.stopped_by = ""  # the kernel lives on: the process itself goes on
                 return self.seq, self.by
             return None

@@ -165,6 +165,8 @@ class Vault(ProgressMixin, VaultClient):
     ``is_experiment`` silently.
     """
 
+    _pending: str | None = None  # the pending request, mirrored from the ControlState
+
     def __new__(cls, *args: Any, **kwargs: Any) -> Vault:
         with _lock:
             cur = _current
@@ -274,7 +276,8 @@ class Vault(ProgressMixin, VaultClient):
             self._delete_namespace()
         try:
             self._process.register()
-            self._control = self._process.control  # read by every checkpoint
+            self._control = self._process.control
+            self._control.mirror_to(self)  # self._pending: read by every checkpoint
             self._start_threads()
             self._start_recording()
             # The script's code item is on the server before the program's work
@@ -353,7 +356,7 @@ class Vault(ProgressMixin, VaultClient):
 
     def checkpoint_execution(self) -> None:
         """A safe point to stop or pause: with nothing pending, one attribute read."""
-        if self._control.pending is not None:
+        if self._pending is not None:
             self._control.act()
 
     def close(self) -> None:
