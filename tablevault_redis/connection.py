@@ -29,9 +29,9 @@ import redis.sentinel
 
 from . import urls
 from ._redis_compat import PURE_PYTHON_PARSER
+from .direct import Scripts
 from .errors import CorruptDataError, ValidationError, VaultConnectionError
 from .retry import is_refused, is_transient
-from .scripts import Scripts
 from .sentinel import sentinel_client
 from .urls import redact
 

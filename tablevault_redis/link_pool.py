@@ -24,8 +24,8 @@ from redis.retry import Retry
 
 from . import checks
 from ._redis_compat import PURE_PYTHON_PARSER
+from .direct import Scripts
 from .link import Link, Slot
-from .scripts import Scripts
 
 if TYPE_CHECKING:
     from .connection import Connection

@@ -14,10 +14,9 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import redis.exceptions
-from redis.commands.core import Script
 
 from . import keys, replies
-from .lua_source import names, source
+from .lua_source import names, source  # noqa: F401 (both read as scripts.names, scripts.source)
 from .replies import Finished, Heartbeat, Registered, RequestReply, RequestState, flag
 
 if TYPE_CHECKING:
@@ -28,23 +27,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 # script name -> its function; a test checks it matches lua/*.lua exactly.
 WRAPPERS: dict[str, Callable[..., Any]] = {}
-
-
-class Scripts:
-    """The registered scripts of one client. redis-py's :class:`Script` falls back
-    to EVAL after NOSCRIPT, so a restarted or failed-over server needs no care."""
-
-    def __init__(self, client: Any) -> None:
-        self._scripts: dict[str, Script] = {
-            name: client.register_script(source(name)) for name in names()
-        }
-
-    def run(self, name: str, keys: list[str], args: list[Any], client: Any = None) -> Any:
-        """Run script ``name`` (optionally on ``client``, e.g. a pipeline); the raw reply."""
-        return self._scripts[name](keys=keys, args=args, client=client)
-
-    def sha(self, name: str) -> str:
-        return str(self._scripts[name].sha)
 
 
 class Batch:
@@ -90,6 +72,9 @@ class Batch:
                 except redis.exceptions.ResponseError as e:
                     out.append(e)
             return out
+        if len(calls) == 1 and scripts.direct:  # one round trip anyway: no pipeline
+            name, k, a, _parse = calls[0]
+            return [scripts.call(name, k, a)]
         pipe = self._conn.client.pipeline(transaction=False)
         for name, k, a, _parse in calls:
             pipe.evalsha(scripts.sha(name), len(k), *k, *a)

@@ -54,8 +54,9 @@ def _is_keys_call(node: ast.AST) -> bool:
     )
 
 
-# scripts.py and the module it exports the item scripts' functions from.
-SCRIPT_MODULES = ("scripts.py", "item_scripts.py")
+# scripts.py, the module it exports the item scripts' functions from, and the one
+# that sends a script call (direct.py).
+SCRIPT_MODULES = ("scripts.py", "item_scripts.py", "direct.py")
 
 
 def test_only_scripts_py_runs_scripts():
