@@ -48,10 +48,11 @@ import functools
 import gc
 import sys
 import weakref
-from types import ModuleType
+from types import BuiltinFunctionType, FunctionType, ModuleType
 from typing import Any
 
-from . import checks
+from . import checks, identity
+from .errors import ValidationError
 
 ENV_FAST_EXIT = "TABLEVAULT_FAST_EXIT"
 
@@ -114,6 +115,18 @@ class _Canary:
         self.namespace = namespace
 
 
+def _drop_objects(namespace: dict[str, Any]) -> None:
+    """Drop a namespace's objects, the latest assigned first (what they use was mostly
+    assigned before them), but its modules, classes, functions and untracked values
+    (strings, numbers): the finalizers that run then still find those."""
+    for key in reversed(list(namespace)):
+        value = namespace[key]
+        if key == "__builtins__" or not gc.is_tracked(value):
+            continue
+        if not isinstance(value, (ModuleType, type, FunctionType, BuiltinFunctionType)):
+            namespace[key] = None
+
+
 def _wipe(namespace: dict[str, Any]) -> None:
     """What CPython does to a module namespace still alive at the end: names with one
     leading underscore to None first, then every other name but ``__builtins__``."""
@@ -144,15 +157,19 @@ def _collect_program(namespaces: list[dict[str, Any]]) -> None:
     canaries = _mark(namespaces)
     gc.collect()
     kept = [c for c in (ref() for ref in canaries) if c is not None]
+    if not kept:
+        return
+    # CPython's own last collections call no callbacks: one from a wiped namespace
+    # would fail on its globals.
+    gc.callbacks.clear()
     for canary in kept:  # _mark reversed them: the latest imported first, as CPython
+        _drop_objects(canary.namespace)
+    gc.collect()
+    for canary in kept:
         _wipe(canary.namespace)
-    if kept:
-        kept.clear()
-        del canary
-        # CPython's own last collections call no callbacks: one from a wiped
-        # namespace would fail on its globals.
-        gc.callbacks.clear()
-        gc.collect()
+    kept.clear()
+    del canary
+    gc.collect()
 
 
 class _Teardown:
@@ -220,13 +237,58 @@ def install_teardown() -> None:
     """Put the quick exit in place, once per process: the modules imported until the
     atexit hooks run are noted then (hooks run last-in first-out: this one after the
     Vault's own and those the program registers later)."""
+    _Frozen.teardown = True
     teardown = _Teardown()
     sys.modules[_KEY] = teardown  # type: ignore[assignment]
     atexit.register(teardown.at_exit)
 
 
+class _Frozen:
+    """Whether :func:`freeze_library` froze, and whether the quick exit was put in
+    place since (the exit's collections rely on that freeze)."""
+
+    done = False
+    teardown = False
+
+
+def _may_freeze() -> bool:
+    """A script with the quick exit on: never at a prompt or in IPython, where the
+    objects made before the import would never be collected once garbage."""
+    try:
+        quick = teardown_enabled(None)
+    except ValidationError:  # a bad TABLEVAULT_FAST_EXIT: Vault() reports it
+        return False
+    return quick and not sys.flags.interactive and identity.execution_type() == "script"
+
+
+def freeze_library() -> None:
+    """``gc.freeze()`` once the library is imported (the end of ``vault.py``), so that
+    neither the exit's collections nor the program's own traverse its objects."""
+    if _Frozen.done or not _may_freeze():
+        return
+    gc.freeze()
+    _Frozen.done = True
+    atexit.register(_unfreeze_unless_quick)  # runs after the Vaults' own hooks
+
+
+def _unfreeze() -> None:
+    if _Frozen.done:
+        _Frozen.done = False
+        gc.unfreeze()
+
+
+def _unfreeze_unless_quick() -> None:
+    """At exit without the quick exit (no Vault made): the interpreter's own teardown
+    collects everything, as if nothing had been frozen."""
+    if not _Frozen.teardown:
+        _unfreeze()
+
+
 def setup(argument: object) -> None:
     """A Vault's ``fast_exit`` setting: the quick exit unless turned off (the freeze
-    at ``atexit`` that ``True`` adds is installed by ``wakeup.settings``)."""
+    at ``atexit`` that ``True`` adds is installed by ``wakeup.settings``); off, the
+    freeze made at the import is undone."""
     if teardown_enabled(argument):
         install_teardown()
+    else:
+        _unfreeze()
