@@ -10,23 +10,39 @@ What this does, by default (``Vault(fast_exit=False)`` or ``TABLEVAULT_FAST_EXIT
 turns it off), with the "library" being the standard library, this package and its
 dependencies, and the "program" every other module, ``__main__`` first:
 
+0. When ``tablevault_redis.vault`` (``Vault``) has been imported, ``gc.freeze()``
+   (:func:`freeze_library`): every object alive then, the library's about 33,000
+   and whatever the program made before that import, goes to the permanent
+   generation, which no collection traverses, the exit's included. Not in an
+   interactive session nor in IPython (a notebook, a terminal IPython), nor with
+   ``TABLEVAULT_FAST_EXIT=0``; ``Vault(fast_exit=False)`` undoes it with
+   ``gc.unfreeze()``, and so does an ``atexit`` hook if no ``Vault`` put the quick
+   exit in place. The cost: an object made before the import that later becomes
+   part of an unreachable reference cycle is never collected (a leak), and at exit
+   such a cycle is not finalized; objects made after the import are collected as
+   usual, during the run and at exit. A program that freezes on its own (before a
+   fork) and then turns the quick exit off has its own freeze undone too.
 1. An ``atexit`` hook (it runs after the Vault's own and after the hooks the
    program registers later) notes the modules and disables the automatic
    collector, which skips CPython's first collection.
 2. A :class:`_Teardown` object sits in ``sys.modules``; CPython empties that dict
    after every ``atexit`` hook and thread join, so its ``__del__`` runs then, with
    every module's globals still intact. It keeps the library's modules referenced
-   and lets go of the program's namespaces; one full collection then finalizes the
-   program's objects as CPython's own would (files flushed and closed, ``__del__``
-   methods run, the modules they use intact). A namespace something in the library
-   still references (a signal handler, a hook) is wiped as CPython wipes such
-   modules, and collected again. Then ``gc.freeze()``: the library's objects are
-   left to the operating system instead of being collected and deallocated.
+   and lets go of the program's namespaces; a collection then finalizes the
+   program's objects that nothing but those namespaces references, as CPython's
+   own would (files flushed and closed, ``__del__`` methods run, the modules they
+   use intact). A namespace still referenced after it (a frozen one, as
+   ``__main__``'s, or one a signal handler or hook keeps) has its objects dropped,
+   the latest assigned first, but not its modules, classes, functions and
+   constants, which the finalizers that run then, and a collection after, still
+   find; it is then wiped as CPython wipes such modules and collected once more.
+   Then ``gc.freeze()``: the library's objects are left to the operating system
+   instead of being collected and deallocated.
 
 CPython finalizes collected objects in the order of its lists: a file's buffer is
 flushed only if its text layer comes before its descriptor there. Every collection
 puts objects in the order the program references them, and a young collection
-before the full one does it for objects no collection has seen yet (a file opened
+before the others does it for objects no collection has seen yet (a file opened
 just before the end).
 
 Objects that only the library still references at that point are not finalized:
