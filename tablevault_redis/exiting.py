@@ -168,8 +168,10 @@ def _mark(namespaces: list[dict[str, Any]]) -> list[weakref.ref[_Canary]]:
 def _collect_program(namespaces: list[dict[str, Any]]) -> None:
     """Collect the program's objects while the library's modules are intact: the
     namespaces nothing else references go with them, their objects finalized as in
-    CPython's own collection; those the library still references are then wiped,
-    as CPython would, and collected again."""
+    CPython's own collection. Those still referenced (frozen, or held by the
+    library) lose their objects first, which are collected while the modules and
+    functions they use are in place; then they are wiped, as CPython would, and
+    collected again."""
     canaries = _mark(namespaces)
     gc.collect()
     kept = [c for c in (ref() for ref in canaries) if c is not None]
