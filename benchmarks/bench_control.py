@@ -755,17 +755,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     with _common.private_redis() as server:
         url = server.url
         version = _common.redis_version(server)
-        cp_rows, _ = bench_checkpoint(url)
-        rows += cp_rows
-        for mode in MODES:
-            rows += _mode_rows(url, mode, args, samples)
-        if args.idle_seconds and sys.platform.startswith("linux"):
+        exit_only = args.only == "exit"
+        if not exit_only:
+            cp_rows, _ = bench_checkpoint(url)
+            rows += cp_rows
+            for mode in MODES:
+                rows += _mode_rows(url, mode, args, samples)
+        if args.idle_seconds and sys.platform.startswith("linux") and not exit_only:
             rows += bench_idle_cpu(url, args.idle_seconds)
         if args.exit_samples:
             exit_rows, samples["exit"] = bench_exit(url, args.exit_samples)
             rows += exit_rows
         si = 0.001 if args.switch_interval is None else args.switch_interval
-        if si:
+        if si and not exit_only:
             # Diagnosis: the busy measurements without the fast path and with a
             # shorter GIL switch interval in the worker (the library is unchanged).
             raw = bench_raw_publish(url, "busy", args.samples, si)
@@ -809,6 +811,11 @@ def main(argv: list[str] | None = None) -> None:
         default=None,
         help="also measure busy workers with this sys.setswitchinterval (default 0.001; 0: skip)",
     )
+    parser.add_argument(
+        "--only",
+        choices=("exit",),
+        help="run only these rows (written to results/control_exit.json)",
+    )
     parser.add_argument("--worker", choices=("vault", "raw"), help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--name", help=argparse.SUPPRESS)
@@ -820,7 +827,7 @@ def main(argv: list[str] | None = None) -> None:
     elif args.worker == "raw":
         worker_raw(args.url, args.channel, args.mode, args.switch_interval)
     else:
-        _common.emit("control", run(args))
+        _common.emit("control" + (f"_{args.only}" if args.only else ""), run(args))
 
 
 if __name__ == "__main__":

@@ -10,23 +10,39 @@ What this does, by default (``Vault(fast_exit=False)`` or ``TABLEVAULT_FAST_EXIT
 turns it off), with the "library" being the standard library, this package and its
 dependencies, and the "program" every other module, ``__main__`` first:
 
+0. When ``tablevault_redis.vault`` (``Vault``) has been imported, ``gc.freeze()``
+   (:func:`freeze_library`): every object alive then, the library's about 33,000
+   and whatever the program made before that import, goes to the permanent
+   generation, which no collection traverses, the exit's included. Not in an
+   interactive session nor in IPython (a notebook, a terminal IPython), nor with
+   ``TABLEVAULT_FAST_EXIT=0``; ``Vault(fast_exit=False)`` undoes it with
+   ``gc.unfreeze()``, and so does an ``atexit`` hook if no ``Vault`` put the quick
+   exit in place. The cost: an object made before the import that later becomes
+   part of an unreachable reference cycle is never collected (a leak), and at exit
+   such a cycle is not finalized; objects made after the import are collected as
+   usual, during the run and at exit. A program that freezes on its own (before a
+   fork) and then turns the quick exit off has its own freeze undone too.
 1. An ``atexit`` hook (it runs after the Vault's own and after the hooks the
    program registers later) notes the modules and disables the automatic
    collector, which skips CPython's first collection.
 2. A :class:`_Teardown` object sits in ``sys.modules``; CPython empties that dict
    after every ``atexit`` hook and thread join, so its ``__del__`` runs then, with
    every module's globals still intact. It keeps the library's modules referenced
-   and lets go of the program's namespaces; one full collection then finalizes the
-   program's objects as CPython's own would (files flushed and closed, ``__del__``
-   methods run, the modules they use intact). A namespace something in the library
-   still references (a signal handler, a hook) is wiped as CPython wipes such
-   modules, and collected again. Then ``gc.freeze()``: the library's objects are
-   left to the operating system instead of being collected and deallocated.
+   and lets go of the program's namespaces; a collection then finalizes the
+   program's objects that nothing but those namespaces references, as CPython's
+   own would (files flushed and closed, ``__del__`` methods run, the modules they
+   use intact). A namespace still referenced after it (a frozen one, as
+   ``__main__``'s, or one a signal handler or hook keeps) has its objects dropped,
+   the latest assigned first, but not its modules, classes, functions and
+   constants, which the finalizers that run then, and a collection after, still
+   find; it is then wiped as CPython wipes such modules and collected once more.
+   Then ``gc.freeze()``: the library's objects are left to the operating system
+   instead of being collected and deallocated.
 
 CPython finalizes collected objects in the order of its lists: a file's buffer is
 flushed only if its text layer comes before its descriptor there. Every collection
 puts objects in the order the program references them, and a young collection
-before the full one does it for objects no collection has seen yet (a file opened
+before the others does it for objects no collection has seen yet (a file opened
 just before the end).
 
 Objects that only the library still references at that point are not finalized:
@@ -48,10 +64,11 @@ import functools
 import gc
 import sys
 import weakref
-from types import ModuleType
+from types import BuiltinFunctionType, FunctionType, ModuleType
 from typing import Any
 
-from . import checks
+from . import checks, identity
+from .errors import ValidationError
 
 ENV_FAST_EXIT = "TABLEVAULT_FAST_EXIT"
 
@@ -114,6 +131,18 @@ class _Canary:
         self.namespace = namespace
 
 
+def _drop_objects(namespace: dict[str, Any]) -> None:
+    """Drop a namespace's objects, the latest assigned first (what they use was mostly
+    assigned before them), but its modules, classes, functions and untracked values
+    (strings, numbers): the finalizers that run then still find those."""
+    for key in reversed(list(namespace)):
+        value = namespace[key]
+        if key == "__builtins__" or not gc.is_tracked(value):
+            continue
+        if not isinstance(value, (ModuleType, type, FunctionType, BuiltinFunctionType)):
+            namespace[key] = None
+
+
 def _wipe(namespace: dict[str, Any]) -> None:
     """What CPython does to a module namespace still alive at the end: names with one
     leading underscore to None first, then every other name but ``__builtins__``."""
@@ -139,20 +168,26 @@ def _mark(namespaces: list[dict[str, Any]]) -> list[weakref.ref[_Canary]]:
 def _collect_program(namespaces: list[dict[str, Any]]) -> None:
     """Collect the program's objects while the library's modules are intact: the
     namespaces nothing else references go with them, their objects finalized as in
-    CPython's own collection; those the library still references are then wiped,
-    as CPython would, and collected again."""
+    CPython's own collection. Those still referenced (frozen, or held by the
+    library) lose their objects first, which are collected while the modules and
+    functions they use are in place; then they are wiped, as CPython would, and
+    collected again."""
     canaries = _mark(namespaces)
     gc.collect()
     kept = [c for c in (ref() for ref in canaries) if c is not None]
+    if not kept:
+        return
+    # CPython's own last collections call no callbacks: one from a wiped namespace
+    # would fail on its globals.
+    gc.callbacks.clear()
     for canary in kept:  # _mark reversed them: the latest imported first, as CPython
+        _drop_objects(canary.namespace)
+    gc.collect()
+    for canary in kept:
         _wipe(canary.namespace)
-    if kept:
-        kept.clear()
-        del canary
-        # CPython's own last collections call no callbacks: one from a wiped
-        # namespace would fail on its globals.
-        gc.callbacks.clear()
-        gc.collect()
+    kept.clear()
+    del canary
+    gc.collect()
 
 
 class _Teardown:
@@ -220,13 +255,58 @@ def install_teardown() -> None:
     """Put the quick exit in place, once per process: the modules imported until the
     atexit hooks run are noted then (hooks run last-in first-out: this one after the
     Vault's own and those the program registers later)."""
+    _Frozen.teardown = True
     teardown = _Teardown()
     sys.modules[_KEY] = teardown  # type: ignore[assignment]
     atexit.register(teardown.at_exit)
 
 
+class _Frozen:
+    """Whether :func:`freeze_library` froze, and whether the quick exit was put in
+    place since (the exit's collections rely on that freeze)."""
+
+    done = False
+    teardown = False
+
+
+def _may_freeze() -> bool:
+    """A script with the quick exit on: never at a prompt or in IPython, where the
+    objects made before the import would never be collected once garbage."""
+    try:
+        quick = teardown_enabled(None)
+    except ValidationError:  # a bad TABLEVAULT_FAST_EXIT: Vault() reports it
+        return False
+    return quick and not sys.flags.interactive and identity.execution_type() == "script"
+
+
+def freeze_library() -> None:
+    """``gc.freeze()`` once the library is imported (the end of ``vault.py``), so that
+    neither the exit's collections nor the program's own traverse its objects."""
+    if _Frozen.done or not _may_freeze():
+        return
+    gc.freeze()
+    _Frozen.done = True
+    atexit.register(_unfreeze_unless_quick)  # runs after the Vaults' own hooks
+
+
+def _unfreeze() -> None:
+    if _Frozen.done:
+        _Frozen.done = False
+        gc.unfreeze()
+
+
+def _unfreeze_unless_quick() -> None:
+    """At exit without the quick exit (no Vault made): the interpreter's own teardown
+    collects everything, as if nothing had been frozen."""
+    if not _Frozen.teardown:
+        _unfreeze()
+
+
 def setup(argument: object) -> None:
     """A Vault's ``fast_exit`` setting: the quick exit unless turned off (the freeze
-    at ``atexit`` that ``True`` adds is installed by ``wakeup.settings``)."""
+    at ``atexit`` that ``True`` adds is installed by ``wakeup.settings``); off, the
+    freeze made at the import is undone."""
     if teardown_enabled(argument):
         install_teardown()
+    else:
+        _unfreeze()

@@ -393,3 +393,6 @@ class Vault(ProgressMixin, VaultClient):
 
     def __exit__(self, *exc_info: Any) -> None:
         self._end(exc_info[1])
+
+
+exiting.freeze_library()  # last: every module this one needs is imported by now

@@ -145,3 +145,118 @@ def test_what_the_program_left_open_is_flushed_and_finalized_at_exit(
     assert (tmp_path / "rows.csv").read_bytes() == b"a,b\r\n"
     quick = fast_exit == ""
     assert (tmp_path / "cycle.txt").read_text() == f"cycle finalized, modules in place: {quick}"
+
+
+# Finalizers that use the module's globals (a module, a function, a constant), on an
+# object only the namespace references and on one in a reference cycle. The quick
+# exit's only: the interpreter's own teardown runs them with the builtins gone
+# ("NameError: name 'open' is not defined").
+GLOBALS = """
+import os, sys
+from tablevault_redis import Vault
+
+out = sys.argv[2]
+PREFIX = "pid"
+
+def note(name):
+    with open(os.path.join(out, name), "w") as f:
+        f.write(f"{PREFIX} {os.getpid()}")
+
+class Plain:
+    def __del__(self):
+        note("plain.txt")
+
+class Cycle:
+    def __init__(self):
+        self.me = self
+
+    def __del__(self):
+        note("cycle.txt")
+
+plain = Plain()
+cycle = Cycle()
+vault = Vault("u", sys.argv[1], namespace=os.environ["TEST_NAMESPACE"])
+"""
+
+
+def test_finalizers_at_exit_find_the_module_globals_they_use(
+    redis_url, namespace, client, tmp_path: Path
+):
+    proc = _start(GLOBALS, redis_url, namespace, "globals", str(tmp_path), fast_exit="")
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and not err, err.decode()
+    assert (tmp_path / "plain.txt").read_text() == f"pid {proc.pid}"
+    assert (tmp_path / "cycle.txt").read_text() == f"pid {proc.pid}"
+
+
+# A program module of the worker's, imported before tablevault_redis (its namespace
+# is among what the import froze) or after it; each leaves a file open.
+PROGRAM_MODULE = """
+import os, sys
+
+log = open(os.path.join(sys.argv[2], __name__ + ".txt"), "w")
+log.write(__name__)
+"""
+IMPORTS = """
+import os, sys
+sys.path.insert(0, sys.argv[2])
+import before
+from tablevault_redis import Vault
+import after
+
+vault = Vault("u", sys.argv[1], namespace=os.environ["TEST_NAMESPACE"])
+"""
+
+
+@FAST_EXIT
+def test_the_files_program_modules_left_open_are_flushed_at_exit(
+    redis_url, namespace, client, fast_exit, tmp_path: Path
+):
+    for module in ("before", "after"):
+        (tmp_path / f"{module}.py").write_text(PROGRAM_MODULE)
+    name = f"imports{fast_exit or 'quick'}"
+    proc = _start(IMPORTS, redis_url, namespace, name, str(tmp_path), fast_exit=fast_exit)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and not err, err.decode()
+    assert (tmp_path / "before.txt").read_text() == "before"
+    assert (tmp_path / "after.txt").read_text() == "after"
+
+
+# How many objects gc.freeze() set aside, once Vault is imported and once one is made.
+FREEZES = """
+import gc, json, os, sys
+from tablevault_redis import Vault
+imported = gc.get_freeze_count()
+vault = Vault("u", os.environ["TEST_NAME"], namespace=os.environ["TEST_NAMESPACE"], {kw})
+print(json.dumps([imported, gc.get_freeze_count()]), flush=True)
+vault.close()
+"""
+
+
+@pytest.mark.parametrize(
+    ("how", "kw", "fast_exit", "frozen"),
+    [
+        ("script", "", "", (True, True)),
+        ("script", "fast_exit=False", "", (True, False)),  # undone
+        ("script", "", "0", (False, False)),
+        ("interactive", "", "", (False, False)),  # python -i
+        ("ipython", "", "", (False, False)),
+    ],
+)
+def test_the_library_is_frozen_at_its_import_in_scripts_with_the_quick_exit_only(
+    redis_url, namespace, client, how, kw, fast_exit, frozen
+):
+    code = FREEZES.replace("{kw}", kw)
+    argv = {
+        "script": [sys.executable, "-c", code],
+        "interactive": [sys.executable, "-i", "-c", code],
+        "ipython": [sys.executable, "-m", "IPython", "--quick", "--no-banner", "-c", code],
+    }[how]
+    extra = {"TABLEVAULT_FAST_EXIT": fast_exit} if fast_exit else {}
+    env = child_env(redis_url, namespace, TEST_NAME=f"freeze{how}{len(kw)}{fast_exit}", **extra)
+    proc = subprocess.run(
+        argv, env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=60, check=False
+    )
+    assert proc.returncode == 0, proc.stderr.decode()
+    counts = json.loads(proc.stdout.decode().splitlines()[-1])
+    assert (counts[0] > 0, counts[1] > 0) == frozen, counts
