@@ -39,6 +39,8 @@ Where each feature is tested
                           LIST under records, queries, pause and stop; forged
                           notifications with the right epoch; one round trip per
                           request
+``test_direct.py``        one script call straight on a pooled connection (direct.py):
+                          NOSCRIPT, error replies, a dropped connection, over the link
 ``test_exit.py``          a worker's exit (exiting.py): no warning, every queued record
                           written, files left open flushed, with and without the quick exit
 ``test_operations.py``    operations and vault_cleanup (cleanup.py) after kill -9
