@@ -1,11 +1,14 @@
 """Connections and Redis memory per live worker: one connection (link.py) beside the
 separate connections (``TABLEVAULT_ONE_CONNECTION=0``), real worker processes, same run.
 
-Each mode starts N workers (tests/scripts/worker.py: a Vault, a checkpoint every
-5 ms), waits until each has run and heartbeat, then reads ``CLIENT LIST`` (the
-workers' connections: all but this benchmark's own) and ``INFO memory`` against the
-server before they started (averaged over 6 s, see ``_mean_memory``), and stops them
-all with ``request_many``. Rows:
+Each mode starts one worker (tests/scripts/worker.py: a Vault, a checkpoint every
+5 ms), whose start pays what a server pays once (the Lua scripts loaded and compiled,
+the word index's keys for the script's words), then N more; once each has run and
+heartbeat it reads ``CLIENT LIST`` (the workers' connections: all but this
+benchmark's own) and ``INFO memory`` against the figure with the first worker alone
+(each averaged over 6 s, see ``_mean_memory``), and stops them all with
+``request_many``. The figure from the empty server, the one-time costs spread over
+the workers, is in the diagnostics. Rows:
 ``connections_per_live_worker``, ``redis_memory_per_live_worker`` (``used_memory``
 growth / N: the worker's keys and its connections' buffers) and
 ``redis_client_memory_per_live_worker`` (``mem_clients_normal`` growth / N), each
@@ -56,23 +59,30 @@ def _mean_memory(admin: Any, samples: int) -> dict[str, float]:
     return total
 
 
+def _start(url: str, name: str, one: bool) -> Any:
+    workdir = Path(tempfile.mkdtemp(prefix="tvr-conn-"))
+    argv = [sys.executable, str(WORKER), name, str(workdir)]
+    return _common.start_worker(argv, _env(url, one), workdir, 60)
+
+
 def measure(n: int, one: bool, settle: float) -> dict[str, Any]:
-    """N workers in one mode on a fresh server."""
+    """N workers in one mode on a fresh server, after a first worker that pays what a
+    server pays once (the scripts loaded and compiled, the shared word index's keys):
+    the memory per worker is the growth from N more, divided by N."""
     with _common.private_redis() as server:
         admin = server.client()
         mine = admin.client_id()
-        mem0 = admin.info("memory")
-        procs = []
+        empty = admin.info("memory")
+        procs = [_start(server.url, "first", one)]
         try:
-            for i in range(n):
-                workdir = Path(tempfile.mkdtemp(prefix="tvr-conn-"))
-                argv = [sys.executable, str(WORKER), f"w{i}", str(workdir)]
-                procs.append(_common.start_worker(argv, _env(server.url, one), workdir, 60))
+            time.sleep(settle)
+            mem0 = _mean_memory(admin, _SAMPLES)
+            procs += [_start(server.url, f"w{i}", one) for i in range(n)]
             time.sleep(settle)  # a few heartbeats each
             clients = [c for c in admin.client_list() if int(c["id"]) != mine]
             mem = _mean_memory(admin, _SAMPLES)
             with VaultClient(server.url, NAMESPACE) as client:
-                client.request_many("stop", [f"w{i}" for i in range(n)])
+                client.request_many("stop", ["first", *(f"w{i}" for i in range(n))])
             for p in procs:
                 p.wait(30)
         finally:
@@ -83,9 +93,13 @@ def measure(n: int, one: bool, settle: float) -> dict[str, Any]:
     return {
         "workers": n,
         "connections": len(clients),
-        "connections_per_worker": len(clients) / n,
+        "connections_per_worker": len(clients) / (n + 1),
         "used_memory_per_worker_b": (mem["used_memory"] - mem0["used_memory"]) / n,
         "client_memory_per_worker_b": (mem["mem_clients_normal"] - mem0["mem_clients_normal"]) / n,
+        # The same from the empty server, the one-time costs spread over the N + 1.
+        "used_memory_per_worker_from_empty_b": (mem["used_memory"] - empty["used_memory"])
+        / (n + 1),
+        "first_worker_b": mem0["used_memory"] - empty["used_memory"],
         # CLIENT LIST at one moment: a connection's query buffer (qbuf-free) is freed
         # only after 2 s without a command (Redis 7.0), longer than a heartbeat gap.
         "client_list_tot_mem_mean_b": sum(int(c["tot-mem"]) for c in clients) / len(clients),
