@@ -185,6 +185,7 @@ def stop_all(admin: Any, sims: Sims, names: list[str], send: Send) -> dict[str, 
     status, and exited."""
     with sims.cond:
         sims.seen.clear()
+        sims.notified.clear()
         sims.exited.clear()
         sims.finished.clear()
     stats_before, info_before = sims.collect_stats(), _info(admin)
@@ -206,12 +207,23 @@ def stop_all(admin: Any, sims: Sims, names: list[str], send: Send) -> dict[str, 
         "request_many_call_cpu_s": call_cpu,
         "refused": len(names) - accepted,
         "seen_ms": pcts([1000 * (at - called) for at, _s in sims.seen.values()]),
+        "notified_ms": pcts([1000 * (at - called) for at in sims.notified.values() if at] or [0]),
+        "seen_by": _sources(sims.seen.values()),
         "redis_cpu_s_until_all_seen": _cpu(info_before, info_seen),
         "redis_cpu_s_until_all_stopped": _cpu(info_before, info_after),
         "sim_cpu_pct_until_all_stopped": sim_cpu,
         "controller_cpu_s_until_all_stopped": own_cpu,
         "commands_until_all_seen": _commands(info_before, info_seen, seen_elapsed),
     }
+
+
+def _sources(seen: Any) -> dict[str, int]:
+    """How many workers saw the stop by each way: ``notify`` (the read after the
+    notification), ``verified`` (the ``ack stopping`` of its hint), ``heartbeat``."""
+    counts: dict[str, int] = {}
+    for _at, source in seen:
+        counts[source] = counts.get(source, 0) + 1
+    return counts
 
 
 def _cpu(before: dict[str, Any], after: dict[str, Any]) -> float:

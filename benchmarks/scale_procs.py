@@ -25,6 +25,7 @@ class Sims:
         self.cond = threading.Condition()
         self.ready = 0
         self.seen: dict[str, tuple[float, str]] = {}
+        self.notified: dict[str, float] = {}  # name -> its first notification (0: none)
         self.rearmed: set[str] = set()
         self.exited: set[str] = set()
         self.restarted: set[str] = set()
@@ -72,8 +73,9 @@ class Sims:
 
     def _record(self, kind: str, rest: str) -> None:
         if kind == "seen":
-            name, at, source = rest.split()
+            name, at, source, notified = rest.split()
             self.seen.setdefault(name, (float(at), source))
+            self.notified.setdefault(name, float(notified))
         elif kind == "rearmed":
             name, at = rest.split()
             self.rearmed.add(name)

@@ -6,15 +6,19 @@ Each simulated worker does on the wire what a worker process of the library does
 connection subscribed to its control channel, heartbeats every interval through the
 ``heartbeat`` script (sending the request state it holds, as the library does) with
 a health-check PING on the pub/sub connection, and now and then appends a record. A
-notification is a hint: like the listener, the worker re-reads its request state
-(``request_state``, at most once per 20 ms) and applies it with the library's own
-``ControlState``. When that read says stop, it prints ``seen <name> <monotonic>``,
-acknowledges (``ack`` stopping), writes its final status (``finish``) and either
+notification is taken as the library's listener takes it (link_listener.py): the
+worker re-reads its request state (``request_state``, at most once per 20 ms) and
+applies it with the library's own ``ControlState``, and the request the notification
+announces is a hint that its checkpoint verifies at once with ``ack stopping`` (sent
+right after the read, on the same connection). When the read says stop, or the
+verification answers ``stopping`` (whichever comes first), it prints ``seen <name>
+<monotonic> <notify|verified|heartbeat> <first notification>``; once acknowledged
+(``ack`` stopping, once per run) it writes its final status (``finish``) and either
 registers a new run (a restarted worker, so N stays constant) or closes its
 connections (after ``exit_on_stop``, as a stopped process exits; ``restart`` starts
-those again, for the next round).
+those again, for the next round). The workers themselves are in scale_worker.py.
 
-Protocol with the benchmark: lines on stdout (``ready N``, ``seen NAME T SOURCE``,
+Protocol with the benchmark: lines on stdout (``ready N``, ``seen NAME T SOURCE T0``,
 ``rearmed NAME T``, ``exited NAME T`` with T when its final status was written,
 ``restarted NAME``, ``stats JSON``, ``ok WHAT``); commands on stdin (``exit_on_stop``,
 ``rearm_on_stop``, ``restart``, ``stats``, ``quit``; end of input also quits).
@@ -26,30 +30,30 @@ import argparse
 import asyncio
 import gc
 import json
-import random
 import resource
 import sys
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))  # this checkout's package
 
-from scale_wire import Wire, capture, connect, sha  # noqa: E402
+from scale_wire import Wire, connect, sha  # noqa: E402
+from scale_worker import NAMESPACE, Worker  # noqa: E402
 
-from tablevault_redis import identity, keys, scripts  # noqa: E402
-from tablevault_redis.control import ControlState  # noqa: E402
-from tablevault_redis.listener import _MIN_READ_GAP  # noqa: E402
+from tablevault_redis import identity  # noqa: E402
 from tablevault_redis.lua_source import source  # noqa: E402
-from tablevault_redis.replies import Heartbeat, Registered, RequestState  # noqa: E402
-from tablevault_redis.run import new_epoch  # noqa: E402
 
-NAMESPACE = "scale"
-RECORD_LIST = "scale-records"
-SCRIPT_TEXT = "for step in range(steps):\n    vault.checkpoint_execution()\n    work(step)\n"
-USED_SCRIPTS = ("register", "open_code", "heartbeat", "request_state", "ack", "finish")
+__all__ = ["NAMESPACE", "Sim"]
+USED_SCRIPTS: tuple[str, ...] = (
+    "register",
+    "open_code",
+    "heartbeat",
+    "request_state",
+    "ack",
+    "finish",
+)
 USED_SCRIPTS += ("record_append",)
 CONNECT_AT_ONCE = 200  # connections being opened at a time (the server's accept backlog)
 
@@ -70,6 +74,7 @@ class Sim:
         self.identity = identity.describe()
         self.counts = {"beats": 0, "pings": 0, "reads": 0, "appends": 0, "registers": 0}
         self.lags: list[float] = []
+        self.tasks: set[asyncio.Task[None]] = set()  # held, so they are not collected early
         self.out: list[str] = []
 
     def emit(self, *words: Any) -> None:
@@ -97,189 +102,6 @@ class Sim:
             "loop_lag_ms_max": 1000 * lags[-1],
             **self.counts,
         }
-
-
-class Worker:
-    """One simulated worker process: its connections and request state."""
-
-    def __init__(self, sim: Sim, name: str, index: int) -> None:
-        self.sim, self.name, self.index = sim, name, index
-        self.sub: Wire | None = None
-        self.cmd: Wire | None = None
-        self.token = ""
-        self.run = self.code_index = self.appends = 0
-        self.control = ControlState(0, _no_report)
-        self.stopping = self.read_pending = False
-        self.last_read = 0.0
-        self.beats: asyncio.Task[None] | None = None
-        self.read_call = capture(scripts.request_state, NAMESPACE, name)
-
-    async def start(self) -> None:
-        sim = self.sim
-        self.sub = await connect(sim.host, sim.port, self._on_message)
-        if sim.conns == 2:
-            self.cmd = await connect(sim.host, sim.port)
-        else:
-            self.cmd = sim.pool[self.index % len(sim.pool)]
-        await self.register()
-        await self.sub.call("SUBSCRIBE", keys.channel(NAMESPACE, self.name))
-        await self.resync("subscribe")  # as the listener does after each (re)subscribe
-        self.beats = asyncio.get_running_loop().create_task(self._beat_loop())
-
-    async def register(self) -> None:
-        """A new run: index entry, ``register`` (claim and record), its code item."""
-        sim, name = self.sim, self.name
-        assert self.cmd is not None
-        self.token = f"{sim.identity['host']}:{sim.identity['pid']}:{uuid.uuid4().hex[:12]}"
-        started = time.time()
-        fields = {"name": name, "user_id": "sim", "execution_type": "script", **sim.identity}
-        fields.update(started_at=repr(started), parent_process_name="", parent_process_index="0")
-        fields.update(heartbeat_token=self.token, heartbeat_interval=repr(sim.interval))
-        fields.update(heartbeat_ttl=repr(sim.ttl), epoch=new_epoch())
-        await self.cmd.call("ZADD", keys.processes(NAMESPACE), repr(started), name)
-        call = capture(
-            scripts.register,
-            NAMESPACE,
-            name,
-            token=self.token,
-            ttl=sim.ttl,
-            dead_holder="",
-            now=started,
-            fields=fields,
-        )
-        reply = Registered.parse(await self.cmd.script(call))
-        if reply.held_by:
-            raise RuntimeError(f"{name} is held by {reply.held_by}")
-        self.run, self.code_index = reply.run, reply.code_count
-        self.control = ControlState(reply.request_seq, _no_report, epoch=fields["epoch"])
-        self.stopping = False
-        opened = capture(
-            scripts.open_code,
-            NAMESPACE,
-            name,
-            index=reply.code_count,
-            run=reply.run,
-            text=SCRIPT_TEXT,
-            start_position=reply.code_length,
-        )
-        await self.cmd.script(opened)
-        sim.counts["registers"] += 1
-
-    def _on_message(self, _message: list[Any]) -> None:
-        """A notification: only a hint to re-read, at most once per ``_MIN_READ_GAP``."""
-        if self.read_pending:
-            return
-        self.read_pending = True
-        loop = asyncio.get_running_loop()
-        wait = self.last_read + _MIN_READ_GAP - time.monotonic()
-        loop.call_later(max(0.0, wait), lambda: loop.create_task(self._read_due()))
-
-    async def _read_due(self) -> None:
-        self.read_pending = False
-        self.last_read = time.monotonic()
-        await self.resync("notify")
-
-    async def resync(self, source: str) -> None:
-        assert self.cmd is not None
-        state = RequestState.parse(await self.cmd.script(self.read_call))
-        seen = time.monotonic()
-        self.sim.counts["reads"] += 1
-        self.control.apply_stored(state.request_seq, state.request, state.epoch)
-        self._check_stop(seen, source)
-
-    def _check_stop(self, seen: float, source: str) -> None:
-        if self.control.pending == "stop" and not self.stopping:
-            self.stopping = True
-            self.sim.emit("seen", self.name, repr(seen), source)
-            asyncio.get_running_loop().create_task(self._stop())
-
-    async def _stop(self) -> None:
-        """What a stopped worker writes: ``stopping``, then its final status."""
-        assert self.cmd is not None
-        control, name = self.control, self.name
-        ack = capture(scripts.ack, NAMESPACE, name, kind="stopping", seq=control.seq, by=control.by)
-        await self.cmd.script(ack)
-        done = capture(
-            scripts.finish,
-            NAMESPACE,
-            name,
-            status="stopped",
-            stopped_by=control.by,
-            token=self.token,
-        )
-        await self.cmd.script(done)
-        finished = time.monotonic()  # the final status is written: the worker stopped
-        if self.sim.on_stop == "exit":
-            self.close()
-            self.sim.exited.append(self)
-            self.sim.emit("exited", self.name, repr(finished))
-        else:
-            await self.register()
-            self.sim.emit("rearmed", self.name, repr(finished))
-
-    async def _beat_loop(self) -> None:
-        sim = self.sim
-        await asyncio.sleep(random.uniform(0, sim.interval))  # workers start at any time
-        while True:
-            await self._beat()
-            if random.random() < sim.append_chance:
-                await self._append()
-            await asyncio.sleep(sim.interval)
-
-    async def _beat(self) -> None:
-        """The outbox thread's heartbeat, and the listener's health-check PING."""
-        assert self.cmd is not None and self.sub is not None
-        fresh = new_epoch()
-        self.control.offer_epoch(fresh)
-        call = capture(
-            scripts.heartbeat,
-            NAMESPACE,
-            self.name,
-            token=self.token,
-            ttl=self.sim.ttl,
-            listener_at=time.time(),
-            held=self.control.held(),
-            fresh_epoch=fresh,
-        )
-        beat = Heartbeat.parse(await self.cmd.script(call))
-        self.sim.counts["beats"] += 1
-        if beat.beat:
-            self.control.apply_stored(beat.request_seq, beat.request, beat.epoch)
-            self._check_stop(time.monotonic(), "heartbeat")
-        await self.sub.call("PING", "redis-py-health-check")
-        self.sim.counts["pings"] += 1
-
-    async def _append(self) -> None:
-        assert self.cmd is not None
-        self.appends += 1
-        name, index = self.name, self.code_index
-        lineage = json.dumps({"process": name, "index": index, "run": self.run, "at": time.time()})
-        call = capture(
-            scripts.record_append,
-            NAMESPACE,
-            RECORD_LIST,
-            columns=["worker", "i"],
-            record=json.dumps({"worker": name, "i": self.appends}),
-            create=True,
-            lineage=lineage,
-            process=name,
-            process_index=index,
-            writer=self.token,
-            seq=self.appends,
-        )
-        await self.cmd.script(call)
-        self.sim.counts["appends"] += 1
-
-    def close(self) -> None:
-        if self.beats is not None:
-            self.beats.cancel()
-        for wire in (self.sub, self.cmd if self.sim.conns == 2 else None):
-            if wire is not None:
-                wire.close()
-
-
-def _no_report(kind: str, seq: int, by: str) -> None:
-    """The simulated worker writes its acknowledgements itself (``_stop``)."""
 
 
 async def _load_scripts(sim: Sim) -> None:

@@ -66,22 +66,24 @@ def sha(name: str) -> str:
 _SHAS: dict[str, str] = {}
 
 
-def encode(parts: tuple[Any, ...]) -> bytes:
-    """One command in RESP: an array of bulk strings."""
-    out = [b"*%d\r\n" % len(parts)]
-    for part in parts:
-        data = part if isinstance(part, bytes) else str(part).encode("utf-8")
-        out.append(b"$%d\r\n%s\r\n" % (len(data), data))
-    return b"".join(out)
+def pack(call: Captured) -> bytes:
+    """The EVALSHA of a captured script call in RESP (hiredis packs it in C: packing
+    in Python cost the simulator a few microseconds per command)."""
+    return hiredis.pack_command(("EVALSHA", sha(call.name), len(call.keys), *call.keys, *call.args))
+
+
+Reply = Callable[[Any], None]  # called with the reply, an error reply or a ConnectionError
 
 
 class Wire(asyncio.Protocol):
-    """One Redis connection: commands are pipelined and answered in order; pub/sub
-    messages (``["message", channel, data]``) go to ``on_message`` instead."""
+    """One Redis connection: commands are pipelined and their replies handed, in order,
+    to the callbacks given with them (no future or task per command: the simulated
+    workers' hot paths are callbacks); pub/sub messages (``["message", channel,
+    data]``) go to ``on_message`` instead."""
 
     def __init__(self, on_message: Callable[[list[Any]], None] | None = None) -> None:
         self._reader = hiredis.Reader(encoding="utf-8")
-        self._waiting: deque[asyncio.Future[Any]] = deque()
+        self._waiting: deque[Reply] = deque()
         self._on_message = on_message
         self.transport: asyncio.Transport | None = None
 
@@ -99,29 +101,26 @@ class Wire(asyncio.Protocol):
             ):
                 self._on_message(reply)
             elif self._waiting:
-                future = self._waiting.popleft()
-                if not future.done():
-                    future.set_result(reply)
+                self._waiting.popleft()(reply)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
         while self._waiting:
-            future = self._waiting.popleft()
-            if not future.done():
-                future.set_exception(ConnectionError(f"connection lost: {exc}"))
+            self._waiting.popleft()(ConnectionError(f"connection lost: {exc}"))
 
-    def send(self, *parts: Any) -> asyncio.Future[Any]:
-        """Send one command; the future gets its reply (an error reply is raised)."""
-        future = asyncio.get_running_loop().create_future()
+    def send_packed(self, packed: bytes, on_reply: Reply) -> None:
+        """Send one packed command; ``on_reply`` gets its reply."""
         if self.transport is None:
-            future.set_exception(ConnectionError("not connected"))
-            return future
-        self._waiting.append(future)
-        self.transport.write(encode(parts))
-        return future
+            on_reply(ConnectionError("not connected"))
+            return
+        self._waiting.append(on_reply)
+        self.transport.write(packed)
 
     async def call(self, *parts: Any) -> Any:
-        reply = await self.send(*parts)
+        """Send one command and wait for its reply (an error reply is raised)."""
+        future = asyncio.get_running_loop().create_future()
+        self.send_packed(hiredis.pack_command(parts), lambda r: _settle(future, r))
+        reply = await future
         if isinstance(reply, hiredis.ReplyError):
             raise RuntimeError(f"{parts[0]}: {reply}")
         return reply
@@ -133,6 +132,15 @@ class Wire(asyncio.Protocol):
     def close(self) -> None:
         if self.transport is not None:
             self.transport.close()
+
+
+def _settle(future: asyncio.Future[Any], reply: Any) -> None:
+    if future.done():
+        return
+    if isinstance(reply, ConnectionError):
+        future.set_exception(reply)
+    else:
+        future.set_result(reply)
 
 
 async def connect(
