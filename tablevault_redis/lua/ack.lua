@@ -11,8 +11,10 @@
 -- checkpoint verifying an announced pause pauses only on "paused").
 -- A request key that is not well formed counts as absent.
 -- `final` and the helpers are defined by the prelude scripts.py puts first.
-if key_type(KEYS[1]) ~= 'hash' then return '' end
-local h = redis.call('HMGET', KEYS[1], 'status', 'epoch', 'request_seq', 'run')
+-- A record that is not a hash is the error of a trapped read (one command, not TYPE
+-- and HMGET); stopping_seq is read with the rest, before anything is written.
+local h = redis.pcall('HMGET', KEYS[1], 'status', 'epoch', 'request_seq', 'run', 'stopping_seq')
+if h['err'] then return '' end
 local status = h[1]
 if not status then return '' end
 local kind = ARGV[1]
@@ -39,7 +41,7 @@ elseif kind == 'running' then
   end
 elseif kind == 'stopping' then
   if cur and cur['action'] == 'stop' and tostring(cur['seq']) == ARGV[2] then
-    if redis.call('HGET', KEYS[1], 'stopping_seq') ~= ARGV[2] then logged() end
+    if h[5] ~= ARGV[2] then logged() end
     redis.call('HSET', KEYS[1], 'stopping_seq', ARGV[2])
     return 'stopping'
   end

@@ -10,8 +10,12 @@
 -- Returns {"set", status} or {"kept", status already there} or {"alive", status}.
 -- A record that is not a hash counts as missing.
 -- `final` and the helpers are defined by the prelude scripts.py puts first.
-if key_type(KEYS[1]) ~= 'hash' then return {'missing', ''} end
-local status = redis.call('HGET', KEYS[1], 'status')
+-- The record's fields are read in one trapped HMGET (a record that is not a hash is
+-- its error) before anything is written, and written in one HSET.
+local f = redis.pcall('HMGET', KEYS[1], 'status', 'open_code', 'heartbeat_at', 'started_at',
+  'stopping_seq')
+if f['err'] then return {'missing', ''} end
+local status = f[1]
 if not status then return {'missing', ''} end
 if final[status] then return {'kept', status} end
 local holder = get_string(KEYS[3])
@@ -22,29 +26,36 @@ if ARGV[5] ~= '' and holder and holder ~= ARGV[5] then
 end
 local ended = ARGV[2]
 if ARGV[6] == '1' then
-  local seen = redis.call('HMGET', KEYS[1], 'heartbeat_at', 'started_at')
-  ended = (seen[1] ~= false and seen[1] ~= '' and seen[1])
-    or (seen[2] ~= false and seen[2] ~= '' and seen[2]) or ended
+  ended = (f[3] ~= false and f[3] ~= '' and f[3])
+    or (f[4] ~= false and f[4] ~= '' and f[4]) or ended
 end
-local open = redis.call('HGET', KEYS[1], 'open_code')
-local stream = key_type(KEYS[4])
-if open and open ~= '' and (stream == 'stream' or stream == 'none') then
-  redis.call('XADD', KEYS[4], '*', 'event', 'close', 'index', open, 'status', ARGV[7],
-    'error', ARGV[8], 'ended_at', ended)
+local open = f[2]
+if open and open ~= '' then
+  local stream = key_type(KEYS[4])
+  if stream == 'stream' or stream == 'none' then
+    redis.call('XADD', KEYS[4], '*', 'event', 'close', 'index', open, 'status', ARGV[7],
+      'error', ARGV[8], 'ended_at', ended)
+  end
 end
-redis.call('HSET', KEYS[1], 'status', ARGV[1], 'ended_at', ended, 'error', ARGV[3],
-  'open_code', '', 'interrupt_action', '', 'interrupt_request', '',
-  'interrupt_requested_at', '', 'paused_at', '')
+local fields = {'status', ARGV[1], 'ended_at', ended, 'error', ARGV[3], 'open_code', '',
+  'interrupt_action', '', 'interrupt_request', '', 'interrupt_requested_at', '',
+  'paused_at', ''}
 -- A notebook keeps the name of whoever stopped one of its cells.
-if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'stopped_by', ARGV[4]) end
-if ARGV[1] == 'stopped' then redis.call('HSET', KEYS[1], 'stopped_at', ended) end
+if ARGV[4] ~= '' then
+  fields[#fields + 1] = 'stopped_by'
+  fields[#fields + 1] = ARGV[4]
+end
+if ARGV[1] == 'stopped' then
+  fields[#fields + 1] = 'stopped_at'
+  fields[#fields + 1] = ended
+end
+redis.call('HSET', KEYS[1], unpack(fields))
 -- A request still pending that no checkpoint acted on: say so in the record, or the
 -- stop that was asked for would leave no trace.
 local raw = redis.call('GET', KEYS[2])
 local ok, cur = pcall(cjson.decode, raw or '')
 if ok and type(cur) == 'table' and cur['action'] then
-  local acted = cur['action'] == 'stop'
-    and redis.call('HGET', KEYS[1], 'stopping_seq') == tostring(cur['seq'])
+  local acted = cur['action'] == 'stop' and f[5] == tostring(cur['seq'])
   if not acted then
     redis.call('HSET', KEYS[1], 'unreached_action', tostring(cur['action']),
       'unreached_by', tostring(cur['by'] or ''), 'unreached_at', tostring(cur['at'] or ''))

@@ -67,15 +67,16 @@ local function clear_request(proc, key)
 end
 
 -- Add entry to a process's request history (a list, newest first, the last 100
--- entries); a key of another type there is replaced.
+-- entries); a key of another type there is replaced. Trimmed only once it is longer
+-- (LPUSH answers the length): a command less per request while it is not.
 local function log_request(log, entry)
   local line = cjson.encode(entry)
   local pushed = redis.pcall('LPUSH', log, line)
   if type(pushed) == 'table' and pushed['err'] then  -- WRONGTYPE, trapped
     redis.call('DEL', log)
-    redis.call('LPUSH', log, line)
+    pushed = redis.call('LPUSH', log, line)
   end
-  redis.call('LTRIM', log, 0, 99)
+  if pushed > 100 then redis.call('LTRIM', log, 0, 99) end
 end
 
 
@@ -97,7 +98,8 @@ end
 
 -- Request `action` (stop, pause, resume) by `by` at `now` of one process: request.lua's
 -- and request_many.lua's work, see request.lua's header for the replies. Type checks
--- are the errors of trapped reads, and the record's fields are set in one HSET.
+-- are the errors of trapped reads, and the record's fields are set in one HSET
+-- (stopping 10,000 processes runs this 10,000 times: each command counts).
 local function request_one(action, by, now, publish, proc, key, alive, channel, log, id)
   local h = redis.pcall('HMGET', proc, 'status', 'last_request_id', 'last_request_seq',
     'request_seq', 'epoch', 'run')
@@ -106,7 +108,7 @@ local function request_one(action, by, now, publish, proc, key, alive, channel, 
   if not status then return {'err', 'not_found', '', ''} end
   if h[2] == id and to_seq(h[3]) then return {'ok', to_seq(h[3]), status} end
   if final[status] then return {'err', 'ended', status, ''} end
-  if key_type(alive) == 'none' then return {'err', 'not_alive', status, ''} end
+  if redis.call('EXISTS', alive) == 0 then return {'err', 'not_alive', status, ''} end
   local epoch = h[5] or ''
   local counter = to_seq(h[4]) or 0
   local cur = pending_request(get_string(key), epoch, counter)
