@@ -13,7 +13,10 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import redis.exceptions
+
 from . import keys
+from ._redis_compat import read_replies, take_connection
 from .replies import Appended, Pruned, RequestReply, flag
 from .scripts import Batch, _now, _run, _script
 
@@ -218,3 +221,66 @@ def request_many(
 
 def _request_replies(reply: list[Any]) -> list[RequestReply]:
     return [RequestReply.parse(entry) for entry in reply]
+
+
+def stream_request_many(
+    conn: Connection,
+    ns: str,
+    names: Sequence[str],
+    *,
+    action: str,
+    by: str,
+    request_ids: Sequence[str],
+    chunk: int,
+) -> list[RequestReply] | None:
+    """:func:`request_many` over ``names``, ``chunk`` names per call, on one connection
+    of a standalone server; one reply per name, in order. Each call is sent as soon as
+    it is built, so the server works on the first while the client builds the next
+    (building and packing 10,000 names takes the client tens of milliseconds, which
+    a pipeline would spend before sending anything). None when the server lacks the
+    script: the caller then sends the calls as a :class:`Batch`, which loads it (the
+    request ids make the calls safe to send twice)."""
+    pool = conn.client.connection_pool
+    connection = take_connection(pool)
+    try:
+        replies: list[Any] = connection.retry.call_with_retry(
+            lambda: _stream(conn, connection, ns, names, action, by, request_ids, chunk),
+            lambda _e: connection.disconnect(),
+        )
+    except BaseException:
+        connection.disconnect()  # replies may be left unread: never reuse the connection
+        raise
+    finally:
+        pool.release(connection)
+    if any(isinstance(r, redis.exceptions.NoScriptError) for r in replies):
+        return None
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply
+    return [entry for reply in replies for entry in _request_replies(reply)]
+
+
+def _stream(
+    conn: Connection,
+    connection: Any,
+    ns: str,
+    names: Sequence[str],
+    action: str,
+    by: str,
+    ids: Sequence[str],
+    chunk: int,
+) -> list[Any]:
+    """Send every call, each once built; then their raw replies (errors in place)."""
+    sha = conn.scripts.sha("request_many")
+    batch = Batch(conn)  # builds each call's KEYS and ARGV, as request_many does
+    sent = 0
+    for i in range(0, len(names), chunk):
+        request_many(
+            conn, ns, names[i : i + chunk], action=action, by=by,
+            request_ids=ids[i : i + chunk], client=batch,
+        )  # fmt: skip
+        _name, k, args, _parse = batch._calls.pop()
+        packed = connection.pack_command("EVALSHA", sha, len(k), *k, *args)
+        connection.send_packed_command(packed, check_health=sent == 0)
+        sent += 1
+    return read_replies(connection, sent)

@@ -363,6 +363,7 @@ from .item_scripts import (  # noqa: E402
     record_append_many,
     record_progress,
     request_many,
+    stream_request_many,
     trim_records,
 )
 
@@ -374,5 +375,6 @@ __all__ = [
     "record_append_many",
     "record_progress",
     "request_many",
+    "stream_request_many",
     "trim_records",
 ]

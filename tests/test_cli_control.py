@@ -61,6 +61,20 @@ def test_request_many_in_bulk_calls_answers_per_name(
     assert pending(client) == {"a": "stop", "b": "stop", "c": None, "d": None}
 
 
+def test_request_many_in_bulk_loads_the_script_on_a_server_without_it(
+    client: VaultClient, conn: Connection, namespace: str, monkeypatch: pytest.MonkeyPatch
+):
+    """The bulk calls are streamed by SHA; a server that lost its scripts (restarted,
+    flushed) gets them again, and every name still gets one request."""
+    monkeypatch.setattr(client_module, "_BULK", 2)
+    for name in ("a", "b", "c"):
+        fake_process(conn, namespace, name)
+    conn.client.script_flush()
+    assert client.request_many("pause", ["a", "b", "c"]) == [1, 1, 1]
+    assert client.request_many("stop", ["a", "b", "c"]) == [2, 2, 2]  # the script is back
+    assert pending(client) == {"a": "stop", "b": "stop", "c": "stop"}
+
+
 def test_request_many_retried_after_a_lost_reply(
     redis_server: Any, client: VaultClient, conn: Connection, namespace: str
 ):
