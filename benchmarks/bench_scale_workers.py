@@ -5,9 +5,14 @@ A few simulator processes (benchmarks/scale_sim.py, asyncio) hold N simulated wo
 that behave on the wire like the library's worker processes: registered through the
 library's scripts, one pub/sub subscription each on its control channel, a heartbeat
 every interval, now and then a record. The controller is a real ``VaultClient``.
-Rows: ``one_stop_among_<N>`` (``stop_execution()`` called -> the worker re-read its
-request state and saw the stop), ``stop_all_<N>`` (``request_many("stop", all)``
-called -> the last worker saw it; baseline: the same with one ``request`` script per
+A worker has seen a stop when its re-read of the request state says so or the ``ack
+stopping`` that verifies the notification's hint answers ``stopping``, whichever
+comes first (the library's listener and checkpoint do both; the simulators used to
+send the ``ack`` only after the read's reply, and ran a task per notification: their
+hot paths are now callbacks, scale_worker.py, a measurement artefact removed).
+Rows: ``one_stop_among_<N>`` (``stop_execution()`` called -> the worker saw the
+stop), ``stop_all_<N>`` (``request_many("stop", all)`` called -> the last worker saw
+it; baseline: the same with one ``request`` script per
 name in one pipeline, as ``request_many`` sent before; the median of ``--rounds``
 runs each, alternating which goes first), ``stop_all_final_status_<N>`` (called ->
 the last worker's final status written), ``redis_cpu_steady_<N>`` (the server's CPU
