@@ -20,7 +20,9 @@ with a (transient) ``ConnectionError``, reconnects with backoff and calls
 ``on_connect`` (the listener subscribes again and reads the request key). While it
 is down, a command fails at once with the same transient error: the outbox and the
 callers retry as they do on any outage. :mod:`link_pool` puts a ``redis.Redis`` on
-top. Blocking commands never go over the link (see :mod:`link_pool`).
+top. Blocking commands never go over the link (see :mod:`link_pool`). The reader
+also calls ``on_tick`` every ``tick`` seconds, so a periodic call (the heartbeat,
+:mod:`beat`) wakes only this thread.
 """
 
 from __future__ import annotations
@@ -40,82 +42,32 @@ import redis
 import redis.exceptions
 
 from . import _redis_compat
+from .link_slots import Callback, Latch, Push, Slot
 from .retry import Backoff, is_transient
+
+__all__ = ["Callback", "Latch", "Link", "Push", "Slot"]
 
 logger = logging.getLogger(__name__)
 
 _IDLE_POLL = 60.0  # seconds the reader waits in one poll before it polls again
 _TURN = 0.005  # seconds a quick call's wait holds the read lock in one poll
-# (reply or the exception it failed with) -> None, run in the reader thread.
-Callback = Callable[[Any], None]
-
-
-class Push(list):  # type: ignore[type-arg,unused-ignore]
-    """A push message (``message``, ``subscribe``...), told apart from a reply."""
-
-
-class Latch:
-    """A one-way ``threading.Event`` whose ``set`` never blocks: a signal handler may
-    set it while the thread it interrupted is inside ``wait`` (an Event's lock is
-    then held, and its ``set`` would deadlock). ``clear`` only from one thread."""
-
-    def __init__(self) -> None:
-        self._flag = False
-        self._gate = threading.Lock()  # held while not set; released (never waited) by set
-        self._gate.acquire()
-
-    def set(self) -> None:
-        if not self._flag:
-            self._flag = True
-            with contextlib.suppress(RuntimeError):  # released already
-                self._gate.release()
-
-    def is_set(self) -> bool:
-        return self._flag
-
-    def clear(self) -> None:
-        if self._flag:
-            self._flag = False
-            self._gate.acquire(blocking=False)
-
-    def wait(self, timeout: float | None = None) -> bool:
-        if self._flag:
-            return True
-        if self._gate.acquire(timeout=-1 if timeout is None else max(0.0, timeout)):
-            self._gate.release()
-        return self._flag
-
-
-class Slot:
-    """The reply to one command, filled by whichever thread parses it."""
-
-    __slots__ = ("callback", "done", "error", "errors_only", "sent_at", "value")
-
-    def __init__(self, callback: Callback | None = None, errors_only: bool = False) -> None:
-        # errors_only: a command answered by pushes when it succeeds (SUBSCRIBE), so
-        # only its error takes this slot (see Link.subscribe).
-        self.errors_only = errors_only
-        self.done = Latch()
-        self.value: Any = None
-        self.error: BaseException | None = None
-        self.sent_at = time.monotonic()
-        self.callback = callback
-
-    def fill(self, value: Any, error: BaseException | None = None) -> None:
-        self.value, self.error = value, error
-        self.done.set()
-        if self.callback is not None:
-            with contextlib.suppress(Exception):  # a callback's failure is its own
-                self.callback(error if error is not None else value)
 
 
 class Link:
     """One RESP3 connection shared by every thread of this process (see the module
     docstring). ``make`` builds an unconnected redis-py connection speaking RESP3."""
 
-    def __init__(self, make: Callable[[], Any], socket_timeout: float) -> None:
+    def __init__(
+        self, make: Callable[[], Any], socket_timeout: float, tick: float | None = None
+    ) -> None:
         self._make = make
         self.timeout = socket_timeout
+        # The reader calls on_tick every ``tick`` seconds (the lean heartbeat, see
+        # beat.py). Fixed before the reader starts, so no other thread needs to wake
+        # it: its polls never outlast the next tick.
+        self.tick = tick
+        self.on_tick: Callable[[], None] = lambda: None
+        self._due = time.monotonic() + (tick or _IDLE_POLL)
         self._lock = threading.Lock()  # sends and the slot queue: their orders match
         self._read_lock = threading.Lock()  # one thread at a time parses
         self.pumper = 0  # the thread parsing right now (its ident), or 0
@@ -261,7 +213,7 @@ class Link:
                 if self._sock is None:
                     self._connect()
                     self.on_connect()
-                if self._readable(_IDLE_POLL):
+                if self._readable(self._until_tick()):
                     with self._read_lock:
                         self.pumper = threading.get_ident()
                         try:
@@ -269,12 +221,31 @@ class Link:
                         finally:
                             self.pumper = 0
                 backoff.reset()
+                if self.tick and time.monotonic() >= self._due:
+                    self._tick(self.tick)
             except Exception as e:  # never let the thread die: reconnect instead
                 self._lost(e)
                 if is_transient(e):
                     self.on_transient()
                 self._halt.wait(backoff.next())
         self._lost(redis.exceptions.ConnectionError("Redis connection closed"))
+
+    def _tick(self, every: float) -> None:
+        self._due = time.monotonic() + every
+        try:
+            self.on_tick()
+        except Exception:  # its own failure: never a reason to reconnect
+            logger.exception("tablevault-redis: the link's tick failed")
+
+    def _until_tick(self) -> float:
+        return max(0.0, self._due - time.monotonic()) if self.tick else _IDLE_POLL
+
+    def defer_tick(self, due: float | None = None) -> None:
+        """The next tick at monotonic ``due`` (default: one tick from now), or at
+        once when ``due`` is 0: later from any thread (the reader wakes at the old
+        time, sees the new one and polls again); sooner only from the reader thread
+        (its next poll) or when it is next woken."""
+        self._due = time.monotonic() + (self.tick or 0.0) if due is None else due
 
     def _readable(self, timeout: float) -> bool:
         """Bytes to parse: buffered, or arriving within ``timeout`` s. A poll, not a

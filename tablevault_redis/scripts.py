@@ -157,8 +157,14 @@ def register(
 
 
 @_script
-def heartbeat(
-    conn: Connection,
+def heartbeat(conn: Connection, ns: str, name: str, **kw: Any) -> Heartbeat:
+    """Refresh this run's heartbeat, check the request state it ``held`` is still on
+    the server (else start over in ``fresh_epoch``), read it (``kw``: see
+    :func:`heartbeat_args`). ``outcome`` beat, missing, crashed, ended or taken."""
+    return _run(conn, "heartbeat", *heartbeat_args(ns, name, **kw), Heartbeat.parse)
+
+
+def heartbeat_args(
     ns: str,
     name: str,
     *,
@@ -167,14 +173,12 @@ def heartbeat(
     listener_at: float,
     held: replies.Held,
     fresh_epoch: str,
-) -> Heartbeat:
-    """Refresh this run's heartbeat, check the request state it ``held`` is still on
-    the server (else start over in ``fresh_epoch``), read it. KEYS alive, proc,
-    request; ARGV token, TTL ms, now, listener_at, epoch, seq, pending action, by,
-    fresh epoch. ``outcome`` beat, missing, crashed, ended or taken."""
+) -> tuple[list[str], list[str]]:
+    """``heartbeat``'s KEYS alive, proc, request; ARGV token, TTL ms, now,
+    listener_at, epoch, seq, pending action, by, fresh epoch (also sent as is by
+    the lean heartbeat, :mod:`beat`)."""
     k = [keys.alive(ns, name), keys.proc(ns, name), keys.request(ns, name)]
-    args = [token, _ms(ttl), repr(time.time()), repr(listener_at), *held, fresh_epoch]
-    return _run(conn, "heartbeat", k, args, Heartbeat.parse)
+    return k, [token, _ms(ttl), repr(time.time()), repr(listener_at), *map(str, held), fresh_epoch]
 
 
 @_script
