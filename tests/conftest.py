@@ -39,6 +39,9 @@ Where each feature is tested
                           LIST under records, queries, pause and stop; forged
                           notifications with the right epoch; one round trip per
                           request
+``test_lean_beat.py``     the heartbeat sent by the link's reader thread (beat.py):
+                          the outbox asleep, revival through the full path, an
+                          overdue reply, the fast path quiet for the beat's reply
 ``test_exit.py``          a worker's exit (exiting.py): no warning, every queued record
                           written, files left open flushed, with and without the quick exit
 ``test_operations.py``    operations and vault_cleanup (cleanup.py) after kill -9
