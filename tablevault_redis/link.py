@@ -221,13 +221,15 @@ class Link:
                         finally:
                             self.pumper = 0
                 backoff.reset()
-                if self.tick and time.monotonic() >= self._due:
-                    self._tick(self.tick)
             except Exception as e:  # never let the thread die: reconnect instead
                 self._lost(e)
                 if is_transient(e):
                     self.on_transient()
                 self._halt.wait(backoff.next())
+            # Also while disconnected: the heartbeat then fails, and is retried as
+            # every write is through an outage (see beat.py).
+            if self.tick and time.monotonic() >= self._due and not self._halt.is_set():
+                self._tick(self.tick)
         self._lost(redis.exceptions.ConnectionError("Redis connection closed"))
 
     def _tick(self, every: float) -> None:
@@ -238,7 +240,7 @@ class Link:
             logger.exception("tablevault-redis: the link's tick failed")
 
     def _until_tick(self) -> float:
-        return max(0.0, self._due - time.monotonic()) if self.tick else _IDLE_POLL
+        return min(_IDLE_POLL, max(0.0, self._due - time.monotonic())) if self.tick else _IDLE_POLL
 
     def defer_tick(self, due: float | None = None) -> None:
         """The next tick at monotonic ``due`` (default: one tick from now), or at

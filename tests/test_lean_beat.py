@@ -4,6 +4,7 @@ signal fast path stays quiet for the beat's reply but not for a notification."""
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import time
@@ -137,3 +138,27 @@ def test_a_link_without_a_tick_has_no_lean_beat(redis_url):
         assert conn.link._until_tick() == 60.0
     finally:
         conn.close()
+
+
+def test_an_idle_worker_sees_an_outage_and_beats_again_after_it(fresh_redis, namespace, caplog):
+    """Through an outage the outbox beats, with its backoff and its log lines, as it
+    writes; after it, a restart that lost the record, the reader beats again."""
+    caplog.set_level(logging.INFO, logger="tablevault_redis.outbox")
+    v = _vault(fresh_redis.url, namespace, "outage", fast_signals=False)
+    try:
+        lean = v._outbox.lean
+        fresh_redis.stop()
+        wait_until(lambda: not v._outbox.connected, 5, what="the outage seen")
+        assert not v._outbox._leaned
+        fresh_redis.restart()
+        wait_until(lambda: v._outbox.connected and v._outbox._leaned, 10, what="lean again")
+        sent = lean.sent
+        wait_until(lambda: lean.sent >= sent + 3, 5, what="lean beats")
+        admin = fresh_redis.client()
+        try:
+            assert admin.hget(keys.proc(namespace, "outage"), "status") == "running"
+        finally:
+            admin.close()
+        assert "Redis unreachable" in caplog.text
+    finally:
+        v.close()
