@@ -50,6 +50,7 @@ class LeanBeat:
         self.active = False  # the reader beats (else the outbox does)
         self._slot: Slot | None = None  # the beat in flight
         self._failed = False  # its reply calls for the full path
+        self._fresh = ""  # the epoch its beats offer (see _send)
         self.quiet: Callable[[bool], None] = lambda on: None  # link_wakeup's, when armed
         self.sent = 0  # lean beats sent (tests look)
 
@@ -88,7 +89,9 @@ class LeanBeat:
 
     def _send(self) -> None:
         process = self._process
-        _fresh, kw = process.beat_args(self._last_seen())
+        # The fresh epoch is offered again until a beat starts the state over in it.
+        fresh = "" if self._fresh == process.control.epoch else self._fresh
+        self._fresh, kw = process.beat_args(self._last_seen(), fresh)
         k, args = scripts.heartbeat_args(process.namespace, process.name, **kw)
         # The first beat loads the script (EVAL); a server that lost it since
         # answers NOSCRIPT, and the outbox's full path loads it again.

@@ -157,7 +157,7 @@ class Link:
             self._slots.extend(slots)
             try:
                 for chunk in packed:
-                    sock.sendall(chunk)
+                    _send_all(sock, chunk)
             except OSError as e:
                 self._shutdown(sock)  # the reader fails the slots and reconnects
                 raise redis.exceptions.ConnectionError(f"writing to Redis failed: {e}") from None
@@ -223,7 +223,7 @@ class Link:
                     with self._read_lock:
                         self.pumper = threading.get_ident()
                         try:
-                            self._pump(None)
+                            self._pump_polled()
                         finally:
                             self.pumper = 0
                 backoff.reset()
@@ -271,6 +271,13 @@ class Link:
         """Holding the read lock (``pumper`` set): parse every complete message there is. One not
         complete within ``part_timeout`` s (None: the socket timeout) stays buffered."""
         while self._sock is not None and self._readable(0) and self._read_one(part_timeout):
+            pass
+
+    def _pump_polled(self) -> None:
+        """The reader's :meth:`_pump`, right after its poll found bytes: no poll
+        before the first read, none after the last (its next poll is the check)."""
+        conn = self._conn
+        while self._read_one(None) and self._conn is conn and _redis_compat.buffered(conn):
             pass
 
     def pump_now(self, part_timeout: float) -> bool:
@@ -373,3 +380,14 @@ class Link:
             thread.join(timeout)
         if thread is None or not thread.is_alive():
             self._lost(redis.exceptions.ConnectionError("Redis connection closed"))
+
+
+def _send_all(sock: socket.socket, data: Any) -> None:
+    """``sock.sendall(data)``, without the poll a socket with a timeout makes before
+    each send: the kernel nearly always takes a command whole, at once."""
+    sent = 0
+    if sock.gettimeout():  # a non-blocking descriptor: write() never waits
+        with contextlib.suppress(BlockingIOError):
+            sent = os.write(sock.fileno(), data)
+    if sent < len(data):
+        sock.sendall(memoryview(data)[sent:])

@@ -195,9 +195,9 @@ class ProcessRun:
         beat = scripts.heartbeat(self._conn, self.namespace, self.name, **kw)
         self.beaten(self._revive(fresh) if beat.outcome in ("missing", "crashed") else beat)
 
-    def beat_args(self, listener_at: float) -> tuple[str, dict[str, Any]]:
-        """A fresh epoch, offered now, and the ``heartbeat`` script's arguments."""
-        fresh = new_epoch()
+    def beat_args(self, listener_at: float, fresh: str = "") -> tuple[str, dict[str, Any]]:
+        """A fresh epoch (``fresh``, or a new one), offered now, and the script's arguments."""
+        fresh = fresh or new_epoch()
         self.control.offer_epoch(fresh)  # the beat may start the request state over in it
         kw = dict(token=self.token, ttl=self._ttl, listener_at=listener_at, fresh_epoch=fresh)
         return fresh, {**kw, "held": self.control.held()}
