@@ -159,8 +159,10 @@ def register(
 @_script
 def heartbeat(conn: Connection, ns: str, name: str, **kw: Any) -> Heartbeat:
     """Refresh this run's heartbeat, check the request state it ``held`` is still on
-    the server (else start over in ``fresh_epoch``), read it (``kw``: see
-    :func:`heartbeat_args`). ``outcome`` beat, missing, crashed, ended or taken."""
+    the server (else start over in ``fresh_epoch``), read it. KEYS alive, proc,
+    request; ARGV token, TTL ms, now, listener_at, epoch, seq, pending action, by,
+    fresh epoch (``kw``: :func:`heartbeat_args`). ``outcome`` beat, missing, crashed,
+    ended or taken."""
     return _run(conn, "heartbeat", *heartbeat_args(ns, name, **kw), Heartbeat.parse)
 
 
@@ -174,9 +176,7 @@ def heartbeat_args(
     held: replies.Held,
     fresh_epoch: str,
 ) -> tuple[list[str], list[str]]:
-    """``heartbeat``'s KEYS alive, proc, request; ARGV token, TTL ms, now,
-    listener_at, epoch, seq, pending action, by, fresh epoch (also sent as is by
-    the lean heartbeat, :mod:`beat`)."""
+    """The KEYS and ARGV of ``heartbeat`` (the lean heartbeat, :mod:`beat`, sends them)."""
     k = [keys.alive(ns, name), keys.proc(ns, name), keys.request(ns, name)]
     return k, [token, _ms(ttl), repr(time.time()), repr(listener_at), *map(str, held), fresh_epoch]
 
