@@ -274,9 +274,13 @@ class Link:
             pass
 
     def _pump_polled(self) -> None:
-        """The reader's :meth:`_pump`, right after its poll found bytes: no poll
-        before the first read, none after the last (its next poll is the check)."""
+        """The reader's :meth:`_pump` after its poll found bytes: no poll after the
+        last message (its next poll is that check). One before the first: another
+        thread may have parsed them before this one got the read lock, and a read
+        of nothing would wait out the socket timeout."""
         conn = self._conn
+        if not self._readable(0):
+            return
         while self._read_one(None) and self._conn is conn and _redis_compat.buffered(conn):
             pass
 

@@ -162,3 +162,29 @@ def test_an_idle_worker_sees_an_outage_and_beats_again_after_it(fresh_redis, nam
         assert "Redis unreachable" in caplog.text
     finally:
         v.close()
+
+
+def test_bytes_another_thread_parsed_first_do_not_stall_the_reader(redis_url):
+    """The reader polls outside the read lock: when another thread (a quick call,
+    the signal handler) parsed what it saw before it got the lock, it must not wait
+    in a read for bytes that will not come, and its ticks go on."""
+    from tablevault_redis.connection import connect
+
+    conn = link_pool.over_link(connect(redis_url), tick=0.02)
+    link, ticks = conn.link, [0]
+
+    def tick() -> None:
+        ticks[0] += 1
+
+    link.on_tick = tick
+    try:
+        with link._read_lock:  # the reader sees the reply but cannot read it
+            (slot,) = link.send([pack(["PING"])], 1)
+            wait_until(lambda: link._readable(0), 5, what="the reply")
+            time.sleep(0.1)  # the reader's poll returned: it waits for the lock
+            link._pump(1.0)  # this thread parses it first
+        assert link.wait(slot, 1) == "PONG"
+        seen = ticks[0]
+        wait_until(lambda: ticks[0] >= seen + 10, 2, what="ticks going on")
+    finally:
+        conn.close()
