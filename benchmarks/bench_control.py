@@ -166,7 +166,8 @@ def worker_vault(url: str, name: str, mode: str, switch_interval: float | None) 
     ctl.apply = apply  # type: ignore[method-assign]
     ctl.act = act  # type: ignore[method-assign]
     ctl._wait_paused = wait_paused  # type: ignore[method-assign]
-    _say(ev="ready", pid=os.getpid(), fast=vault._wakeup is not None)
+    threads = {str(t.native_id): t.name for t in threading.enumerate()}
+    _say(ev="ready", pid=os.getpid(), fast=vault._wakeup is not None, threads=threads)
     _loop(mode, vault.checkpoint_execution)
 
 
@@ -691,7 +692,7 @@ def bench_idle_cpu(url: str, seconds: float) -> list[dict[str, Any]]:
         name = f"idle-cpu-{uuid.uuid4().hex[:8]}"
         worker = Worker(["vault", "--url", url, "--name", name, "--mode", "asleep"], fast)
         try:
-            worker.expect("ready")
+            names = worker.expect("ready").get("threads", {})
             time.sleep(2.0)  # past start-up
             before, t0 = _thread_cpu(worker.proc.pid), time.monotonic()
             time.sleep(seconds)
@@ -709,6 +710,10 @@ def bench_idle_cpu(url: str, seconds: float) -> list[dict[str, Any]]:
                 met=total <= 0.3,
                 seconds=elapsed,
                 by_thread_ms_per_s=sorted(per_thread.values(), reverse=True),
+                by_thread_name_ms_per_s={
+                    names.get(t, t): round(v, 4)
+                    for t, v in sorted(per_thread.items(), key=lambda kv: -kv[1])
+                },
             )
         )
     return rows
@@ -755,6 +760,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     with _common.private_redis() as server:
         url = server.url
         version = _common.redis_version(server)
+        if args.only == "idle":  # the idle-CPU rows alone (a quick look, about 2x S seconds)
+            rows += bench_idle_cpu(url, args.idle_seconds or 10)
+            return {"benchmarks": rows, "machine": _common.machine_info(redis_server=version)}
         exit_only = args.only == "exit"
         if not exit_only:
             cp_rows, _ = bench_checkpoint(url)
@@ -802,6 +810,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--idle-seconds", type=float, default=20, help="idle worker CPU measured (0: skip)"
     )
+    parser.add_argument("--idle-only", action="store_true", help="the same as --only idle")
     parser.add_argument(
         "--exit-samples", type=int, default=20, help="stopped workers timed to exit (0: skip)"
     )
@@ -813,8 +822,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument(
         "--only",
-        choices=("exit",),
-        help="run only these rows (written to results/control_exit.json)",
+        choices=("exit", "idle"),
+        help="run only these rows (written to results/control_<rows>.json; idle: Linux)",
     )
     parser.add_argument("--worker", choices=("vault", "raw"), help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
@@ -827,6 +836,8 @@ def main(argv: list[str] | None = None) -> None:
     elif args.worker == "raw":
         worker_raw(args.url, args.channel, args.mode, args.switch_interval)
     else:
+        if args.idle_only:
+            args.only = "idle"
         _common.emit("control" + (f"_{args.only}" if args.only else ""), run(args))
 
 

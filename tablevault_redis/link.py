@@ -20,7 +20,9 @@ with a (transient) ``ConnectionError``, reconnects with backoff and calls
 ``on_connect`` (the listener subscribes again and reads the request key). While it
 is down, a command fails at once with the same transient error: the outbox and the
 callers retry as they do on any outage. :mod:`link_pool` puts a ``redis.Redis`` on
-top. Blocking commands never go over the link (see :mod:`link_pool`).
+top. Blocking commands never go over the link (see :mod:`link_pool`). The reader
+also calls ``on_tick`` every ``tick`` seconds, so a periodic call (the heartbeat,
+:mod:`beat`) wakes only this thread.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import collections
 import contextlib
 import logging
 import os
+import select
 import selectors
 import socket
 import threading
@@ -40,86 +43,36 @@ import redis
 import redis.exceptions
 
 from . import _redis_compat
+from .link_slots import Callback, Latch, Push, Slot
 from .retry import Backoff, is_transient
+
+__all__ = ["Callback", "Latch", "Link", "Push", "Slot"]
 
 logger = logging.getLogger(__name__)
 
 _IDLE_POLL = 60.0  # seconds the reader waits in one poll before it polls again
 _TURN = 0.005  # seconds a quick call's wait holds the read lock in one poll
-# (reply or the exception it failed with) -> None, run in the reader thread.
-Callback = Callable[[Any], None]
-
-
-class Push(list):  # type: ignore[type-arg,unused-ignore]
-    """A push message (``message``, ``subscribe``...), told apart from a reply."""
-
-
-class Latch:
-    """A one-way ``threading.Event`` whose ``set`` never blocks: a signal handler may
-    set it while the thread it interrupted is inside ``wait`` (an Event's lock is
-    then held, and its ``set`` would deadlock). ``clear`` only from one thread."""
-
-    def __init__(self) -> None:
-        self._flag = False
-        self._gate = threading.Lock()  # held while not set; released (never waited) by set
-        self._gate.acquire()
-
-    def set(self) -> None:
-        if not self._flag:
-            self._flag = True
-            with contextlib.suppress(RuntimeError):  # released already
-                self._gate.release()
-
-    def is_set(self) -> bool:
-        return self._flag
-
-    def clear(self) -> None:
-        if self._flag:
-            self._flag = False
-            self._gate.acquire(blocking=False)
-
-    def wait(self, timeout: float | None = None) -> bool:
-        if self._flag:
-            return True
-        if self._gate.acquire(timeout=-1 if timeout is None else max(0.0, timeout)):
-            self._gate.release()
-        return self._flag
-
-
-class Slot:
-    """The reply to one command, filled by whichever thread parses it."""
-
-    __slots__ = ("callback", "done", "error", "errors_only", "sent_at", "value")
-
-    def __init__(self, callback: Callback | None = None, errors_only: bool = False) -> None:
-        # errors_only: a command answered by pushes when it succeeds (SUBSCRIBE), so
-        # only its error takes this slot (see Link.subscribe).
-        self.errors_only = errors_only
-        self.done = Latch()
-        self.value: Any = None
-        self.error: BaseException | None = None
-        self.sent_at = time.monotonic()
-        self.callback = callback
-
-    def fill(self, value: Any, error: BaseException | None = None) -> None:
-        self.value, self.error = value, error
-        self.done.set()
-        if self.callback is not None:
-            with contextlib.suppress(Exception):  # a callback's failure is its own
-                self.callback(error if error is not None else value)
 
 
 class Link:
     """One RESP3 connection shared by every thread of this process (see the module
     docstring). ``make`` builds an unconnected redis-py connection speaking RESP3."""
 
-    def __init__(self, make: Callable[[], Any], socket_timeout: float) -> None:
+    def __init__(
+        self, make: Callable[[], Any], socket_timeout: float, tick: float | None = None
+    ) -> None:
         self._make = make
         self.timeout = socket_timeout
+        # The reader calls on_tick every ``tick`` seconds (the lean heartbeat, see
+        # beat.py). Fixed before the reader starts, so no other thread needs to wake
+        # it: its polls never outlast the next tick.
+        self.tick = tick
+        self.on_tick: Callable[[], None] = lambda: None
+        self._due = time.monotonic() + (tick or _IDLE_POLL)
         self._lock = threading.Lock()  # sends and the slot queue: their orders match
         self._read_lock = threading.Lock()  # one thread at a time parses
         self.pumper = 0  # the thread parsing right now (its ident), or 0
-        self._selector: selectors.BaseSelector | None = None
+        self._selector: Any = None  # an epoll object (Linux) or a selector
         self._slots: collections.deque[Slot] = collections.deque()
         self._conn: Any = None
         self._sock: socket.socket | None = None
@@ -159,8 +112,13 @@ class Link:
             with contextlib.suppress(Exception):
                 conn.disconnect()
             raise
-        selector = selectors.DefaultSelector()
-        selector.register(sock, selectors.EVENT_READ)
+        selector: Any
+        if hasattr(select, "epoll"):  # Linux: each poll one C call (one at every wake)
+            selector = select.epoll(1)
+            selector.register(sock.fileno(), select.EPOLLIN)
+        else:
+            selector = selectors.DefaultSelector()
+            selector.register(sock, selectors.EVENT_READ)
         with self._lock:
             self._conn, self._sock, self._selector = conn, sock, selector
 
@@ -199,7 +157,7 @@ class Link:
             self._slots.extend(slots)
             try:
                 for chunk in packed:
-                    sock.sendall(chunk)
+                    _send_all(sock, chunk)
             except OSError as e:
                 self._shutdown(sock)  # the reader fails the slots and reconnects
                 raise redis.exceptions.ConnectionError(f"writing to Redis failed: {e}") from None
@@ -261,11 +219,11 @@ class Link:
                 if self._sock is None:
                     self._connect()
                     self.on_connect()
-                if self._readable(_IDLE_POLL):
+                if self._readable(self._until_tick()):
                     with self._read_lock:
                         self.pumper = threading.get_ident()
                         try:
-                            self._pump(None)
+                            self._pump_polled()
                         finally:
                             self.pumper = 0
                 backoff.reset()
@@ -274,7 +232,28 @@ class Link:
                 if is_transient(e):
                     self.on_transient()
                 self._halt.wait(backoff.next())
+            # Also while disconnected: the heartbeat then fails, and is retried as
+            # every write is through an outage (see beat.py).
+            if self.tick and time.monotonic() >= self._due and not self._halt.is_set():
+                self._tick(self.tick)
         self._lost(redis.exceptions.ConnectionError("Redis connection closed"))
+
+    def _tick(self, every: float) -> None:
+        self._due = time.monotonic() + every
+        try:
+            self.on_tick()
+        except Exception:  # its own failure: never a reason to reconnect
+            logger.exception("tablevault-redis: the link's tick failed")
+
+    def _until_tick(self) -> float:
+        return min(_IDLE_POLL, max(0.0, self._due - time.monotonic())) if self.tick else _IDLE_POLL
+
+    def defer_tick(self, due: float | None = None) -> None:
+        """The next tick at monotonic ``due`` (default: one tick from now), or at
+        once when ``due`` is 0: later from any thread (the reader wakes at the old
+        time, sees the new one and polls again); sooner only from the reader thread
+        (its next poll) or when it is next woken."""
+        self._due = time.monotonic() + (self.tick or 0.0) if due is None else due
 
     def _readable(self, timeout: float) -> bool:
         """Bytes to parse: buffered, or arriving within ``timeout`` s. A poll, not a
@@ -285,12 +264,24 @@ class Link:
             raise redis.exceptions.ConnectionError("Redis connection lost")
         if _redis_compat.buffered(conn):
             return True
-        return bool(selector.select(timeout))
+        poll = getattr(selector, "poll", None)  # epoll; a selector has select() only
+        return bool(poll(timeout, 1) if poll is not None else selector.select(timeout))
 
     def _pump(self, part_timeout: float | None) -> None:
         """Holding the read lock (``pumper`` set): parse every complete message there is. One not
         complete within ``part_timeout`` s (None: the socket timeout) stays buffered."""
         while self._sock is not None and self._readable(0) and self._read_one(part_timeout):
+            pass
+
+    def _pump_polled(self) -> None:
+        """The reader's :meth:`_pump` after its poll found bytes: no poll after the
+        last message (its next poll is that check). One before the first: another
+        thread may have parsed them before this one got the read lock, and a read
+        of nothing would wait out the socket timeout."""
+        conn = self._conn
+        if not self._readable(0):
+            return
+        while self._read_one(None) and self._conn is conn and _redis_compat.buffered(conn):
             pass
 
     def pump_now(self, part_timeout: float) -> bool:
@@ -393,3 +384,14 @@ class Link:
             thread.join(timeout)
         if thread is None or not thread.is_alive():
             self._lost(redis.exceptions.ConnectionError("Redis connection closed"))
+
+
+def _send_all(sock: socket.socket, data: Any) -> None:
+    """``sock.sendall(data)``, without the poll a socket with a timeout makes before
+    each send: the kernel nearly always takes a command whole, at once."""
+    sent = 0
+    if sock.gettimeout():  # a non-blocking descriptor: write() never waits
+        with contextlib.suppress(BlockingIOError):
+            sent = os.write(sock.fileno(), data)
+    if sent < len(data):
+        sock.sendall(memoryview(data)[sent:])

@@ -205,16 +205,17 @@ def usable(conn: Connection) -> bool:
     return protocol is None and int(redis.__version__.split(".")[0]) >= 8
 
 
-def over_link(conn: Connection) -> Connection:
-    """``conn`` with its client moved onto a new link: the link connects now (its
-    failure raises), and the pooled connection ``conn`` had is closed."""
+def over_link(conn: Connection, tick: float | None = None) -> Connection:
+    """``conn`` with its client moved onto a new link (ticking every ``tick`` s, see
+    :class:`Link`): the link connects now (its failure raises), and the pooled
+    connection ``conn`` had is closed."""
     base = conn.client.connection_pool
     kwargs = dict(base.connection_kwargs)
     kwargs.update(protocol=3, parser_class=PURE_PYTHON_PARSER, health_check_interval=0)
     if not issubclass(base.connection_class, redis.UnixDomainSocketConnection):
         kwargs["socket_keepalive"] = True  # TCP only: finds peers that vanished
     timeout = float(kwargs.get("socket_timeout") or _DEFAULT_TIMEOUT)
-    link = Link(lambda: base.connection_class(**kwargs), timeout)
+    link = Link(lambda: base.connection_class(**kwargs), timeout, tick)
     link.open()
     client = redis.Redis(connection_pool=LinkPool(link, base, timeout))
     base.disconnect()
@@ -227,14 +228,14 @@ def quick_client(client: Any, timeout: float) -> redis.Redis:
     return redis.Redis(connection_pool=LinkPool(pool.link, pool.base, timeout, retries=False))
 
 
-def one_connection(conn: Connection) -> Connection:
+def one_connection(conn: Connection, tick: float | None = None) -> Connection:
     """``conn`` over a link where one can be used (:func:`usable`), else itself;
     closed when the link cannot connect."""
     if not usable(conn):
         return conn
     try:
         with conn.translate():
-            return over_link(conn)
+            return over_link(conn, tick)
     except BaseException:
         conn.close()
         raise

@@ -28,12 +28,19 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import signal
 import socket
 import ssl
 import threading
 from typing import Any
 
 from . import wakeup
+
+try:
+    import fcntl
+except ImportError:  # Windows: no fast path, never armed
+    fcntl = None  # type: ignore[assignment]
 
 logger = logging.getLogger(__name__)
 
@@ -50,8 +57,10 @@ class LinkWakeup:
         self._control = control  # the ControlState pushes update
         self._sig = sigs[0] if len(sigs) > 1 else 0  # F_SETSIG's signal (0: SIGIO)
         self._main_tid = threading.main_thread().native_id or 0
+        self._main_ident = threading.main_thread().ident or 0
         self._lock = threading.Lock()  # arming and closing; the handler never takes it
         self._peek: socket.socket | None = None  # our dup of the link's socket
+        self._flags = 0  # its file status flags once armed (O_ASYNC among them)
         self._closed = False
         self._count = 0  # messages the reader parsed
         self._tick: threading.Event | None = None
@@ -71,6 +80,9 @@ class LinkWakeup:
                 peek = sock.dup()
                 peek.settimeout(0.0)  # a peek never waits (the link's is non-blocking too)
                 wakeup.set_async(peek.fileno(), self._sig, self._main_tid)
+                # Armed: what quiet() sets, with and without O_ASYNC (the flags stay
+                # as they are: the link's socket keeps its timeout, so non-blocking).
+                self._flags = fcntl.fcntl(peek.fileno(), fcntl.F_GETFL)
                 self._peek = peek
             except OSError as e:
                 logger.debug("tablevault-redis: fast path not armed: %r", e)
@@ -88,6 +100,21 @@ class LinkWakeup:
         if peek is not None:
             wakeup.clear_async(peek)
             peek.close()
+
+    def quiet(self, on: bool) -> None:
+        """While the lean heartbeat's reply is awaited (``on``), the socket does not
+        signal: that reply is the reader's business, not the main thread's. Back on
+        after, then one peek: bytes that came meanwhile (a notification) signal the
+        main thread now. Takes no lock (the reply's callback may run in the handler)."""
+        peek, flags = self._peek, self._flags
+        if peek is None or self._closed:
+            return
+        try:
+            fcntl.fcntl(peek.fileno(), fcntl.F_SETFL, flags & ~os.O_ASYNC if on else flags)
+            if not on and self._peek is peek and self._unparsed():
+                signal.pthread_kill(self._main_ident, self._sig or signal.SIGIO)
+        except (OSError, ValueError) as e:  # closed meanwhile: disarmed, nothing to do
+            logger.debug("tablevault-redis: fast path: %r", e)
 
     def parsed(self) -> None:
         self._count += 1

@@ -109,6 +109,9 @@ class Outbox(threading.Thread):
         self._latest: dict[str, Job] = {}  # set_latest(): what -> the update to send
         self._submitted = 0  # jobs ever queued
         self._finished = 0  # jobs ever written or dropped
+        self.lean: Any = None  # the reader thread's beat (beat.LeanBeat), if any
+        self._leaned = False  # the lean beat has the heartbeat (take_back() ends it)
+        self._next_beat = 0.0  # monotonic time of the outbox's next beat
 
     def submit(self, what: str, call: Callable[[], object]) -> None:
         """Queue a write; never blocks on the network (see :meth:`submit_job`)."""
@@ -186,6 +189,8 @@ class Outbox(threading.Thread):
             self._cond.notify_all()
         if self.is_alive() and threading.current_thread() is not self:
             self.join(timeout=max(1.0, timeout))
+        if self.lean is not None:
+            self.lean.stop()
         if not done and (self._queue or self._latest):
             logger.warning(
                 "tablevault-redis: %d record write(s) could not reach Redis before exit (%s)",
@@ -194,14 +199,23 @@ class Outbox(threading.Thread):
             )
         return done
 
+    def take_back(self) -> None:
+        """The lean beat failed or found something unusual: beat here, at once."""
+        with self._cond:
+            self._leaned = False
+            self._next_beat = 0.0
+            self._cond.notify_all()
+
     def run(self) -> None:
-        next_beat = time.monotonic() + self._interval
+        self._next_beat = time.monotonic() + self._interval
+        with self._cond:  # the reader thread beats (see beat.py) until it hands back
+            self._leaned = self.lean is not None and self.lean.resume()
         backoff = Backoff()
         while True:
             with self._cond:
                 while not self._queue and not self._latest and not self._stopping:
-                    left = next_beat - time.monotonic()
-                    if left <= 0:
+                    left = None if self._leaned else self._next_beat - time.monotonic()
+                    if left is not None and left <= 0:
                         break
                     self._cond.wait(left)
                 if self._stopping:
@@ -215,19 +229,21 @@ class Outbox(threading.Thread):
                     self._done(1)
                 elif jobs:
                     self._send_batch(jobs, queued)
-                if time.monotonic() >= next_beat:
+                if not self._leaned and time.monotonic() >= self._next_beat:
                     # Scheduled from a success: after an outage the beat (which puts a
                     # lost record back) is retried with the backoff, not an interval later.
                     stage = "heartbeat"
                     self._beat()
-                    next_beat = time.monotonic() + self._interval
+                    self._next_beat = time.monotonic() + self._interval
+                    with self._cond:  # the reader thread beats again
+                        self._leaned = self.lean is not None and self.lean.resume()
                 if not self.connected:
                     logger.info("tablevault-redis: Redis answers again; writing the queue")
                 self.connected = True
                 backoff.reset()
             except (redis.exceptions.RedisError, OSError) as e:
                 if stage == "heartbeat" and not is_transient(e):
-                    next_beat = time.monotonic() + self._interval  # retried a beat later
+                    self._next_beat = time.monotonic() + self._interval  # a beat later
                 self._failed(e, stage, job, backoff)
             except Exception:  # a bug in a job must not end the writer and every later write
                 logger.exception("tablevault-redis: dropped write %s", job)

@@ -191,25 +191,26 @@ class ProcessRun:
         """Refresh the heartbeat (the outbox thread) and read the request state. A
         record that vanished, or that a cleaner marked crashed while this run was out
         of reach, is put back at once (:meth:`_revive`)."""
-        fresh = new_epoch()
-        self.control.offer_epoch(fresh)
-        beat = scripts.heartbeat(
-            self._conn,
-            self.namespace,
-            self.name,
-            token=self.token,
-            ttl=self._ttl,
-            listener_at=listener_at,
-            held=self.control.held(),
-            fresh_epoch=fresh,
-        )
-        if beat.outcome in ("missing", "crashed"):
-            beat = self._revive(fresh)
+        fresh, kw = self.beat_args(listener_at)
+        beat = scripts.heartbeat(self._conn, self.namespace, self.name, **kw)
+        self.beaten(self._revive(fresh) if beat.outcome in ("missing", "crashed") else beat)
+
+    def beat_args(self, listener_at: float, fresh: str = "") -> tuple[str, dict[str, Any]]:
+        """A fresh epoch (``fresh``, or a new one), offered now, and the script's arguments."""
+        fresh = fresh or new_epoch()
+        self.control.offer_epoch(fresh)  # the beat may start the request state over in it
+        kw = dict(token=self.token, ttl=self._ttl, listener_at=listener_at, fresh_epoch=fresh)
+        return fresh, {**kw, "held": self.control.held()}
+
+    def beaten(self, beat: Heartbeat) -> bool:
+        """Apply a heartbeat's reply (the outbox's or :mod:`beat`'s); False unless it
+        refreshed this run's record."""
         if beat.beat or beat.outcome == "kept":
             self.control.apply_stored(beat.request_seq, beat.request, beat.epoch)
             self._last_beat = time.time()
             self._lost_warned = False
-        elif not self._lost_warned:
+            return True
+        if not self._lost_warned:
             self._lost_warned = True
             if beat.outcome == "taken":
                 logger.warning(
@@ -217,6 +218,7 @@ class ProcessRun:
                     "process is no longer recorded or controllable under it",
                     self.name,
                 )
+        return False
 
     def _revive(self, epoch: str) -> Heartbeat:
         """Put this run's record back (it vanished) or revive it (a cleaner gave it up
@@ -253,17 +255,15 @@ class ProcessRun:
         client = self._conn.client
         client.zadd(keys.processes(self.namespace), {self.name: started}, nx=True)
         if self._parent[0]:
-            client.zadd(
-                keys.children(self.namespace, self._parent[0]), {self.name: started}, nx=True
-            )
+            parent = keys.children(self.namespace, self._parent[0])
+            client.zadd(parent, {self.name: started}, nx=True)
 
     # -- writes through the outbox ---------------------------------------------------
 
     def _write(self, what: str, script: Callable[..., object], **kwargs: Any) -> None:
         """Queue ``script`` for this process with ``kwargs``, timed now."""
-        call = functools.partial(
-            script, self._conn, self.namespace, self.name, now=time.time(), **kwargs
-        )
+        now = time.time()
+        call = functools.partial(script, self._conn, self.namespace, self.name, now=now, **kwargs)
         self._submit(f"{what} of process {self.name!r}", call)
 
     def _report(self, kind: str, seq: int, by: str) -> None:
@@ -305,10 +305,9 @@ class ProcessRun:
 
     def cell_ended(self) -> None:
         """A notebook cell ended: a stop it raised is over, the next cell runs."""
-        consumed = self.control.consume_stop()
-        if consumed is not None:
-            seq, by = consumed
-            self._write("stop_consumed", scripts.ack, kind="stop_consumed", seq=seq, by=by)
+        if (consumed := self.control.consume_stop()) is not None:
+            kind, (seq, by) = "stop_consumed", consumed
+            self._write(kind, scripts.ack, kind=kind, seq=seq, by=by)
 
     @property
     def stopped_by(self) -> str:

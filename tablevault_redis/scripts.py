@@ -142,8 +142,16 @@ def register(
 
 
 @_script
-def heartbeat(
-    conn: Connection,
+def heartbeat(conn: Connection, ns: str, name: str, **kw: Any) -> Heartbeat:
+    """Refresh this run's heartbeat, check the request state it ``held`` is still on
+    the server (else start over in ``fresh_epoch``), read it. KEYS alive, proc,
+    request; ARGV token, TTL ms, now, listener_at, epoch, seq, pending action, by,
+    fresh epoch (``kw``: :func:`heartbeat_args`). ``outcome`` beat, missing, crashed,
+    ended or taken."""
+    return _run(conn, "heartbeat", *heartbeat_args(ns, name, **kw), Heartbeat.parse)
+
+
+def heartbeat_args(
     ns: str,
     name: str,
     *,
@@ -152,14 +160,10 @@ def heartbeat(
     listener_at: float,
     held: replies.Held,
     fresh_epoch: str,
-) -> Heartbeat:
-    """Refresh this run's heartbeat, check the request state it ``held`` is still on
-    the server (else start over in ``fresh_epoch``), read it. KEYS alive, proc,
-    request; ARGV token, TTL ms, now, listener_at, epoch, seq, pending action, by,
-    fresh epoch. ``outcome`` beat, missing, crashed, ended or taken."""
+) -> tuple[list[str], list[str]]:
+    """The KEYS and ARGV of ``heartbeat`` (the lean heartbeat, :mod:`beat`, sends them)."""
     k = [keys.alive(ns, name), keys.proc(ns, name), keys.request(ns, name)]
-    args = [token, _ms(ttl), repr(time.time()), repr(listener_at), *held, fresh_epoch]
-    return _run(conn, "heartbeat", k, args, Heartbeat.parse)
+    return k, [token, _ms(ttl), repr(time.time()), repr(listener_at), *map(str, held), fresh_epoch]
 
 
 @_script

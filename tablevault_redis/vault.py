@@ -18,7 +18,7 @@ import sys
 import threading
 from typing import Any
 
-from . import checks, exiting, identity, keys, link_pool, wakeup
+from . import beat, checks, exiting, identity, keys, link_pool, wakeup
 from .client import VaultClient
 from .errors import StatementStopped, ValidationError, VaultExistsError
 from .listener import listener_for
@@ -256,7 +256,7 @@ class Vault(ProgressMixin, VaultClient):
 
     def _start(self, new_db: bool) -> None:
         """Register, start the threads, start recording; on failure, let go."""
-        self._conn = link_pool.one_connection(self._conn)
+        self._conn = link_pool.one_connection(self._conn, tick=self.heartbeat_interval)
         self._outbox = Outbox(
             self._conn, self._beat, self.heartbeat_interval, max_pending=self._max_pending
         )
@@ -318,6 +318,7 @@ class Vault(ProgressMixin, VaultClient):
             self._conn, process, self._fast_signals, self.heartbeat_interval
         )
         self._wakeup = fast
+        beat.attach(self._conn, process, self._listener, self._outbox)
         self._outbox.start()
         self._listener.start()
         # Subscribe and read the request key before the program starts its work, so

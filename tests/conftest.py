@@ -41,6 +41,9 @@ Where each feature is tested
                           request
 ``test_direct.py``        one script call straight on a pooled connection (direct.py):
                           NOSCRIPT, error replies, a dropped connection, over the link
+``test_lean_beat.py``     the heartbeat sent by the link's reader thread (beat.py):
+                          the outbox asleep, revival through the full path, an
+                          overdue reply, the fast path quiet for the beat's reply
 ``test_exit.py``          a worker's exit (exiting.py): no warning, every queued record
                           written, files left open flushed, with and without the quick exit
 ``test_operations.py``    operations and vault_cleanup (cleanup.py) after kill -9
