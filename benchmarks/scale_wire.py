@@ -85,7 +85,6 @@ class Wire(asyncio.Protocol):
         self._reader = hiredis.Reader(encoding="utf-8")
         self._waiting: deque[Reply] = deque()
         self._on_message = on_message
-        self._out: list[bytes] = []
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -110,22 +109,12 @@ class Wire(asyncio.Protocol):
             self._waiting.popleft()(ConnectionError(f"connection lost: {exc}"))
 
     def send_packed(self, packed: bytes, on_reply: Reply) -> None:
-        """Send one packed command; ``on_reply`` gets its reply. The commands of one
-        event-loop pass go out in one write: the workers sharing a command connection
-        would otherwise cost this one process a system call per command, which each
-        real worker pays in its own process."""
+        """Send one packed command; ``on_reply`` gets its reply."""
         if self.transport is None:
             on_reply(ConnectionError("not connected"))
             return
         self._waiting.append(on_reply)
-        self._out.append(packed)
-        if len(self._out) == 1:
-            asyncio.get_running_loop().call_soon(self._flush)
-
-    def _flush(self) -> None:
-        out, self._out = self._out, []
-        if self.transport is not None:
-            self.transport.write(b"".join(out))
+        self.transport.write(packed)
 
     async def call(self, *parts: Any) -> Any:
         """Send one command and wait for its reply (an error reply is raised)."""
