@@ -131,15 +131,20 @@ class _Canary:
         self.namespace = namespace
 
 
+_KEPT = (ModuleType, type, FunctionType, BuiltinFunctionType)
+
+
 def _drop_objects(namespace: dict[str, Any]) -> None:
     """Drop a namespace's objects, the latest assigned first (what they use was mostly
     assigned before them), but its modules, classes, functions and untracked values
-    (strings, numbers): the finalizers that run then still find those."""
+    (strings, numbers): the finalizers that run then still find those. The object's
+    own type decides, never ``isinstance``: a proxy's ``__class__`` may run code (an
+    import, which fails this late)."""
     for key in reversed(list(namespace)):
         value = namespace[key]
         if key == "__builtins__" or not gc.is_tracked(value):
             continue
-        if not isinstance(value, (ModuleType, type, FunctionType, BuiltinFunctionType)):
+        if not issubclass(type(value), _KEPT):
             namespace[key] = None
 
 

@@ -148,7 +148,8 @@ def test_what_the_program_left_open_is_flushed_and_finalized_at_exit(
 
 
 # Finalizers that use the module's globals (a module, a function, a constant), on an
-# object only the namespace references and on one in a reference cycle. The quick
+# object only the namespace references and on one in a reference cycle; beside them
+# a proxy whose __class__ raises. The quick
 # exit's only: the interpreter's own teardown runs them with the builtins gone
 # ("NameError: name 'open' is not defined").
 GLOBALS = """
@@ -173,8 +174,14 @@ class Cycle:
     def __del__(self):
         note("cycle.txt")
 
+class Proxy:  # as celery's app proxy: asking its __class__ imports, which fails at exit
+    @property
+    def __class__(self):
+        raise ImportError("sys.meta_path is None, Python is likely shutting down")
+
 plain = Plain()
 cycle = Cycle()
+proxy = Proxy()
 vault = Vault("u", sys.argv[1], namespace=os.environ["TEST_NAMESPACE"])
 """
 
