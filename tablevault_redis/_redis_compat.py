@@ -68,7 +68,7 @@ def read_replies(connection: Any, count: int) -> list[Any]:
     parser = getattr(connection, "_parser", None)
     reader = getattr(parser, "_reader", None)
     if not isinstance(parser, _HiredisParser) or reader is None or NOT_ENOUGH_DATA is None:
-        return [_reply(connection) for _ in range(count)]
+        return [reply_or_error(connection) for _ in range(count)]
     push = getattr(parser, "_hiredis_PushNotificationType", None)
     out: list[Any] = []
     while len(out) < count:
@@ -88,7 +88,8 @@ def read_replies(connection: Any, count: int) -> list[Any]:
     return out
 
 
-def _reply(connection: Any) -> Any:
+def reply_or_error(connection: Any) -> Any:
+    """The next reply on ``connection``; an error reply is returned, not raised."""
     try:
         return connection.read_response()
     except redis.exceptions.ResponseError as e:

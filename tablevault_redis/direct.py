@@ -14,13 +14,16 @@ call fails, released to its pool in every case. A server that lacks the script
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import redis.exceptions
 from redis.commands.core import Script
 
 from . import _redis_compat
 from .lua_source import names, source
+
+T = TypeVar("T")
 
 
 class Scripts:
@@ -68,14 +71,19 @@ def evalsha(client: redis.Redis, sha: str, source: str, keys: list[str], args: l
 
 def call(client: redis.Redis, sha: str, source: str, keys: list[str], args: list[Any]) -> Any:
     """Like :func:`evalsha`, but an error reply is returned in its place."""
+    return on_connection(client, lambda conn: _round_trip(conn, sha, source, keys, args))
+
+
+def on_connection(client: redis.Redis, work: Callable[[Any], T]) -> T:
+    """``work(connection)`` on a connection of ``client``'s pool taken for this call
+    alone, retried as that connection's ``Retry`` says (dropped between tries); a
+    connection whose call failed is dropped, since replies may be left unread on it."""
     pool = client.connection_pool
     conn = _redis_compat.take_connection(pool)
     try:
-        return conn.retry.call_with_retry(
-            lambda: _round_trip(conn, sha, source, keys, args), lambda _error: conn.disconnect()
-        )
+        return conn.retry.call_with_retry(lambda: work(conn), lambda _error: conn.disconnect())
     except BaseException:
-        conn.disconnect()  # a reply may still be due on it
+        conn.disconnect()
         raise
     finally:
         pool.release(conn)
@@ -83,17 +91,8 @@ def call(client: redis.Redis, sha: str, source: str, keys: list[str], args: list
 
 def _round_trip(conn: Any, sha: str, source: str, keys: list[str], args: list[Any]) -> Any:
     conn.send_command("EVALSHA", sha, len(keys), *keys, *args)
-    try:
-        return conn.read_response()
-    except redis.exceptions.NoScriptError:
+    reply = _redis_compat.reply_or_error(conn)
+    if isinstance(reply, redis.exceptions.NoScriptError):
         conn.send_command("EVAL", source, len(keys), *keys, *args)
-        return _reply(conn)
-    except redis.exceptions.ResponseError as e:
-        return e
-
-
-def _reply(conn: Any) -> Any:
-    try:
-        return conn.read_response()
-    except redis.exceptions.ResponseError as e:
-        return e
+        reply = _redis_compat.reply_or_error(conn)
+    return reply

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 import redis.exceptions
 
 from . import keys
-from ._redis_compat import read_replies, take_connection
+from ._redis_compat import read_replies
+from .direct import on_connection
 from .replies import Appended, Pruned, RequestReply, flag
 from .scripts import Batch, _now, _run, _script
 
@@ -240,18 +241,9 @@ def stream_request_many(
     a pipeline would spend before sending anything). None when the server lacks the
     script: the caller then sends the calls as a :class:`Batch`, which loads it (the
     request ids make the calls safe to send twice)."""
-    pool = conn.client.connection_pool
-    connection = take_connection(pool)
-    try:
-        replies: list[Any] = connection.retry.call_with_retry(
-            lambda: _stream(conn, connection, ns, names, action, by, request_ids, chunk),
-            lambda _e: connection.disconnect(),
-        )
-    except BaseException:
-        connection.disconnect()  # replies may be left unread: never reuse the connection
-        raise
-    finally:
-        pool.release(connection)
+    replies: list[Any] = on_connection(
+        conn.client, lambda c: _stream(conn, c, ns, names, action, by, request_ids, chunk)
+    )
     if any(isinstance(r, redis.exceptions.NoScriptError) for r in replies):
         return None
     for reply in replies:

@@ -23,7 +23,8 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from . import keys
-from ._redis_compat import read_replies, take_connection
+from ._redis_compat import read_replies
+from .direct import on_connection
 from .models import FINAL_STATUSES, ProcessInfo
 
 if TYPE_CHECKING:
@@ -49,20 +50,7 @@ def read(conn: Connection, ns: str, names: Sequence[str], fields: Sequence[str] 
         return []
     if conn.cluster:
         return _pipelined(conn, ns, names, tuple(fields))
-    client = conn.client
-    pool = client.connection_pool
-    connection = take_connection(pool)
-    try:
-        out: Read = connection.retry.call_with_retry(
-            lambda: _packed(connection, ns, names, tuple(fields)),
-            lambda _e: connection.disconnect(),
-        )
-        return out
-    except BaseException:
-        connection.disconnect()  # replies may be left unread: never reuse the connection
-        raise
-    finally:
-        pool.release(connection)
+    return on_connection(conn.client, lambda c: _packed(c, ns, names, tuple(fields)))
 
 
 def _packed(connection: Any, ns: str, names: Sequence[str], fields: tuple[str, ...]) -> Read:
