@@ -8,7 +8,9 @@ heartbeat it reads ``CLIENT LIST`` (the workers' connections: all but this
 benchmark's own) and ``INFO memory`` against the figure with the first worker alone
 (each averaged over 6 s, see ``_mean_memory``), and stops them all with
 ``request_many``. The figure from the empty server, the one-time costs spread over
-the workers, is in the diagnostics. Rows:
+the workers, is in the diagnostics. The server is the newest ``redis-server`` found
+on PATH (as for the tests; ``machine.redis_server`` names it): put another one first
+on PATH to measure it. Rows:
 ``connections_per_live_worker``, ``redis_memory_per_live_worker`` (``used_memory``
 growth / N: the worker's keys and its connections' buffers) and
 ``redis_client_memory_per_live_worker`` (``mem_clients_normal`` growth / N), each
@@ -70,6 +72,7 @@ def measure(n: int, one: bool, settle: float) -> dict[str, Any]:
     server pays once (the scripts loaded and compiled, the shared word index's keys):
     the memory per worker is the growth from N more, divided by N."""
     with _common.private_redis() as server:
+        version = _common.redis_version(server)
         admin = server.client()
         mine = admin.client_id()
         empty = admin.info("memory")
@@ -91,6 +94,7 @@ def measure(n: int, one: bool, settle: float) -> dict[str, Any]:
                     p.kill()
             admin.close()
     return {
+        "redis_server": version,
         "workers": n,
         "connections": len(clients),
         "connections_per_worker": len(clients) / (n + 1),
@@ -129,7 +133,7 @@ def main(argv: list[str] | None = None) -> None:
     ]  # fmt: skip
     doc = {
         "benchmarks": rows,
-        "machine": _common.machine_info(workers=args.workers),
+        "machine": _common.machine_info(workers=args.workers, redis_server=one["redis_server"]),
         "diagnostics": {"one_connection": one, "separate_connections": separate},
     }
     _common.emit("connections", doc)
