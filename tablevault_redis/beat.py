@@ -71,7 +71,12 @@ class LeanBeat:
         slot = self._slot
         if slot is not None and not slot.done.is_set():
             if time.monotonic() - slot.sent_at >= self._link.timeout:
-                self._link.restart()  # a dead peer: the slot fails, and so this beat
+                # A dead peer (the slot fails with the connection), or a reply whose
+                # slot was lost (a parse interrupted by Ctrl-C): the outbox beats now.
+                self._link.restart()
+                self._slot = None
+                self.quiet(False)
+                self._hand_back()
             return
         if self._failed:
             self._hand_back()

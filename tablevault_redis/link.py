@@ -1,11 +1,9 @@
 """One connection per worker: every thread's commands and the control channel's
 notifications share one RESP3 socket (standalone and Sentinel servers).
 
-Why: a worker used to hold a pooled connection for its commands and a pub/sub
-connection for its notifications (plus short-timeout ones for a checkpoint's own
-calls), so one Redis served at most half as many workers as its ``maxclients``, and
-each connection costs the server memory. RESP3 carries pushes (``message``,
-``subscribe``) and replies on one connection.
+Why: with a connection for commands and one for notifications, one Redis served at
+most half as many workers as its ``maxclients``, and each connection costs the server
+memory. RESP3 carries pushes (``message``, ``subscribe``) and replies on one connection.
 
 How: :class:`Link` owns one redis-py connection and a reader thread. Writers from
 any thread pack their commands and send them under a lock that also queues one reply
@@ -191,8 +189,10 @@ class Link:
             try:
                 if self._readable(min(left, _TURN)):
                     self._pump(left)
-            except Exception:  # the reader thread sees it too: it reconnects, fails
-                self.restart()  # what waits, and fills this slot
+            except BaseException as e:  # the reader sees it too: it reconnects and fails
+                self.restart()  # what waits (this slot too); Ctrl-C mid-parse may have
+                if not isinstance(e, Exception):  # lost a reply: raised on
+                    raise
                 return
             finally:
                 self.pumper = 0
@@ -293,8 +293,10 @@ class Link:
         self.pumper = threading.get_ident()
         try:
             self._pump(part_timeout)
-        except Exception:  # the reader thread sees it too, and reconnects
+        except BaseException as e:  # the reader sees it too, and reconnects
             self.restart()
+            if not isinstance(e, Exception):  # interrupted mid-parse: see _wait_pumping
+                raise
         finally:
             self.pumper = 0
             self._read_lock.release()

@@ -98,6 +98,41 @@ def test_a_reply_overdue_past_the_socket_timeout_restarts_the_connection(fresh_r
         v.close()
 
 
+def test_a_beat_whose_reply_lost_its_slot_hands_back_and_the_run_stays_alive(
+    fresh_redis, namespace
+):
+    """A parse interrupted right after it took the beat's slot (Ctrl-C in the thread
+    taking a turn at reading) never fills it: once overdue, the link restarts and the
+    outbox beats, so the record is never seen dead."""
+    url = fresh_redis.url + "?socket_timeout=0.5"
+    v = _vault(url, namespace, "lost", heartbeat_interval=0.2, heartbeat_ttl=1.5,
+               fast_signals=False)  # fmt: skip
+    link, lean, outbox = v._conn.link, v._outbox.lean, v._outbox
+    try:
+        wait_until(lambda: outbox._leaned and lean.sent > 0, 5, what="the lean beat")
+        with link._read_lock:  # this thread takes the turn at reading
+            sent = lean.sent
+            wait_until(lambda: lean.sent > sent and link._readable(0), 5, what="a reply")
+            real = link._next_slot
+
+            def interrupted() -> Any:
+                real()
+                raise KeyboardInterrupt  # after the slot left the queue, before its fill
+
+            link._next_slot = interrupted  # type: ignore[method-assign]
+            with pytest.raises(KeyboardInterrupt):
+                link._read_one(1.0)
+            link._next_slot = real  # type: ignore[method-assign]
+        full = _count_full_beats(v)
+        wait_until(lambda: full[0] >= 1, 5, what="the outbox beat")
+        sent = lean.sent
+        wait_until(lambda: outbox._leaned and lean.sent >= sent + 3, 5, what="lean again")
+        alive = fresh_redis.client().exists(keys.alive(namespace, "lost"))
+        assert alive and v.get_process("lost").status == "running"
+    finally:
+        v.close()
+
+
 def test_the_fast_path_is_quiet_for_the_beats_reply_but_not_for_what_came_with_it(
     redis_url, namespace
 ):
