@@ -19,8 +19,9 @@ dependencies, and the "program" every other module, ``__main__`` first:
    ``gc.unfreeze()``, and so does an ``atexit`` hook if no ``Vault`` put the quick
    exit in place. The cost: an object made before the import that later becomes
    part of an unreachable reference cycle is never collected (a leak), and at exit
-   such a cycle is not finalized; objects made after the import are collected as
-   usual, during the run and at exit. A program that freezes on its own (before a
+   such a cycle is not finalized (no ``__del__``, a file it holds, a class
+   attribute's included, not flushed); objects made after the import are collected
+   as usual, during the run and at exit. A program that freezes on its own (before a
    fork) and then turns the quick exit off has its own freeze undone too.
 1. An ``atexit`` hook (it runs after the Vault's own and after the hooks the
    program registers later) notes the modules and disables the automatic
@@ -33,11 +34,12 @@ dependencies, and the "program" every other module, ``__main__`` first:
    own would (files flushed and closed, ``__del__`` methods run, the modules they
    use intact). A namespace still referenced after it (a frozen one, as
    ``__main__``'s, or one a signal handler or hook keeps) has its objects dropped,
-   the latest assigned first, but not its modules, classes, functions and
-   constants, which the finalizers that run then, and a collection after, still
-   find; it is then wiped as CPython wipes such modules and collected once more.
-   Then ``gc.freeze()``: the library's objects are left to the operating system
-   instead of being collected and deallocated.
+   those that run code when they go (``__del__``, files) first, the latest assigned
+   first, but not its modules, classes, functions and constants, which the
+   finalizers that run then, and a collection after, still find; it is then wiped
+   as CPython wipes such modules and collected once more. Then ``gc.freeze()``:
+   the library's objects are left to the operating system instead of being
+   collected and deallocated.
 
 CPython finalizes collected objects in the order of its lists: a file's buffer is
 flushed only if its text layer comes before its descriptor there. Every collection
@@ -62,6 +64,7 @@ from __future__ import annotations
 import atexit
 import functools
 import gc
+import io
 import sys
 import weakref
 from types import BuiltinFunctionType, FunctionType, ModuleType
@@ -134,17 +137,25 @@ class _Canary:
 _KEPT = (ModuleType, type, FunctionType, BuiltinFunctionType)
 
 
-def _drop_objects(namespace: dict[str, Any]) -> None:
+def _finalizes(kind: type) -> bool:
+    """Whether instances of ``kind`` run code when they go: ``__del__``, or a file."""
+    return hasattr(kind, "__del__") or issubclass(kind, io.IOBase)
+
+
+def _drop_objects(namespace: dict[str, Any], finalizing_only: bool = False) -> None:
     """Drop a namespace's objects, the latest assigned first (what they use was mostly
     assigned before them), but its modules, classes, functions and untracked values
-    (strings, numbers): the finalizers that run then still find those. The object's
-    own type decides, never ``isinstance``: a proxy's ``__class__`` may run code (an
-    import, which fails this late)."""
+    (strings, numbers): the finalizers that run then still find those. With
+    ``finalizing_only``, only the objects that run code when they go (so the plain
+    data their finalizers read is still there). The object's own type decides, never
+    ``isinstance``: a proxy's ``__class__`` may run code (an import, which fails this
+    late)."""
     for key in reversed(list(namespace)):
-        value = namespace[key]
+        value = namespace.get(key)  # a finalizer run by an earlier drop may remove it
         if key == "__builtins__" or not gc.is_tracked(value):
             continue
-        if not issubclass(type(value), _KEPT):
+        kind = type(value)
+        if not issubclass(kind, _KEPT) and (not finalizing_only or _finalizes(kind)):
             namespace[key] = None
 
 
@@ -185,9 +196,10 @@ def _collect_program(namespaces: list[dict[str, Any]]) -> None:
     # CPython's own last collections call no callbacks: one from a wiped namespace
     # would fail on its globals.
     gc.callbacks.clear()
-    for canary in kept:  # _mark reversed them: the latest imported first, as CPython
-        _drop_objects(canary.namespace)
-    gc.collect()
+    for only in (True, False):  # the objects with finalizers first, then the rest
+        for canary in kept:  # _mark reversed them: the latest imported first
+            _drop_objects(canary.namespace, finalizing_only=only)
+        gc.collect()
     for canary in kept:
         _wipe(canary.namespace)
     kept.clear()
@@ -275,13 +287,15 @@ class _Frozen:
 
 
 def _may_freeze() -> bool:
-    """A script with the quick exit on: never at a prompt or in IPython, where the
-    objects made before the import would never be collected once garbage."""
+    """A script with the quick exit on: never at a prompt (``-i``, ``PYTHONINSPECT``,
+    ``python -m code``/``asyncio``: ``sys.ps1``) or in IPython, where the objects made
+    before the import would never be collected once garbage."""
     try:
         quick = teardown_enabled(None)
     except ValidationError:  # a bad TABLEVAULT_FAST_EXIT: Vault() reports it
         return False
-    return quick and not sys.flags.interactive and identity.execution_type() == "script"
+    prompt = sys.flags.interactive or sys.flags.inspect or hasattr(sys, "ps1")
+    return quick and not prompt and identity.execution_type() == "script"
 
 
 def freeze_library() -> None:

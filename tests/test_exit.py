@@ -196,6 +196,53 @@ def test_finalizers_at_exit_find_the_module_globals_they_use(
     assert (tmp_path / "cycle.txt").read_text() == f"pid {proc.pid}"
 
 
+# A finalizer reading a global dict bound after the global it is held by (a
+# placeholder set later in main()), and one that removes another global as it goes.
+ORDER = """
+import os, sys
+from tablevault_redis import Vault
+
+out = sys.argv[2]
+conn = None  # set in main(): its place in the namespace comes before `settings`
+settings = {"who": ["w"]}
+cache = [1, 2, 3]
+
+class Conn:
+    def __del__(self):
+        with open(os.path.join(out, "closed.txt"), "w") as f:
+            f.write("closed for " + settings["who"][0])
+
+class Holder:
+    def __del__(self):
+        globals().pop("cache", None)
+
+class Node:
+    def __init__(self):
+        self.me = self
+        self.f = open(os.path.join(out, "node.txt"), "w")
+        self.f.write("node")
+
+def main():
+    global conn
+    conn = Conn()
+
+main()
+node = Node()
+holder = Holder()
+vault = Vault("u", sys.argv[1], namespace=os.environ["TEST_NAMESPACE"])
+"""
+
+
+def test_finalizers_run_before_the_data_they_read_goes_and_may_remove_globals(
+    redis_url, namespace, client, tmp_path: Path
+):
+    proc = _start(ORDER, redis_url, namespace, "order", str(tmp_path), fast_exit="")
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and not err, err.decode()
+    assert (tmp_path / "closed.txt").read_text() == "closed for w"
+    assert (tmp_path / "node.txt").read_text() == "node"
+
+
 # A program module of the worker's, imported before tablevault_redis (its namespace
 # is among what the import froze) or after it; each leaves a file open.
 PROGRAM_MODULE = """
@@ -247,6 +294,7 @@ vault.close()
         ("script", "fast_exit=False", "", (True, False)),  # undone
         ("script", "", "0", (False, False)),
         ("interactive", "", "", (False, False)),  # python -i
+        ("inspect", "", "", (False, False)),  # PYTHONINSPECT=1
         ("ipython", "", "", (False, False)),
     ],
 )
@@ -257,9 +305,12 @@ def test_the_library_is_frozen_at_its_import_in_scripts_with_the_quick_exit_only
     argv = {
         "script": [sys.executable, "-c", code],
         "interactive": [sys.executable, "-i", "-c", code],
+        "inspect": [sys.executable, "-c", code],
         "ipython": [sys.executable, "-m", "IPython", "--quick", "--no-banner", "-c", code],
     }[how]
     extra = {"TABLEVAULT_FAST_EXIT": fast_exit} if fast_exit else {}
+    if how == "inspect":
+        extra["PYTHONINSPECT"] = "1"
     env = child_env(redis_url, namespace, TEST_NAME=f"freeze{how}{len(kw)}{fast_exit}", **extra)
     proc = subprocess.run(
         argv, env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=60, check=False
