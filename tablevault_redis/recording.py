@@ -8,6 +8,7 @@ server never delays a cell. When the Vault ends it asks its recorder for the out
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import sys
 import threading
@@ -105,6 +106,14 @@ class _Recorder:
 _STOP_SIGNALS = tuple(getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n))
 
 
+def _unclaimed(handler: Any) -> bool:
+    """The default action, or the handler of a Vault of the process this one was
+    forked from (there it gives the default action)."""
+    owner = getattr(handler, "__self__", None)
+    inherited = isinstance(owner, ScriptRecorder) and owner._pid != os.getpid()
+    return handler == signal.SIG_DFL or inherited
+
+
 class ScriptRecorder(_Recorder):
     """One code item for the whole script, closed at exit with its outcome.
 
@@ -112,7 +121,9 @@ class ScriptRecorder(_Recorder):
     and ``atexit`` handlers run and the record says ``stopped`` (by ``SIGTERM`` or
     ``SIGHUP``), unless the program installed its own handler for that signal,
     which is then left alone. Only the first one raises: another one arriving while
-    the program ends is ignored (SIGKILL still ends it at once).
+    the program ends is ignored (SIGKILL still ends it at once). A forked child
+    (``multiprocessing``'s workers) inherits the handler but not the Vault: there the
+    signal gets its default action, and a Vault the child makes takes it over.
     """
 
     def __init__(self, hooks: Hooks) -> None:
@@ -121,6 +132,7 @@ class ScriptRecorder(_Recorder):
         self._prev_hook: Callable[..., Any] | None = None
         self._prev_signals: dict[int, Any] = {}
         self._signalled = ""  # the stop signal being handled, once one arrived
+        self._pid = os.getpid()  # a forked child inherits the handler, not the Vault
 
     def start(self) -> None:
         self._hooks.open_item(main_source())
@@ -128,7 +140,7 @@ class ScriptRecorder(_Recorder):
         sys.excepthook = self._excepthook
         for signum in _STOP_SIGNALS:
             try:
-                if signal.getsignal(signum) == signal.SIG_DFL:
+                if _unclaimed(signal.getsignal(signum)):
                     self._prev_signals[signum] = signal.signal(signum, self._on_signal)
             except ValueError:  # not the main thread: signals cannot be handled here
                 break
@@ -141,6 +153,10 @@ class ScriptRecorder(_Recorder):
             self._prev_hook(kind, exc, tb)
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        if os.getpid() != self._pid:  # inherited by a forked child: the default action
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
         name = signal.Signals(signum).name
         if self._signalled:  # a closing terminal may hang up twice: the stop runs
             notices.signalled_again(name, self._signalled)  # already, and raising

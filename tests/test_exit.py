@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import select
+import signal
 import subprocess
 import sys
 import time
@@ -318,3 +319,31 @@ def test_the_library_is_frozen_at_its_import_in_scripts_with_the_quick_exit_only
     assert proc.returncode == 0, proc.stderr.decode()
     counts = json.loads(proc.stdout.decode().splitlines()[-1])
     assert (counts[0] > 0, counts[1] > 0) == frozen, counts
+
+
+# A multiprocessing worker forked from a Vault process inherits its SIGTERM handler;
+# terminate() must end it as it ends any child, silently, and leave the Vault alone.
+FORKED = """
+import multiprocessing, os, sys, time
+from tablevault_redis import Vault
+
+def sleeper():
+    time.sleep(60)
+
+vault = Vault("u", sys.argv[1], namespace=os.environ["TEST_NAMESPACE"])
+child = multiprocessing.get_context("fork").Process(target=sleeper)
+child.start()
+child.terminate()
+child.join(20)
+print(child.exitcode, flush=True)
+"""
+
+
+def test_a_forked_child_terminated_ends_as_by_default_and_says_nothing(
+    redis_url, namespace, client
+):
+    proc = _start(FORKED, redis_url, namespace, "forker", fast_exit="")
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and not err, err.decode()
+    assert out.decode().split() == [str(-signal.SIGTERM)]
+    assert client.get_process("forker").status == "completed"
