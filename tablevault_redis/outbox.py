@@ -113,15 +113,17 @@ class Outbox(threading.Thread):
         self._leaned = False  # the lean beat has the heartbeat (take_back() ends it)
         self._next_beat = 0.0  # monotonic time of the outbox's next beat
 
-    def submit(self, what: str, call: Callable[[], object]) -> None:
+    def submit(self, what: str, call: Callable[[], object], wait_for_room: bool = True) -> None:
         """Queue a write; never blocks on the network (see :meth:`submit_job`)."""
-        self.submit_job(Job(what, call))
+        self.submit_job(Job(what, call), wait_for_room)
 
-    def submit_job(self, job: Job) -> None:
+    def submit_job(self, job: Job, wait_for_room: bool = True) -> None:
         """Queue ``job``. Waits only while the queue holds ``max_pending`` jobs (a long
-        outage), warning every 30 s; nothing is ever dropped."""
+        outage), warning every 30 s; nothing is ever dropped. Without
+        ``wait_for_room`` (a checkpoint's report, made holding the control state's
+        lock, which the heartbeat needs too) it is queued past the bound."""
         with self._cond:
-            if len(self._queue) >= self.max_pending:
+            if wait_for_room and len(self._queue) >= self.max_pending:
                 self._wait_for_room()
             self._queue.append(job)
             self._submitted += 1

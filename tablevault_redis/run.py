@@ -33,14 +33,12 @@ ENV_PARENT_NAMESPACE = "TABLEVAULT_PARENT_NAMESPACE"
 logger = logging.getLogger(__name__)
 
 # (what, write) -> None: queue an idempotent write (the outbox's submit).
-Submit = Callable[[str, Callable[[], object]], None]
+Submit = Callable[[str, Callable[[], object], bool], None]  # (what, call, wait for room)
 
 
 class ProcessRun:
-    """The run of process ``name``: register it, then keep its record current.
-
-    ``control`` (the request state that checkpoints read) exists once registered.
-    """
+    """The run of process ``name``: register it, then keep its record current;
+    ``control`` (the request state that checkpoints read) exists once registered."""
 
     def __init__(
         self,
@@ -260,16 +258,19 @@ class ProcessRun:
 
     # -- writes through the outbox ---------------------------------------------------
 
-    def _write(self, what: str, script: Callable[..., object], **kwargs: Any) -> None:
-        """Queue ``script`` for this process with ``kwargs``, timed now."""
+    def _write(
+        self, what: str, script: Callable[..., object], *, room: bool = True, **kwargs: Any
+    ) -> None:
+        """Queue ``script`` for this process, timed now (``room``: Outbox.submit_job)."""
         now = time.time()
         call = functools.partial(script, self._conn, self.namespace, self.name, now=now, **kwargs)
-        self._submit(f"{what} of process {self.name!r}", call)
+        self._submit(f"{what} of process {self.name!r}", call, room)
 
     def _report(self, kind: str, seq: int, by: str) -> None:
-        """A checkpoint acted on request ``seq``: paused, running or stopping."""
+        """A checkpoint acted on ``seq`` (paused, running, stopping), holding the
+        control state's lock: so it never waits for room in the outbox."""
         notices.acted(kind, by, self.unit)
-        self._write(kind, scripts.ack, kind=kind, seq=seq, by=by)
+        self._write(kind, scripts.ack, room=False, kind=kind, seq=seq, by=by)
 
     def quick(self) -> Connection:
         """The short-timeout connection of a checkpoint's own calls, opened once (the
@@ -337,7 +338,7 @@ class ProcessRun:
             code_words=op.words,
             member=op.member,
         )
-        self._submit(f"operation {op.id}", begin)
+        self._submit(f"operation {op.id}", begin, True)
         self._write(
             f"open item {index}",
             scripts.open_code,
@@ -364,7 +365,7 @@ class ProcessRun:
         op_id = self._item_ops.pop(index, None)
         if op_id is not None:
             end = functools.partial(scripts.op_end, self._conn, self.namespace, op_id)
-            self._submit(f"end of operation {op_id}", end)
+            self._submit(f"end of operation {op_id}", end, True)
 
     def finish(self, status: str, error: str, stopped_by: str) -> None:
         """Queue the final status (compare-and-set; it closes the open item too)."""

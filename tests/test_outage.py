@@ -4,12 +4,13 @@ writing loop never waits on Redis (tests/scripts/outage_appender.py)."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 
 import pytest
 from helpers import run_python, wait_until
 
-from tablevault_redis import VaultClient
+from tablevault_redis import Vault, VaultClient
 
 pytestmark = pytest.mark.slow  # every test here starts a worker subprocess
 
@@ -123,3 +124,29 @@ vault.close()
     with VaultClient(redis_url, namespace) as c:
         assert c.get_records("L") == [{"b": 1}]
         assert [r["i"] for r in c.get_records("M")] == list(range(300))
+
+
+def test_a_checkpoints_report_is_queued_past_a_full_outbox(redis_url, namespace):
+    """A checkpoint reports (paused, running, stopping) holding the control state's
+    lock, which the heartbeat needs too: it must never wait for room, or a full
+    outbox would stall both. Other writes still wait at the bound."""
+    v = Vault("u", "fullreport", redis_url=redis_url, namespace=namespace, max_buffered_writes=3)
+    outbox, started, release = v._outbox, threading.Event(), threading.Event()
+    waiter = threading.Thread(target=outbox.submit, args=("waits", lambda: None))
+    try:
+        # The writer is busy with the first job (it stays queued until written).
+        outbox.submit("held", lambda: (started.set(), release.wait(10)))
+        assert started.wait(5)
+        for i in range(2):
+            outbox.submit(f"filler {i}", lambda: None)
+        waiter.start()
+        waiter.join(0.2)  # the chance to queue past the bound, which it must not take
+        assert waiter.is_alive() and outbox.pending() == 3
+        with v._control._cond:  # as a checkpoint in a pause holds it
+            v._process._report("running", v._control.seq, "")
+        assert outbox.pending() == 4
+    finally:
+        release.set()
+        if waiter.is_alive() or waiter.ident:
+            waiter.join(10)
+        v.close()
