@@ -203,7 +203,14 @@ class ControlState:
         hint is dropped and the next read decides)."""
         seq, action, by = hint
         kind = "stopping" if action == "stop" else "paused"
-        reply = self.verify(kind, seq, by)
+        try:
+            reply = self.verify(kind, seq, by)
+        except BaseException:
+            # Interrupted (Ctrl-C) after the server may have recorded the pause: the
+            # process runs on, so its record must not stay "paused".
+            if action == "pause":
+                self._report("running", seq, by)
+            raise
         with self._cond:
             if self._hint == hint:
                 self._hint = None

@@ -130,3 +130,18 @@ def test_the_heartbeat_compares_the_verified_state_not_a_hint():
     state, _verifier, _reports = make("")
     state.hint("e1", 6, "stop", "forger")
     assert state.held().action == "" and state.held().seq == 5
+
+
+def test_a_pause_verification_interrupted_by_ctrl_c_reports_running():
+    """The server may have recorded the pause before the interrupt: the process runs
+    on, so it reports running (a no-op on the server when nothing was recorded)."""
+    state, _verifier, reports = make("paused")
+
+    def interrupted(kind: str, seq: int, by: str) -> str:
+        raise KeyboardInterrupt
+
+    state.verify = interrupted
+    assert state.hint("e1", 6, "pause", "ops")
+    with pytest.raises(KeyboardInterrupt):
+        state.act()
+    assert reports == [("running", 6, "ops")]
