@@ -87,6 +87,15 @@ def _start(code: str, url: str, namespace: str, *args: str, fast_exit: str) -> A
     )
 
 
+def _run_clean(code: str, url: str, namespace: str, *args: str, fast_exit: str = "") -> Any:
+    """Run ``code`` to its end: it exits 0 and writes nothing on stderr; the process
+    and its stdout."""
+    proc = _start(code, url, namespace, *args, fast_exit=fast_exit)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and not err, err.decode()
+    return proc, out.decode()
+
+
 def _event(proc: Any, timeout: float = 20.0) -> dict[str, Any]:
     """The child's next stdout line, waited for with a deadline."""
     fd = proc.stdout.fileno()
@@ -137,9 +146,7 @@ def test_what_the_program_left_open_is_flushed_and_finalized_at_exit(
     redis_url, namespace, client, fast_exit, held, tmp_path: Path
 ):
     name = f"leftopen{fast_exit or 'quick'}{held}"
-    proc = _start(LEFT_OPEN, redis_url, namespace, name, str(tmp_path), held, fast_exit=fast_exit)
-    _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 0 and not err, err.decode()
+    _run_clean(LEFT_OPEN, redis_url, namespace, name, str(tmp_path), held, fast_exit=fast_exit)
     assert client.get_process(name).status == "completed"
     assert (tmp_path / "module.txt").read_text() == "module"
     assert (tmp_path / "last.txt").read_text() == "last"
@@ -190,9 +197,7 @@ vault = Vault("u", sys.argv[1], namespace=os.environ["TEST_NAMESPACE"])
 def test_finalizers_at_exit_find_the_module_globals_they_use(
     redis_url, namespace, client, tmp_path: Path
 ):
-    proc = _start(GLOBALS, redis_url, namespace, "globals", str(tmp_path), fast_exit="")
-    _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 0 and not err, err.decode()
+    proc, _ = _run_clean(GLOBALS, redis_url, namespace, "globals", str(tmp_path))
     assert (tmp_path / "plain.txt").read_text() == f"pid {proc.pid}"
     assert (tmp_path / "cycle.txt").read_text() == f"pid {proc.pid}"
 
@@ -237,9 +242,7 @@ vault = Vault("u", sys.argv[1], namespace=os.environ["TEST_NAMESPACE"])
 def test_finalizers_run_before_the_data_they_read_goes_and_may_remove_globals(
     redis_url, namespace, client, tmp_path: Path
 ):
-    proc = _start(ORDER, redis_url, namespace, "order", str(tmp_path), fast_exit="")
-    _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 0 and not err, err.decode()
+    _run_clean(ORDER, redis_url, namespace, "order", str(tmp_path))
     assert (tmp_path / "closed.txt").read_text() == "closed for w"
     assert (tmp_path / "node.txt").read_text() == "node"
 
@@ -270,9 +273,7 @@ def test_the_files_program_modules_left_open_are_flushed_at_exit(
     for module in ("before", "after"):
         (tmp_path / f"{module}.py").write_text(PROGRAM_MODULE)
     name = f"imports{fast_exit or 'quick'}"
-    proc = _start(IMPORTS, redis_url, namespace, name, str(tmp_path), fast_exit=fast_exit)
-    _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 0 and not err, err.decode()
+    _run_clean(IMPORTS, redis_url, namespace, name, str(tmp_path), fast_exit=fast_exit)
     assert (tmp_path / "before.txt").read_text() == "before"
     assert (tmp_path / "after.txt").read_text() == "after"
 
@@ -342,8 +343,6 @@ print(child.exitcode, flush=True)
 def test_a_forked_child_terminated_ends_as_by_default_and_says_nothing(
     redis_url, namespace, client
 ):
-    proc = _start(FORKED, redis_url, namespace, "forker", fast_exit="")
-    out, err = proc.communicate(timeout=30)
-    assert proc.returncode == 0 and not err, err.decode()
-    assert out.decode().split() == [str(-signal.SIGTERM)]
+    _, out = _run_clean(FORKED, redis_url, namespace, "forker")
+    assert out.split() == [str(-signal.SIGTERM)]
     assert client.get_process("forker").status == "completed"
