@@ -177,17 +177,13 @@ class VaultClient(
                     self._conn, ns, name, action=action, by=by, request_id=request_id, client=batch
                 )
             return batch.execute()
-        streamed = scripts.stream_request_many(
-            self._conn, ns, names, action=action, by=by, request_ids=ids, chunk=_BULK
-        )
-        if streamed is not None:
-            return streamed
-        for i in range(0, len(names), _BULK):  # the server lacked the script: loaded here
+        streamed = scripts.StreamedBatch(self._conn)
+        for i in range(0, len(names), _BULK):
             chunk, chunk_ids = names[i : i + _BULK], ids[i : i + _BULK]
             scripts.request_many(
-                self._conn, ns, chunk, action=action, by=by, request_ids=chunk_ids, client=batch
+                self._conn, ns, chunk, action=action, by=by, request_ids=chunk_ids, client=streamed
             )
-        return [reply for replies in batch.execute() for reply in replies]
+        return [reply for replies in streamed.execute() for reply in replies]
 
     def withdraw_request(self, process_name: str) -> Withdrawn:
         """Withdraw the stop or pause request pending for ``process_name`` before the

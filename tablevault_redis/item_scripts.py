@@ -10,14 +10,13 @@ from __future__ import annotations
 import functools
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import redis.exceptions
 
-from . import keys
-from ._redis_compat import read_replies
-from .direct import on_connection
+from . import direct, keys
+from ._redis_compat import read_replies, take_connection
 from .replies import Appended, Pruned, RequestReply, flag
 from .scripts import Batch, _now, _run, _script
 
@@ -224,55 +223,50 @@ def _request_replies(reply: list[Any]) -> list[RequestReply]:
     return [RequestReply.parse(entry) for entry in reply]
 
 
-def stream_request_many(
-    conn: Connection,
-    ns: str,
-    names: Sequence[str],
-    *,
-    action: str,
-    by: str,
-    request_ids: Sequence[str],
-    chunk: int,
-) -> list[RequestReply] | None:
-    """:func:`request_many` over ``names``, ``chunk`` names per call, on one connection
-    of a standalone server; one reply per name, in order. Each call is sent as soon as
-    it is built, so the server works on the first while the client builds the next
-    (building and packing 10,000 names takes the client tens of milliseconds, which
-    a pipeline would spend before sending anything). None when the server lacks the
-    script: the caller then sends the calls as a :class:`Batch`, which loads it (the
-    request ids make the calls safe to send twice)."""
-    replies: list[Any] = on_connection(
-        conn.client, lambda c: _stream(conn, c, ns, names, action, by, request_ids, chunk)
-    )
-    if any(isinstance(r, redis.exceptions.NoScriptError) for r in replies):
-        return None
-    for reply in replies:
-        if isinstance(reply, Exception):
-            raise reply
-    return [entry for reply in replies for entry in _request_replies(reply)]
+class StreamedBatch(Batch):
+    """A :class:`Batch` whose calls go out as they are queued, on one connection of a
+    standalone server (elsewhere, or for a script the server lacks, it is a plain
+    Batch): the server works on the first call of :func:`request_many` while the
+    client builds the next (building and packing 10,000 names takes the client tens of
+    milliseconds, which a pipeline would spend before sending anything)."""
 
+    def __init__(self, conn: Connection) -> None:
+        super().__init__(conn)
+        self._streams = direct.usable(conn.client) and not conn.cluster
+        self._connection: Any = None
+        self._sent = 0
 
-def _stream(
-    conn: Connection,
-    connection: Any,
-    ns: str,
-    names: Sequence[str],
-    action: str,
-    by: str,
-    ids: Sequence[str],
-    chunk: int,
-) -> list[Any]:
-    """Send every call, each once built; then their raw replies (errors in place)."""
-    sha = conn.scripts.sha("request_many")
-    batch = Batch(conn)  # builds each call's KEYS and ARGV, as request_many does
-    sent = 0
-    for i in range(0, len(names), chunk):
-        request_many(
-            conn, ns, names[i : i + chunk], action=action, by=by,
-            request_ids=ids[i : i + chunk], client=batch,
-        )  # fmt: skip
-        _name, k, args, _parse = batch._calls.pop()
-        packed = connection.pack_command("EVALSHA", sha, len(k), *k, *args)
-        connection.send_packed_command(packed, check_health=sent == 0)
-        sent += 1
-    return read_replies(connection, sent)
+    def queue(self, name: str, k: list[str], args: list[Any], parse: Callable[[Any], Any]) -> None:
+        super().queue(name, k, args, parse)
+        if not self._streams:
+            return
+        try:
+            if self._connection is None:
+                self._connection = take_connection(self._conn.client.connection_pool)
+            c, sha = self._connection, self._conn.scripts.sha(name)
+            c.send_packed_command(c.pack_command("EVALSHA", sha, len(k), *k, *args))
+            self._sent += 1
+        except BaseException:
+            self._done(failed=True)
+            raise
+
+    def _replies(self, calls: list[Any]) -> list[Any]:
+        if self._connection is None or self._sent != len(calls):
+            return super()._replies(calls)
+        try:
+            replies = read_replies(self._connection, self._sent)
+        except BaseException:
+            self._done(failed=True)
+            raise
+        self._done(failed=False)
+        if any(isinstance(r, redis.exceptions.NoScriptError) for r in replies):
+            return super()._replies(calls)  # the way that loads the script (ids: once)
+        return replies
+
+    def _done(self, failed: bool) -> None:
+        """Give the connection back (dropped when replies may be left unread on it)."""
+        connection, self._connection, self._sent = self._connection, None, 0
+        if connection is not None:
+            if failed:
+                connection.disconnect()
+            self._conn.client.connection_pool.release(connection)

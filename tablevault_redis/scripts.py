@@ -41,6 +41,10 @@ class Batch:
     def __len__(self) -> int:
         return len(self._calls)
 
+    def queue(self, name: str, k: list[str], args: list[Any], parse: Callable[[Any], Any]) -> None:
+        """Queue one call of script ``name`` (what the functions below do with it)."""
+        self._calls.append((name, k, args, parse))
+
     def execute_each(self) -> list[Any]:
         """Like :meth:`execute`, but a refused call gives its error in its place."""
         calls, self._calls = self._calls, []
@@ -96,7 +100,7 @@ def _run(
     client: Batch | None = None,
 ) -> T:
     if client is not None:
-        client._calls.append((name, k, args, parse))
+        client.queue(name, k, args, parse)
         return cast(T, None)
     return parse(conn.scripts.run(name, k, args))
 
@@ -360,6 +364,7 @@ def op_end(
 
 # The record-list, description and retention scripts (defined there, exported here).
 from .item_scripts import (  # noqa: E402
+    StreamedBatch,
     describe,
     prune_index,
     prune_process,
@@ -367,7 +372,6 @@ from .item_scripts import (  # noqa: E402
     record_append_many,
     record_progress,
     request_many,
-    stream_request_many,
     trim_records,
 )
 
@@ -379,6 +383,6 @@ __all__ = [
     "record_append_many",
     "record_progress",
     "request_many",
-    "stream_request_many",
+    "StreamedBatch",
     "trim_records",
 ]
