@@ -22,11 +22,16 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 from .errors import ExecutionStopped
 from .replies import Held
+
+# Seconds a checkpoint waits for the listener's read to verify an announced pause
+# before verifying it by itself (the read, sent earlier, usually answers first).
+READ_WAIT = 0.003
 
 # (kind: "paused" | "running" | "stopping", seq, who asked) -> None; must not block:
 # it hands a write to the outbox (and says it in one log line).
@@ -58,6 +63,9 @@ class ControlState:
         self._dismissed_seq = 0  # a stop found withdrawn: not acted on again
         self.confirm: Confirmer = lambda _seq, _by: True
         self.verify: Verifier = lambda _kind, _seq, _by: ""
+        # True while the listener's read of the request state is in flight (see
+        # _await_read); the listener wakes the state when a read ends without a reply.
+        self.reading: Callable[[], bool] = lambda: False
         self._verified: str | None = None  # the pending action as read from the server
         self._hint: tuple[int, str, str] | None = None  # (seq, action, by) announced
         self.acting = False  # in act() or consume_stop(): see link_wakeup
@@ -179,6 +187,8 @@ class ControlState:
         while True:
             hint = self._hint
             if hint is not None:
+                if hint[1] == "pause" and self._await_read(hint):
+                    continue  # the listener's read settled it: act on what it read
                 verified = self._check_hint(hint)
             with self._cond:
                 if self._hint is not None:
@@ -195,6 +205,27 @@ class ControlState:
         if first and not self._confirm_stop(seq, by):
             return
         raise self.stop_error(by)
+
+    def _await_read(self, hint: tuple[int, str, str]) -> bool:
+        """Wait (at most ``READ_WAIT`` s) for the listener's read in flight to settle
+        an announced pause: sent when the notification came, its reply verifies the
+        pause sooner than a round trip of the checkpoint's own. A stop still needs its
+        own (``ack stopping`` makes it final). False when no read is in flight or it
+        did not come in time: the checkpoint then verifies it by itself."""
+        deadline = time.monotonic() + READ_WAIT
+        with self._cond:
+            while self._hint is hint and self.reading():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+            return self._hint is not hint
+
+    def wake(self) -> None:
+        """A read ended without a reply (lost connection, error): a checkpoint
+        waiting for it stops waiting."""
+        with self._cond:
+            self._cond.notify_all()
 
     def _check_hint(self, hint: tuple[int, str, str]) -> str:
         """Verify an announced request on the server (one round trip, outside the

@@ -3,14 +3,17 @@
 It subscribes on every (re)connect and reads the request key right after (so a
 notification missed while disconnected is never lost), and reads it again after
 every notification, at most one read in flight (a flood costs one read per round
-trip). All of it runs in the link's reader thread, which never waits for a reply:
-the read is sent with a callback that applies its reply.
+trip). The read is an ``EVALSHA``; a server that lost the script answers NOSCRIPT
+and the read is sent again with its body. All of it runs in the link's reader
+thread, which never waits for a reply: the read is sent with a callback that
+applies its reply.
 
 A notification carries the request it announces (epoch, seq, action, by), written
 by the same script that wrote the request key. The listener hands it to the
-:class:`ControlState` as a *hint*: the next checkpoint acts at once, but only after
-the script it runs anyway verified the request atomically on the server (a stop's
-``ack stopping``, a pause's ``ack paused``); see :meth:`ControlState.hint`. The read
+:class:`ControlState` as a *hint*: the next checkpoint acts at once, but only once
+the server confirmed it: a stop by the ``ack stopping`` the checkpoint runs anyway,
+a pause by this read (the checkpoint waits briefly for it, see
+:meth:`ControlState._await_read`); see :meth:`ControlState.hint`. The read
 that follows each notification drops a hint it does not confirm, so a forged or
 malformed notification can neither stop, pause nor resume anything, nor make a
 later request look old, and costs at most one round trip.
@@ -24,6 +27,8 @@ import threading
 import time
 from collections.abc import Callable
 from typing import Any
+
+import redis
 
 from . import scripts
 from .connection import Connection
@@ -56,7 +61,10 @@ class LinkListener:
         batch = _Captured(conn)
         scripts.request_state(conn, process.namespace, process.name, client=batch)
         script, k, args, self._parse = batch.take()
-        self._read_cmd = ("EVAL", scripts.source(script), len(k), *k, *args)
+        # EVALSHA: the script's 7 kB body is sent only to a server that lost it.
+        self._read_sha = ("EVALSHA", conn.scripts.sha(script), len(k), *k, *args)
+        self._read_eval = ("EVAL", scripts.source(script), len(k), *k, *args)
+        self._state.reading = self.reading
         self.subscribed = Latch()  # set by a callback, maybe in the signal handler
         self.wakeup: Any = None  # the signal fast path (link_wakeup), armed per connection
         self.last_error = ""
@@ -93,10 +101,15 @@ class LinkListener:
             self.last_error = repr(error)
             logger.warning("tablevault-redis: cannot subscribe to %s: %s", self._channel, error)
 
+    def reading(self) -> bool:
+        """A read is in flight: its reply settles any hint announced before it."""
+        return self._reading
+
     def _disconnected(self) -> None:
         self.subscribed.clear()
         with self._lock:
             self._reading = self._more = self._more_subscribed = False
+        self._state.wake()  # a checkpoint waiting for the read verifies by itself
         if self.wakeup is not None:
             self.wakeup.disarm()  # before the socket closes (see wakeup.py)
 
@@ -130,21 +143,29 @@ class LinkListener:
                 self._more_subscribed |= subscribed
                 return
             self._reading = True
+        self._send(self._read_sha, subscribed)
+
+    def _send(self, command: tuple[Any, ...], subscribed: bool) -> None:
         link = self._link
         try:
-            link.send(link.pack(*self._read_cmd), 1, lambda r: self._on_state(r, subscribed))
+            link.send(link.pack(*command), 1, lambda r: self._on_state(r, subscribed))
         except Exception:
             with self._lock:
                 self._reading = False  # the reconnect reads again
+            self._state.wake()
 
     def _on_state(self, reply: Any, subscribed: bool) -> None:
         """The reader thread: a read's reply (or the error it failed with)."""
+        if isinstance(reply, redis.exceptions.NoScriptError):
+            self._send(self._read_eval, subscribed)  # a restarted server: load it again
+            return
         with self._lock:
             self._reading = False
             again, self._more = self._more, False
             again_subscribed, self._more_subscribed = self._more_subscribed, False
         if isinstance(reply, Exception):
             self.last_error = repr(reply)
+            self._state.wake()
         else:
             self._apply(self._parse(reply))
             self._state.settle_hint()  # read after the notification: decides its hint

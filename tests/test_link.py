@@ -152,3 +152,46 @@ def test_a_refused_subscription_leaves_the_replies_in_order(fresh_redis, namespa
     assert isinstance(refused[0], redis.exceptions.NoPermissionError), refused
     conn.close()
     admin.close()
+
+
+def test_the_listener_reads_with_evalsha_and_loads_a_script_the_server_lost(fresh_redis, namespace):
+    """A notification's read is an EVALSHA (the script's 7 kB body is not sent each
+    time); a server that lost its scripts answers NOSCRIPT and the read is sent
+    again with the body, so the request still applies."""
+    import hashlib
+
+    from tablevault_redis import Vault, scripts
+
+    body = scripts.source("request_state")
+    sha = hashlib.sha1(body.encode()).hexdigest()
+    admin = fresh_redis.client()
+    watcher = redis.Redis.from_url(fresh_redis.url, socket_timeout=1.0, decode_responses=True)
+    vault = Vault("tester", "w", redis_url=fresh_redis.url, namespace=namespace)
+    try:
+        with VaultClient(fresh_redis.url, namespace) as c, watcher.monitor() as monitor:
+            wait_until(lambda: admin.pubsub_numsub(vault._process.channel)[0][1] == 1)
+            c.pause_execution("w")
+            wait_until(lambda: vault._control.held().action == "pause", 2.0, what="the read")
+            admin.script_flush()
+            c.resume_execution("w")
+            wait_until(
+                lambda: vault._control.held().action == "", 2.0, what="the read after NOSCRIPT"
+            )
+            assert vault._control.pending is None
+            seen = []
+            with pytest.raises(redis.exceptions.TimeoutError):
+                while True:
+                    seen.append(monitor.next_command()["command"])
+        flush = seen.index("SCRIPT FLUSH")
+        reads = [i for i, cmd in enumerate(seen) if cmd.startswith(f"EVALSHA {sha}")]
+        loads = [
+            i
+            for i, cmd in enumerate(seen)
+            if cmd.startswith("EVAL ") and "Read the request state" in cmd
+        ]
+        assert reads and reads[0] < flush, seen  # the pause's read: no body sent
+        assert loads and all(i > flush for i in loads), seen  # only after the flush
+    finally:
+        vault.close()
+        admin.close()
+        watcher.close()

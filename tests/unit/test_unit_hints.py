@@ -145,3 +145,79 @@ def test_a_pause_verification_interrupted_by_ctrl_c_reports_running():
     with pytest.raises(KeyboardInterrupt):
         state.act()
     assert reports == [("running", 6, "ops")]
+
+
+class Read:
+    """The listener's read of the request state, in flight until answered."""
+
+    def __init__(self, state: ControlState) -> None:
+        self.state = state
+        self.in_flight = True
+        state.reading = lambda: self.in_flight
+
+    def answer(self, seq: int, raw: str | None) -> None:
+        """Its reply: applied, then the hint settled, as link_listener does."""
+        self.in_flight = False
+        self.state.apply_stored(seq, raw)
+        self.state.settle_hint()
+
+    def fail(self) -> None:
+        """It ended without a reply (a lost connection)."""
+        self.in_flight = False
+        self.state.wake()
+
+
+def _act_in_thread(state: ControlState) -> threading.Thread:
+    thread = threading.Thread(target=state.act, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_pause_hint_is_verified_by_the_read_in_flight_not_a_round_trip_of_its_own():
+    state, verifier, reports = make("paused")
+    read = Read(state)
+    assert state.hint("e1", 6, "pause", "ops")
+    thread = _act_in_thread(state)
+    read.answer(6, '{"seq": 6, "action": "pause", "by": "ops", "epoch": "e1"}')
+    wait_until(lambda: state.waiting, what="the checkpoint to hold the pause")
+    assert verifier.calls == []  # no round trip of the checkpoint's own
+    assert reports == [("paused", 6, "ops")]  # reported (queued) once held
+    state.apply(7, None)  # resumed
+    thread.join(2)
+    assert not thread.is_alive() and reports[-1] == ("running", 7, "")
+
+
+def test_a_pause_hint_the_read_does_not_confirm_is_dropped_without_a_round_trip():
+    state, verifier, reports = make("paused")
+    read = Read(state)
+    assert state.hint("e1", 6, "pause", "forger")
+    thread = _act_in_thread(state)
+    read.answer(5, None)  # the server holds nothing newer: a forged notification
+    thread.join(2)
+    assert not thread.is_alive()
+    assert verifier.calls == [] and reports == [] and state.pending is None
+
+
+@pytest.mark.parametrize("how", ["fails", "never answers"])
+def test_a_pause_hint_whose_read_does_not_answer_is_verified_by_the_checkpoint(how):
+    state, verifier, reports = make("paused")
+    read = Read(state)
+    assert state.hint("e1", 6, "pause", "ops")
+    thread = _act_in_thread(state)
+    if how == "fails":
+        read.fail()
+    wait_until(lambda: verifier.calls, what="the checkpoint's own verification")
+    assert verifier.calls == [("paused", 6, "ops")]
+    wait_until(lambda: state.waiting, what="the checkpoint to hold the pause")
+    state.apply(7, None)
+    thread.join(2)
+    assert not thread.is_alive()
+
+
+def test_a_stop_hint_is_made_final_by_its_own_round_trip_even_with_a_read_in_flight():
+    state, verifier, _reports = make("stopping")
+    Read(state)
+    assert state.hint("e1", 6, "stop", "ops")
+    with pytest.raises(ExecutionStopped):
+        state.act()
+    assert verifier.calls == [("stopping", 6, "ops")]
