@@ -63,19 +63,25 @@ def fd_limit(needed: int) -> tuple[int, int]:
     return resource.getrlimit(resource.RLIMIT_NOFILE)
 
 
-def choose_connections(wanted: str, largest: int) -> tuple[int, str]:
-    """Connections per simulated worker: 2 as a worker holds today (pub/sub and
-    commands), or 1 (pub/sub) plus a shared command pool when the limits forbid 2."""
-    need_two = 2 * largest + SPARE_FDS
-    soft, _hard = fd_limit(need_two)
-    if wanted == "2" or (wanted == "auto" and soft >= need_two):
-        return 2, f"2 per worker (pub/sub + commands), as a worker holds today; fd limit {soft}"
-    return 1, (
-        f"1 per worker (pub/sub) + a shared command pool per simulator process: 2 x {largest}"
-        f" connections need an fd limit of {need_two}, this machine allows {soft}"
-        if wanted == "auto"
-        else "1 per worker (pub/sub) + a shared command pool per simulator process (--conns 1)"
-    )
+def choose_connections(wanted: str, largest: int) -> tuple[str, int, str]:
+    """How the simulated workers connect (scale_sim.py ``--conns``), the connections
+    per worker, and why: ``auto`` is ``link``, the one connection a worker holds today;
+    ``2`` (pub/sub and commands, as a worker holds them on a Redis Cluster or over TLS)
+    and ``1`` (pub/sub, the commands on a shared pool) on request. The fd limit is
+    raised for them as far as allowed."""
+    mode = "link" if wanted == "auto" else wanted
+    per_worker = 2 if mode == "2" else 1
+    need = per_worker * largest + SPARE_FDS
+    soft, _hard = fd_limit(need)
+    why = {
+        "link": "1 per worker (RESP3) carrying its subscription and every command, as a"
+        " worker holds today",
+        "2": "2 per worker (pub/sub + commands), as a worker holds them on a Redis Cluster"
+        " or over TLS",
+        "1": "1 per worker (pub/sub) + a shared command pool per simulator process",
+    }[mode]
+    short = f"; {need} needed" if soft < need else ""
+    return mode, per_worker, f"{why} (--conns {wanted}); fd limit {soft}{short}"
 
 
 def _info(admin: Any) -> dict[str, Any]:
@@ -270,15 +276,15 @@ def pcts(values: list[float]) -> dict[str, Any]:
     }
 
 
-def run_size(n: int, args: argparse.Namespace, conns: int) -> dict[str, Any]:
+def run_size(n: int, args: argparse.Namespace, conns: str, per_worker: int) -> dict[str, Any]:
     """Everything measured at one N, on a fresh server."""
     names = [f"w{i}" for i in range(n)]
-    maxclients = conns * n + SPARE_FDS
+    maxclients = per_worker * n + SPARE_FDS  # the shared pools of --conns 1 fit in the spare
     with _common.private_redis(maxclients=str(maxclients)) as server:
         admin = server.client()
         base = admin.info("memory")["used_memory"]
         client = VaultClient(server.url, namespace=NAMESPACE)
-        options = ["--conns", str(conns), "--interval", str(args.interval)]
+        options = ["--conns", conns, "--interval", str(args.interval)]
         options += ["--ttl", str(args.ttl), "--append-every", str(args.append_every)]
         started = time.monotonic()
         sims = Sims(server.port, names, min(args.procs, n), options)
@@ -350,7 +356,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--window", type=float, help="steady window, s (default 10; quick 4)")
     parser.add_argument("--rounds", type=int, help="stop-all runs per way (default 3; quick 1)")
     parser.add_argument("--procs", type=int, default=2, help="simulator processes")
-    parser.add_argument("--conns", choices=("auto", "1", "2"), default="auto")
+    parser.add_argument(
+        "--conns",
+        choices=("auto", "link", "1", "2"),
+        default="auto",
+        help="each simulated worker's connections (auto: link, as a worker holds them)",
+    )
     parser.add_argument("--interval", type=float, default=DEFAULT_HEARTBEAT_INTERVAL)
     parser.add_argument("--ttl", type=float, default=DEFAULT_HEARTBEAT_TTL)
     parser.add_argument("--append-every", type=float, default=10.0, help="beats per record")
@@ -368,17 +379,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
-    conns, why = choose_connections(args.conns, max(args.sizes))
+    conns, per_worker, why = choose_connections(args.conns, max(args.sizes))
     load_before = os.getloadavg()
     results = []
     for n in args.sizes:
         print(f"N = {n} ...", file=sys.stderr, flush=True)
-        results.append(run_size(n, args, conns))
+        results.append(run_size(n, args, conns, per_worker))
     doc = {
         "benchmarks": [row for result in results for row in rows(result)],
         "sizes": {str(r["n"]): r for r in results},
         "machine": _common.machine_info(
-            connections_per_worker=conns,
+            simulated_connections=conns,
+            connections_per_worker=per_worker,
             connections_note=why,
             fd_limit=resource.getrlimit(resource.RLIMIT_NOFILE)[0],
             simulator_processes=args.procs,

@@ -1,4 +1,9 @@
-"""One simulated worker of bench_scale_workers.py (run inside scale_sim.py).
+"""One simulated worker of bench_scale_workers.py (run inside scale_sim.py) over two
+connections (``--conns 2``: pub/sub and commands, as the library's worker holds them
+where it cannot use one: a Redis Cluster, TLS, ``TABLEVAULT_ONE_CONNECTION=0``), or over
+a pub/sub connection and a command connection shared with other simulated workers
+(``--conns 1``). The default, the one connection a worker holds elsewhere, is
+scale_link.py's subclass of this class.
 
 What it does on the wire is what a worker process of the library does (see
 scale_sim.py's module docstring); how it does it is lean, since one Python process
@@ -56,7 +61,7 @@ class Worker:
     async def start(self) -> None:
         sim = self.sim
         self.sub = await connect(sim.host, sim.port, self._on_message)
-        if sim.conns == 2:
+        if sim.conns == "2":
             self.cmd = await connect(sim.host, sim.port)
         else:
             self.cmd = sim.pool[self.index % len(sim.pool)]
@@ -107,8 +112,8 @@ class Worker:
         sim.counts["registers"] += 1
 
     def _on_message(self, message: list[Any]) -> None:
-        """A notification, as the library takes it (link_listener.py): the request
-        state is read again (at most once per ``_MIN_READ_GAP``), and the request it
+        """A notification, as the two-connection listener takes it (listener.py): the
+        request state is read again (at most once per ``_MIN_READ_GAP``), and the request it
         announces is a hint that the next checkpoint verifies at once with ``ack
         stopping`` (sent after the read, as from the worker's main thread)."""
         if not self.notified:
@@ -252,7 +257,7 @@ class Worker:
     def close(self) -> None:
         if self.beats is not None:
             self.beats.cancel()
-        for wire in (self.sub, self.cmd if self.sim.conns == 2 else None):
+        for wire in (self.sub, self.cmd if self.sim.conns == "2" else None):
             if wire is not None:
                 wire.close()
 
