@@ -3,8 +3,12 @@ CPU and memory, for N = 100, 1,000 and 10,000 (``--quick``: 100 and 1,000).
 
 A few simulator processes (benchmarks/scale_sim.py, asyncio) hold N simulated workers
 that behave on the wire like the library's worker processes: registered through the
-library's scripts, one pub/sub subscription each on its control channel, a heartbeat
-every interval, now and then a record. The controller is a real ``VaultClient``.
+library's scripts, one subscription each to its control channel, a heartbeat every
+interval, now and then a record, each worker on one RESP3 connection carrying its
+subscription and every command, as the library's worker holds it (``--conns`` auto,
+scale_link.py; ``2``: a pub/sub and a command connection per worker, as a worker holds
+them on a Redis Cluster or over TLS; ``1``: the commands on a pool shared per
+simulator process). The controller is a real ``VaultClient``.
 A worker has seen a stop when its re-read of the request state says so or the ``ack
 stopping`` that verifies the notification's hint answers ``stopping``, whichever
 comes first (the library's listener and checkpoint do both; the simulators used to
@@ -16,7 +20,8 @@ it; baseline: the same with one ``request`` script per
 name in one pipeline, as ``request_many`` sent before; the median of ``--rounds``
 runs each, alternating which goes first), ``stop_all_final_status_<N>`` (called ->
 the last worker's final status written), ``redis_cpu_steady_<N>`` (the server's CPU
-over a steady window of heartbeats, % of one core), ``redis_memory_per_worker_<N>``.
+over a steady window of heartbeats, from once every worker beat, % of one core),
+``redis_memory_per_worker_<N>``.
 """
 
 from __future__ import annotations
@@ -38,50 +43,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))  # this checkout's package
 
 import _common  # noqa: E402
-from scale_procs import Sims  # noqa: E402
+from scale_procs import SPARE_FDS, Sims, choose_connections  # noqa: E402
 
 from tablevault_redis import VaultClient, scripts  # noqa: E402
 from tablevault_redis.vault import DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_HEARTBEAT_TTL  # noqa: E402
 
 NAMESPACE = "scale"  # scale_sim.NAMESPACE
 TARGET_N = 10_000
-SPARE_FDS = 1_000  # the controller, the admin client, the server's own files
 Send = Callable[[str, list[str]], list[Any]]  # (action, names) -> seq or refusal per name
-
-
-def fd_limit(needed: int) -> tuple[int, int]:
-    """Raise RLIMIT_NOFILE (inherited by the server and the simulators) to ``needed``
-    if allowed (the hard limit, or above it when privileged); the limit now in force."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    needed = max(needed, soft)  # never lower it
-    for limit in ((needed, max(needed, hard)), (min(needed, hard), hard)):
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, limit)
-            break
-        except (ValueError, OSError):
-            continue
-    return resource.getrlimit(resource.RLIMIT_NOFILE)
-
-
-def choose_connections(wanted: str, largest: int) -> tuple[str, int, str]:
-    """How the simulated workers connect (scale_sim.py ``--conns``), the connections
-    per worker, and why: ``auto`` is ``link``, the one connection a worker holds today;
-    ``2`` (pub/sub and commands, as a worker holds them on a Redis Cluster or over TLS)
-    and ``1`` (pub/sub, the commands on a shared pool) on request. The fd limit is
-    raised for them as far as allowed."""
-    mode = "link" if wanted == "auto" else wanted
-    per_worker = 2 if mode == "2" else 1
-    need = per_worker * largest + SPARE_FDS
-    soft, _hard = fd_limit(need)
-    why = {
-        "link": "1 per worker (RESP3) carrying its subscription and every command, as a"
-        " worker holds today",
-        "2": "2 per worker (pub/sub + commands), as a worker holds them on a Redis Cluster"
-        " or over TLS",
-        "1": "1 per worker (pub/sub) + a shared command pool per simulator process",
-    }[mode]
-    short = f"; {need} needed" if soft < need else ""
-    return mode, per_worker, f"{why} (--conns {wanted}); fd limit {soft}{short}"
 
 
 def _info(admin: Any) -> dict[str, Any]:
@@ -291,6 +260,7 @@ def run_size(n: int, args: argparse.Namespace, conns: str, per_worker: int) -> d
         try:
             sims.wait(lambda: sims.ready == n, args.start_timeout, f"{n} workers starting")
             startup_s = time.monotonic() - started
+            sims.wait_beating(n, 2 * args.interval + 30)  # the steady window: beats, not starts
             steady = steady_window(admin, sims, args.window)
             memory = admin.info("memory")
             one = one_stops(client, sims, names, args.trials)

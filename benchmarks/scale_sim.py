@@ -81,6 +81,7 @@ class Sim:
         self.gate = asyncio.Semaphore(CONNECT_AT_ONCE)
         self.identity = identity.describe()
         self.counts = {"beats": 0, "pings": 0, "reads": 0, "appends": 0, "registers": 0}
+        self.counts["beating"] = 0  # workers whose heartbeat was answered at least once
         self.lags: list[float] = []
         self.tasks: set[asyncio.Task[None]] = set()  # held, so they are not collected early
         self.out: list[str] = []

@@ -54,6 +54,7 @@ class Worker:
         self.run = self.code_index = self.appends = 0
         self.control = ControlState(0, _no_report)
         self.saw = self.acking = self.read_pending = False
+        self.beaten = False  # a heartbeat of this worker was answered (since it was made)
         self.last_read = self.notified = 0.0
         self.beats: asyncio.TimerHandle | None = None
         self.read_cmd = pack(capture(scripts.request_state, NAMESPACE, name))
@@ -226,6 +227,9 @@ class Worker:
             return
         beat = Heartbeat.parse(reply)
         self.sim.counts["beats"] += 1
+        if not self.beaten:
+            self.beaten = True
+            self.sim.counts["beating"] += 1
         if beat.beat:
             self.control.apply_stored(beat.request_seq, beat.request, beat.epoch)
             self._check_stop("heartbeat")
