@@ -25,7 +25,10 @@ sends:
   ``QUIT``, as redis-py disconnects).
 
 The registration, the records and the final status are those of scale_worker.py, whose
-lean style (callbacks on replies, no task per message) this worker keeps.
+lean style (callbacks on replies, no task per message) this worker keeps. Like it, it
+leaves out what a worker also writes that no figure waits on: the record-list check
+before registering, and the operation entries around the registration and the code
+item (``op_begin``, ``op_end``; the code item's ``op_end`` follows ``finish``).
 """
 
 from __future__ import annotations
