@@ -3,8 +3,12 @@ CPU and memory, for N = 100, 1,000 and 10,000 (``--quick``: 100 and 1,000).
 
 A few simulator processes (benchmarks/scale_sim.py, asyncio) hold N simulated workers
 that behave on the wire like the library's worker processes: registered through the
-library's scripts, one pub/sub subscription each on its control channel, a heartbeat
-every interval, now and then a record. The controller is a real ``VaultClient``.
+library's scripts, one subscription each to its control channel, a heartbeat every
+interval, now and then a record, each worker on one RESP3 connection carrying its
+subscription and every command, as the library's worker holds it (``--conns`` auto,
+scale_link.py; ``2``: a pub/sub and a command connection per worker, as a worker holds
+them on a Redis Cluster or over TLS; ``1``: the commands on a pool shared per
+simulator process). The controller is a real ``VaultClient``.
 A worker has seen a stop when its re-read of the request state says so or the ``ack
 stopping`` that verifies the notification's hint answers ``stopping``, whichever
 comes first (the library's listener and checkpoint do both; the simulators used to
@@ -16,7 +20,8 @@ it; baseline: the same with one ``request`` script per
 name in one pipeline, as ``request_many`` sent before; the median of ``--rounds``
 runs each, alternating which goes first), ``stop_all_final_status_<N>`` (called ->
 the last worker's final status written), ``redis_cpu_steady_<N>`` (the server's CPU
-over a steady window of heartbeats, % of one core), ``redis_memory_per_worker_<N>``.
+over a steady window of heartbeats, from once every worker beat, % of one core),
+``redis_memory_per_worker_<N>``.
 """
 
 from __future__ import annotations
@@ -38,44 +43,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))  # this checkout's package
 
 import _common  # noqa: E402
-from scale_procs import Sims  # noqa: E402
+from scale_procs import SPARE_FDS, Sims, choose_connections  # noqa: E402
 
 from tablevault_redis import VaultClient, scripts  # noqa: E402
 from tablevault_redis.vault import DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_HEARTBEAT_TTL  # noqa: E402
 
 NAMESPACE = "scale"  # scale_sim.NAMESPACE
 TARGET_N = 10_000
-SPARE_FDS = 1_000  # the controller, the admin client, the server's own files
 Send = Callable[[str, list[str]], list[Any]]  # (action, names) -> seq or refusal per name
-
-
-def fd_limit(needed: int) -> tuple[int, int]:
-    """Raise RLIMIT_NOFILE (inherited by the server and the simulators) to ``needed``
-    if allowed (the hard limit, or above it when privileged); the limit now in force."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    needed = max(needed, soft)  # never lower it
-    for limit in ((needed, max(needed, hard)), (min(needed, hard), hard)):
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, limit)
-            break
-        except (ValueError, OSError):
-            continue
-    return resource.getrlimit(resource.RLIMIT_NOFILE)
-
-
-def choose_connections(wanted: str, largest: int) -> tuple[int, str]:
-    """Connections per simulated worker: 2 as a worker holds today (pub/sub and
-    commands), or 1 (pub/sub) plus a shared command pool when the limits forbid 2."""
-    need_two = 2 * largest + SPARE_FDS
-    soft, _hard = fd_limit(need_two)
-    if wanted == "2" or (wanted == "auto" and soft >= need_two):
-        return 2, f"2 per worker (pub/sub + commands), as a worker holds today; fd limit {soft}"
-    return 1, (
-        f"1 per worker (pub/sub) + a shared command pool per simulator process: 2 x {largest}"
-        f" connections need an fd limit of {need_two}, this machine allows {soft}"
-        if wanted == "auto"
-        else "1 per worker (pub/sub) + a shared command pool per simulator process (--conns 1)"
-    )
 
 
 def _info(admin: Any) -> dict[str, Any]:
@@ -270,21 +245,22 @@ def pcts(values: list[float]) -> dict[str, Any]:
     }
 
 
-def run_size(n: int, args: argparse.Namespace, conns: int) -> dict[str, Any]:
+def run_size(n: int, args: argparse.Namespace, conns: str, per_worker: int) -> dict[str, Any]:
     """Everything measured at one N, on a fresh server."""
     names = [f"w{i}" for i in range(n)]
-    maxclients = conns * n + SPARE_FDS
+    maxclients = per_worker * n + SPARE_FDS  # the shared pools of --conns 1 fit in the spare
     with _common.private_redis(maxclients=str(maxclients)) as server:
         admin = server.client()
         base = admin.info("memory")["used_memory"]
         client = VaultClient(server.url, namespace=NAMESPACE)
-        options = ["--conns", str(conns), "--interval", str(args.interval)]
+        options = ["--conns", conns, "--interval", str(args.interval)]
         options += ["--ttl", str(args.ttl), "--append-every", str(args.append_every)]
         started = time.monotonic()
         sims = Sims(server.port, names, min(args.procs, n), options)
         try:
             sims.wait(lambda: sims.ready == n, args.start_timeout, f"{n} workers starting")
             startup_s = time.monotonic() - started
+            sims.wait_beating(n, 2 * args.interval + 30)  # the steady window: beats, not starts
             steady = steady_window(admin, sims, args.window)
             memory = admin.info("memory")
             one = one_stops(client, sims, names, args.trials)
@@ -350,7 +326,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--window", type=float, help="steady window, s (default 10; quick 4)")
     parser.add_argument("--rounds", type=int, help="stop-all runs per way (default 3; quick 1)")
     parser.add_argument("--procs", type=int, default=2, help="simulator processes")
-    parser.add_argument("--conns", choices=("auto", "1", "2"), default="auto")
+    parser.add_argument(
+        "--conns",
+        choices=("auto", "link", "1", "2"),
+        default="auto",
+        help="each simulated worker's connections (auto: link, as a worker holds them)",
+    )
     parser.add_argument("--interval", type=float, default=DEFAULT_HEARTBEAT_INTERVAL)
     parser.add_argument("--ttl", type=float, default=DEFAULT_HEARTBEAT_TTL)
     parser.add_argument("--append-every", type=float, default=10.0, help="beats per record")
@@ -368,17 +349,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
-    conns, why = choose_connections(args.conns, max(args.sizes))
+    conns, per_worker, why = choose_connections(args.conns, max(args.sizes))
     load_before = os.getloadavg()
     results = []
     for n in args.sizes:
         print(f"N = {n} ...", file=sys.stderr, flush=True)
-        results.append(run_size(n, args, conns))
+        results.append(run_size(n, args, conns, per_worker))
     doc = {
         "benchmarks": [row for result in results for row in rows(result)],
         "sizes": {str(r["n"]): r for r in results},
         "machine": _common.machine_info(
-            connections_per_worker=conns,
+            simulated_connections=conns,
+            connections_per_worker=per_worker,
             connections_note=why,
             fd_limit=resource.getrlimit(resource.RLIMIT_NOFILE)[0],
             simulator_processes=args.procs,

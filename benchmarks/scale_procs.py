@@ -1,5 +1,6 @@
-"""The simulator processes of bench_scale_workers.py, seen from the benchmark: start
-them, follow what they print (scale_sim.py's protocol), wait with deadlines, stop them.
+"""The simulator processes of bench_scale_workers.py, seen from the benchmark: how
+they connect (and the fd limit that needs), start them, follow what they print
+(scale_sim.py's protocol), wait with deadlines, stop them.
 """
 
 from __future__ import annotations
@@ -7,15 +8,53 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
 SIM = Path(__file__).resolve().parent / "scale_sim.py"
+SPARE_FDS = 1_000  # the controller, the admin client, the server's own files
+
+
+def fd_limit(needed: int) -> tuple[int, int]:
+    """Raise RLIMIT_NOFILE (inherited by the server and the simulators) to ``needed``
+    if allowed (the hard limit, or above it when privileged); the limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = max(needed, soft)  # never lower it
+    for limit in ((needed, max(needed, hard)), (min(needed, hard), hard)):
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, limit)
+            break
+        except (ValueError, OSError):
+            continue
+    return resource.getrlimit(resource.RLIMIT_NOFILE)
+
+
+def choose_connections(wanted: str, largest: int) -> tuple[str, int, str]:
+    """How the simulated workers connect (scale_sim.py ``--conns``), the connections
+    per worker, and why: ``auto`` is ``link``, the one connection a worker holds today;
+    ``2`` (pub/sub and commands, as a worker holds them on a Redis Cluster or over TLS)
+    and ``1`` (pub/sub, the commands on a shared pool) on request. The fd limit is
+    raised for them as far as allowed."""
+    mode = "link" if wanted == "auto" else wanted
+    per_worker = 2 if mode == "2" else 1
+    need = per_worker * largest + SPARE_FDS
+    soft, _hard = fd_limit(need)
+    why = {
+        "link": "1 per worker (RESP3) carrying its subscription and every command, as a"
+        " worker holds today",
+        "2": "2 per worker (pub/sub + commands), as a worker holds them on a Redis Cluster"
+        " or over TLS",
+        "1": "1 per worker (pub/sub) + a shared command pool per simulator process",
+    }[mode]
+    short = f"; {need} needed" if soft < need else ""
+    return mode, per_worker, f"{why} (--conns {wanted}); fd limit {soft}{short}"
 
 
 class Sims:
@@ -113,6 +152,16 @@ class Sims:
         self.send("stats")
         self.wait(lambda: len(self.stats) == len(self.procs), timeout, "stats")
         return sorted(self.stats, key=lambda s: int(s["first"]))
+
+    def wait_beating(self, count: int, timeout: float, every: float = 0.2) -> None:
+        """Poll until ``count`` workers each had a heartbeat answered: a worker's first
+        beat is not a steady one (over one connection it is an ``EVAL``, as the
+        library's first lean beat)."""
+        deadline = time.monotonic() + timeout
+        while sum(s["beating"] for s in self.collect_stats()) < count:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"simulated workers: not all {count} beat in {timeout} s")
+            time.sleep(every)
 
     def on_stop(self, then: str, timeout: float = 30.0) -> None:
         """What a stopped worker does next: ``exit`` or ``rearm`` (a new run)."""

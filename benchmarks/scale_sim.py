@@ -1,22 +1,29 @@
 """One process of simulated workers for bench_scale_workers.py (run by it, not by hand).
 
 Each simulated worker does on the wire what a worker process of the library does
-(tablevault_redis/run.py, listener.py): it registers through the ``register`` script
-(and lists itself in the processes index, opens its code item), holds a pub/sub
-connection subscribed to its control channel, heartbeats every interval through the
-``heartbeat`` script (sending the request state it holds, as the library does) with
-a health-check PING on the pub/sub connection, and now and then appends a record. A
-notification is taken as the library's listener takes it (link_listener.py): the
-worker re-reads its request state (``request_state``, at most once per 20 ms) and
-applies it with the library's own ``ControlState``, and the request the notification
-announces is a hint that its checkpoint verifies at once with ``ack stopping`` (sent
-right after the read, on the same connection). When the read says stop, or the
-verification answers ``stopping`` (whichever comes first), it prints ``seen <name>
-<monotonic> <notify|verified|heartbeat> <first notification>``; once acknowledged
-(``ack`` stopping, once per run) it writes its final status (``finish``) and either
-registers a new run (a restarted worker, so N stays constant) or closes its
-connections (after ``exit_on_stop``, as a stopped process exits; ``restart`` starts
-those again, for the next round). The workers themselves are in scale_worker.py.
+(tablevault_redis/run.py, link.py): it registers through the ``register`` script (and
+lists itself in the processes index, opens its code item), subscribes to its control
+channel, heartbeats every interval through the ``heartbeat`` script (sending the
+request state it holds, as the library does), and now and then appends a record. A
+notification is taken as the library's listener takes it: the worker re-reads its
+request state (``request_state``) and applies it with the library's own
+``ControlState``, and the request the notification announces is a hint that its
+checkpoint verifies at once with ``ack stopping`` (sent right after the read, on the
+same connection). When the read says stop, or the verification answers ``stopping``
+(whichever comes first), it prints ``seen <name> <monotonic> <notify|verified|heartbeat>
+<first notification>``; once acknowledged (``ack`` stopping, once per run) it writes
+its final status (``finish``) and either registers a new run (a restarted worker, so N
+stays constant) or closes its connections (after ``exit_on_stop``, as a stopped process
+exits; ``restart`` starts those again, for the next round).
+
+Connections (``--conns``): ``link`` (the default), one RESP3 connection per worker
+carrying its subscription and every command, as the library's worker holds it
+(scale_link.py: the handshake, the reads as ``EVAL``, the lean heartbeat, no PING);
+``2``, a pub/sub and a command connection per worker, as a worker holds them where one
+cannot be used (a Redis Cluster, TLS), with the two-connection listener's reads (at
+most one per 20 ms) and a health-check PING on the pub/sub connection every heartbeat
+(scale_worker.py); ``1``, the same but the commands on ``--pool`` connections shared by
+this process's workers.
 
 Protocol with the benchmark: lines on stdout (``ready N``, ``seen NAME T SOURCE T0``,
 ``rearmed NAME T``, ``exited NAME T`` with T when its final status was written,
@@ -39,6 +46,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))  # this checkout's package
 
+from scale_link import LinkWorker  # noqa: E402
 from scale_wire import Wire, connect, sha  # noqa: E402
 from scale_worker import NAMESPACE, Worker  # noqa: E402
 
@@ -65,14 +73,15 @@ class Sim:
         self.host, self.port = args.host, args.port
         self.interval, self.ttl = args.interval, args.ttl
         self.append_chance = 1.0 / args.append_every if args.append_every > 0 else 0.0
-        self.conns = args.conns
+        self.conns: str = args.conns  # "link", "1" or "2" (see the module docstring)
         self.first = args.first  # names this process in its stats
-        self.pool: list[Wire] = []  # shared command connections (one connection per worker)
+        self.pool: list[Wire] = []  # shared command connections (--conns 1)
         self.on_stop = "rearm"  # or "exit": close the connections, until ``restart``
         self.exited: list[Worker] = []
         self.gate = asyncio.Semaphore(CONNECT_AT_ONCE)
         self.identity = identity.describe()
         self.counts = {"beats": 0, "pings": 0, "reads": 0, "appends": 0, "registers": 0}
+        self.counts["beating"] = 0  # workers whose heartbeat was answered at least once
         self.lags: list[float] = []
         self.tasks: set[asyncio.Task[None]] = set()  # held, so they are not collected early
         self.out: list[str] = []
@@ -114,7 +123,7 @@ async def _load_scripts(sim: Sim) -> None:
 
 
 async def _start_all(sim: Sim, workers: list[Worker], pool_size: int) -> None:
-    if sim.conns == 1:
+    if sim.conns == "1":
         sim.pool = [await connect(sim.host, sim.port) for _ in range(pool_size)]
     await asyncio.gather(*(_start(sim, w) for w in workers))
 
@@ -160,7 +169,8 @@ async def _commands(sim: Sim) -> None:
 async def main_async(args: argparse.Namespace) -> None:
     sim = Sim(args)
     names = [f"{args.prefix}{i}" for i in range(args.first, args.first + args.count)]
-    workers = [Worker(sim, name, i) for i, name in enumerate(names)]
+    kind = LinkWorker if sim.conns == "link" else Worker
+    workers = [kind(sim, name, i) for i, name in enumerate(names)]
     await _load_scripts(sim)
     await _start_all(sim, workers, args.pool)
     # Thousands of workers in one heap make the cyclic GC pause this process for
@@ -189,7 +199,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--interval", type=float, default=3.0)
     parser.add_argument("--ttl", type=float, default=10.0)
     parser.add_argument("--append-every", type=float, default=10.0, help="beats per append")
-    parser.add_argument("--conns", type=int, choices=(1, 2), default=2)
+    parser.add_argument("--conns", choices=("link", "1", "2"), default="link")
     parser.add_argument("--pool", type=int, default=8, help="shared command connections")
     args = parser.parse_args(argv)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)

@@ -1,4 +1,9 @@
-"""One simulated worker of bench_scale_workers.py (run inside scale_sim.py).
+"""One simulated worker of bench_scale_workers.py (run inside scale_sim.py) over two
+connections (``--conns 2``: pub/sub and commands, as the library's worker holds them
+where it cannot use one: a Redis Cluster, TLS, ``TABLEVAULT_ONE_CONNECTION=0``), or over
+a pub/sub connection and a command connection shared with other simulated workers
+(``--conns 1``). The default, the one connection a worker holds elsewhere, is
+scale_link.py's subclass of this class.
 
 What it does on the wire is what a worker process of the library does (see
 scale_sim.py's module docstring); how it does it is lean, since one Python process
@@ -49,6 +54,7 @@ class Worker:
         self.run = self.code_index = self.appends = 0
         self.control = ControlState(0, _no_report)
         self.saw = self.acking = self.read_pending = False
+        self.beaten = False  # a heartbeat of this worker was answered (since it was made)
         self.last_read = self.notified = 0.0
         self.beats: asyncio.TimerHandle | None = None
         self.read_cmd = pack(capture(scripts.request_state, NAMESPACE, name))
@@ -56,7 +62,7 @@ class Worker:
     async def start(self) -> None:
         sim = self.sim
         self.sub = await connect(sim.host, sim.port, self._on_message)
-        if sim.conns == 2:
+        if sim.conns == "2":
             self.cmd = await connect(sim.host, sim.port)
         else:
             self.cmd = sim.pool[self.index % len(sim.pool)]
@@ -107,8 +113,8 @@ class Worker:
         sim.counts["registers"] += 1
 
     def _on_message(self, message: list[Any]) -> None:
-        """A notification, as the library takes it (link_listener.py): the request
-        state is read again (at most once per ``_MIN_READ_GAP``), and the request it
+        """A notification, as the two-connection listener takes it (listener.py): the
+        request state is read again (at most once per ``_MIN_READ_GAP``), and the request it
         announces is a hint that the next checkpoint verifies at once with ``ack
         stopping`` (sent after the read, as from the worker's main thread)."""
         if not self.notified:
@@ -221,6 +227,9 @@ class Worker:
             return
         beat = Heartbeat.parse(reply)
         self.sim.counts["beats"] += 1
+        if not self.beaten:
+            self.beaten = True
+            self.sim.counts["beating"] += 1
         if beat.beat:
             self.control.apply_stored(beat.request_seq, beat.request, beat.epoch)
             self._check_stop("heartbeat")
@@ -252,7 +261,7 @@ class Worker:
     def close(self) -> None:
         if self.beats is not None:
             self.beats.cancel()
-        for wire in (self.sub, self.cmd if self.sim.conns == 2 else None):
+        for wire in (self.sub, self.cmd if self.sim.conns == "2" else None):
             if wire is not None:
                 wire.close()
 

@@ -70,11 +70,17 @@ def test_bench_peers_quick_writes_json_table_and_plots(tmp_path: Path) -> None:
     importlib.util.find_spec("matplotlib") is None,
     reason="matplotlib is not installed (the bench extra): pip install -e '.[bench]'",
 )
-def test_bench_scale_workers_quick_writes_json_and_plot(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("conns", "layout", "per_worker"), [("auto", "link", 1), ("1", "1", 1), ("2", "2", 2)]
+)
+def test_bench_scale_workers_quick_writes_json_and_plot(
+    tmp_path: Path, conns: str, layout: str, per_worker: int
+) -> None:
     sizes = (10, 40)
     run = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "bench_scale_workers.py"), "--quick"]
         + ["--sizes", ",".join(map(str, sizes)), "--trials", "3", "--window", "1"]
+        + ["--conns", conns]
         + ["--interval", "0.5", "--ttl", "2", "--results-dir", str(tmp_path)],
         cwd=ROOT,
         capture_output=True,
@@ -102,5 +108,6 @@ def test_bench_scale_workers_quick_writes_json_and_plot(tmp_path: Path) -> None:
         assert size["stop_all"]["statuses_after"] == {"stopped": n}
         assert size["steady"]["connected_clients"] >= n
         assert size["steady"]["commands"]["evalsha"]["per_s"] > 0  # heartbeats
-    assert doc["machine"]["connections_per_worker"] in (1, 2)
+    assert doc["machine"]["simulated_connections"] == layout  # auto: as a worker holds them
+    assert doc["machine"]["connections_per_worker"] == per_worker
     assert (tmp_path / "scale_workers.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
