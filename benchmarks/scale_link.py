@@ -12,7 +12,7 @@ sends:
   checkpoint's quick call is ready from the first stop on), then ``SUBSCRIBE`` with a
   ``PING`` (a refusal is an error reply, told apart by the PING's);
 - on the subscription's confirmation and after each notification, the request state
-  read as ``EVAL`` with the script's source (the listener's ``_read_cmd``), at most
+  read as ``EVALSHA`` (``EVAL`` with the source after a NOSCRIPT), at most
   one in flight, and one more after it when notifications came meanwhile (no 20 ms
   gap: that is the two-connection listener's); a notification's hint is applied
   before the read is sent, and a stop's ``ack stopping`` follows the read, as the
@@ -39,6 +39,7 @@ import random
 import time
 from typing import TYPE_CHECKING, Any
 
+import hiredis
 from scale_wire import LinkWire, capture, connect_link, eval_parts, pack
 from scale_worker import NAMESPACE, Worker, logger
 
@@ -55,7 +56,8 @@ class LinkWorker(Worker):
     def __init__(self, sim: Sim, name: str, index: int) -> None:
         super().__init__(sim, name, index)
         self.channel = keys.channel(NAMESPACE, name)
-        self.link_read = eval_parts(capture(scripts.request_state, NAMESPACE, name))
+        read = capture(scripts.request_state, NAMESPACE, name)
+        self.link_read, self.link_load = pack(read), b"".join(eval_parts(read))
         self.reading = self.more = self.beating = False
         self.fresh = ""  # the epoch the lean beats offer
         self.lean_beats = 0  # beats of this run (its first is an EVAL)
@@ -114,9 +116,13 @@ class LinkWorker(Worker):
             return
         assert self.cmd is not None
         self.reading = True
-        self.cmd.send_packed(b"".join(self.link_read), self._on_link_state)
+        self.cmd.send_packed(self.link_read, self._on_link_state)
 
     def _on_link_state(self, reply: Any) -> None:
+        if isinstance(reply, hiredis.ReplyError) and str(reply).startswith("NOSCRIPT"):
+            assert self.cmd is not None
+            self.cmd.send_packed(self.link_load, self._on_link_state)  # loads it
+            return
         self.reading = False
         again, self.more = self.more, False
         self._on_state(reply)
