@@ -20,18 +20,21 @@ other epoch are stale and ignored.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
+from .connection import QUICK_TIMEOUT
 from .errors import ExecutionStopped
 from .replies import Held
 
-# Seconds a checkpoint waits for the listener's read to verify an announced pause
-# before verifying it by itself (the read, sent earlier, usually answers first).
-READ_WAIT = 0.003
+# Seconds a checkpoint waits for the listener's read to verify an announced pause:
+# as long as its own call would wait (its reply comes after the read's, on the same
+# socket).
+READ_WAIT = QUICK_TIMEOUT
 
 # (kind: "paused" | "running" | "stopping", seq, who asked) -> None; must not block:
 # it hands a write to the outbox (and says it in one log line).
@@ -64,7 +67,7 @@ class ControlState:
         self.confirm: Confirmer = lambda _seq, _by: True
         self.verify: Verifier = lambda _kind, _seq, _by: ""
         # True while the listener's read of the request state is in flight (see
-        # _await_read); the listener wakes the state when a read ends without a reply.
+        # _await_read); the listener wakes the state whenever a read ends.
         self.reading: Callable[[], bool] = lambda: False
         self._verified: str | None = None  # the pending action as read from the server
         self._hint: tuple[int, str, str] | None = None  # (seq, action, by) announced
@@ -176,9 +179,20 @@ class ControlState:
         A stop keeps raising at every later checkpoint until it is consumed (see
         :meth:`consume_stop`), so code that catches it once cannot run on past it.
         """
-        self.acting = True  # the signal fast path leaves this state alone meanwhile
-        try:
+        with self._acting():
             self._act()
+
+    @contextlib.contextmanager
+    def _acting(self) -> Iterator[None]:
+        """Mark the main thread inside this state's slow path: the signal fast path
+        (which interrupts only the main thread) leaves the state alone meanwhile.
+        Another thread's checkpoint must not clear the mark under it."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        self.acting = True
+        try:
+            yield
         finally:
             self.acting = False
 
@@ -194,7 +208,9 @@ class ControlState:
                 if self._hint is not None:
                     continue  # announced meanwhile (or during the pause): verify it
                 if self.pending == "pause":
-                    self._wait_paused(report=verified != "pause" and not paused)
+                    if self._wait_paused(report=verified != "pause" and not paused):
+                        verified, paused = "", False  # ended: a newer pause is reported anew
+                        continue
                     paused = True
                     if self._hint is not None:
                         continue
@@ -209,9 +225,10 @@ class ControlState:
     def _await_read(self, hint: tuple[int, str, str]) -> bool:
         """Wait (at most ``READ_WAIT`` s) for the listener's read in flight to settle
         an announced pause: sent when the notification came, its reply verifies the
-        pause sooner than a round trip of the checkpoint's own. A stop still needs its
-        own (``ack stopping`` makes it final). False when no read is in flight or it
-        did not come in time: the checkpoint then verifies it by itself."""
+        pause before a call of the checkpoint's own could (on the same socket, that
+        call's reply would come after it). A stop still needs its own (``ack
+        stopping`` makes it final). False when no read is in flight or it did not
+        come in time: the checkpoint then verifies it by itself."""
         deadline = time.monotonic() + READ_WAIT
         with self._cond:
             while self._hint is hint and self.reading():
@@ -222,8 +239,8 @@ class ControlState:
             return self._hint is not hint
 
     def wake(self) -> None:
-        """A read ended without a reply (lost connection, error): a checkpoint
-        waiting for it stops waiting."""
+        """A read ended (answered, failed, or its connection lost): a checkpoint
+        waiting for it looks again."""
         with self._cond:
             self._cond.notify_all()
 
@@ -261,14 +278,17 @@ class ControlState:
             self._show()
             return action
 
-    def _wait_paused(self, report: bool = True) -> None:
+    def _wait_paused(self, report: bool = True) -> bool:
         """Called holding the lock: report paused (unless the pause's verification
-        recorded it), wait for the resume, report running."""
+        recorded it), wait until this pause ends (a stop, or any newer request: a
+        resume, even one a new pause followed at once), report running unless a stop
+        ended it. True when running was reported."""
         if report:
             self._report("paused", self.seq, self.by)
+        seq = self.seq
         self.waiting = True
         try:
-            while self.pending == "pause":
+            while self.pending == "pause" and self.seq == seq:
                 self._cond.wait(1.0)
         except BaseException:
             self.waiting = False
@@ -277,8 +297,10 @@ class ControlState:
             self._report("running", self.seq, self.by)
             raise
         self.waiting = False
-        if self.pending is None:
-            self._report("running", self.seq, self.by)
+        if self.pending == "stop":
+            return False  # the stop's own report follows
+        self._report("running", self.seq, self.by)
+        return True
 
     def _confirm_stop(self, seq: int, by: str) -> bool:
         """Make stop ``seq`` final before its first raise, outside the lock (one round
@@ -296,11 +318,8 @@ class ControlState:
         """End a stop that a checkpoint raised for: a notebook cell it aborted is over,
         and the kernel's next cell runs. Returns ``(seq, who asked)``, or None when no
         raised stop is pending (a stop that no checkpoint reached yet stays)."""
-        self.acting = True
-        try:
+        with self._acting():
             return self._consume_stop()
-        finally:
-            self.acting = False
 
     def _consume_stop(self) -> tuple[int, str] | None:
         with self._cond:

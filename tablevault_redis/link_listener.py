@@ -12,7 +12,7 @@ A notification carries the request it announces (epoch, seq, action, by), writte
 by the same script that wrote the request key. The listener hands it to the
 :class:`ControlState` as a *hint*: the next checkpoint acts at once, but only once
 the server confirmed it: a stop by the ``ack stopping`` the checkpoint runs anyway,
-a pause by this read (the checkpoint waits briefly for it, see
+a pause by this read (the checkpoint waits for it, see
 :meth:`ControlState._await_read`); see :meth:`ControlState.hint`. The read
 that follows each notification drops a hint it does not confirm, so a forged or
 malformed notification can neither stop, pause nor resume anything, nor make a
@@ -163,14 +163,16 @@ class LinkListener:
             self._reading = False
             again, self._more = self._more, False
             again_subscribed, self._more_subscribed = self._more_subscribed, False
-        if isinstance(reply, Exception):
-            self.last_error = repr(reply)
-            self._state.wake()
-        else:
-            self._apply(self._parse(reply))
-            self._state.settle_hint()  # read after the notification: decides its hint
-            if subscribed:
-                self.subscribed.set()
+        try:
+            if isinstance(reply, Exception):
+                self.last_error = repr(reply)
+            else:
+                self._apply(self._parse(reply))
+                self._state.settle_hint()  # read after the notification: decides its hint
+                if subscribed:
+                    self.subscribed.set()
+        finally:
+            self._state.wake()  # whatever came of it, a checkpoint waiting for it goes on
         if again:
             self._read(again_subscribed)
 

@@ -220,15 +220,21 @@ def test_stop_while_paused_raises(state: ControlState, reports: Reports) -> None
 
 
 def test_a_newer_pause_keeps_it_paused(state: ControlState, reports: Reports) -> None:
+    """A newer pause read while paused (a resume and a new pause in one read): held
+    on, and reported anew, so the record names the new pause (``paused_seq``)."""
     state.apply(6, "pause")
     thread, _raised = act_in_thread(state)
     wait_until(lambda: reports.kinds() == ["paused"], what="the paused report")
-    state.apply(7, "pause")
-    thread.join(0.2)
-    assert thread.is_alive() and reports.kinds() == ["paused"]
-    state.apply(8, "resume")
+    state.apply(8, "pause")
+    wait_until(lambda: len(reports.kinds()) == 3, what="the new pause's report")
+    assert thread.is_alive() and reports == [
+        ("paused", 6, ""),
+        ("running", 8, ""),
+        ("paused", 8, ""),
+    ]
+    state.apply(9, "resume")
     thread.join(5)
-    assert not thread.is_alive() and reports.kinds() == ["paused", "running"]
+    assert not thread.is_alive() and reports.kinds() == ["paused", "running", "paused", "running"]
 
 
 class Interrupted(Exception):

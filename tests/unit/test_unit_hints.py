@@ -221,3 +221,28 @@ def test_a_stop_hint_is_made_final_by_its_own_round_trip_even_with_a_read_in_fli
     with pytest.raises(ExecutionStopped):
         state.act()
     assert verifier.calls == [("stopping", 6, "ops")]
+
+
+def test_a_resume_followed_at_once_by_a_new_pause_reports_running_then_the_new_pause():
+    """Both land before the held checkpoint wakes: it must not go on holding the old
+    pause silently (a controller waits for the new pause's paused_seq)."""
+    state, _verifier, reports = make("paused")
+    state.apply(6, "pause", "ops")
+    thread = _act_in_thread(state)
+    wait_until(lambda: state.waiting, what="the checkpoint to hold the pause")
+    with state._cond:  # the waiter cannot look in between
+        state.apply(7, None, "")
+        state.apply(8, "pause", "ops2")
+    wait_until(lambda: ("paused", 8, "ops2") in reports, what="the new pause's report")
+    assert reports == [("paused", 6, "ops"), ("running", 8, "ops2"), ("paused", 8, "ops2")]
+    state.apply(9, None)
+    thread.join(2)
+    assert not thread.is_alive() and reports[-1] == ("running", 9, "")
+
+
+def test_a_checkpoint_in_another_thread_leaves_the_main_threads_acting_mark_alone():
+    state, _verifier, _reports = make("stopping")
+    state.acting = True  # the main thread is inside act()
+    thread = _act_in_thread(state)  # nothing pending: returns at once
+    thread.join(2)
+    assert state.acting  # the signal handler must still leave the state alone
