@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import select
 import statistics
 import subprocess
 import sys
@@ -29,6 +30,18 @@ for _path in (ROOT / "tests", ROOT):
         sys.path.insert(0, str(_path))
 
 from servers import RedisServer  # noqa: E402  (tests/servers.py, found via sys.path)
+
+
+def wait_gone(pidfd: int, timeout: float) -> float:
+    """The monotonic time at which the process behind ``pidfd`` (``os.pidfd_open``,
+    opened while it ran) has exited: the kernel says so at once. ``Popen.wait`` with a
+    timeout polls with doubling sleeps (1, 2, 4, 8, 16 ms), so an exit it times lands
+    on 7, 15 or 31 ms after the wait began."""
+    poller = select.poll()
+    poller.register(pidfd, select.POLLIN)
+    if not poller.poll(timeout * 1000):
+        raise TimeoutError(f"process still alive after {timeout} s")
+    return time.monotonic()
 
 
 @contextmanager

@@ -427,14 +427,18 @@ def bench_stop(url: str, mode: str, samples: int, fast: bool = True) -> dict[str
                 if mode != "idle":
                     worker.expect("calibrated")
                 time.sleep(0.05)
-                _pause_phase()
-                t_call = time.monotonic()
-                ctl.stop_execution(name)
-                t_ret = time.monotonic()
-                obs = worker.expect("observe")
-                raised = worker.expect("raised")
-                worker.proc.wait(timeout=EVENT_TIMEOUT_S)
-                t_exit = time.monotonic()
+                pidfd = os.pidfd_open(worker.proc.pid)
+                try:
+                    _pause_phase()
+                    t_call = time.monotonic()
+                    ctl.stop_execution(name)
+                    t_ret = time.monotonic()
+                    obs = worker.expect("observe")
+                    raised = worker.expect("raised")
+                    t_exit = _common.wait_gone(pidfd, EVENT_TIMEOUT_S)
+                finally:
+                    os.close(pidfd)
+                worker.proc.wait()
                 if obs.get("pending") != "stop":
                     raise RuntimeError(f"worker observed {obs.get('pending')!r}, not stop")
                 observe.append(obs["t"] - t_ret)
@@ -599,12 +603,16 @@ def _stopped_worker_exit(ctl: Any, url: str, name: str, fast_exit: str | None) -
         os.environ.update(env)
     try:
         worker.expect("calibrated")
-        _pause_phase()
-        ctl.stop_execution(name)
-        raised = worker.expect("raised")["t"]
-        flushed = worker.expect("flushed")["t"]
-        worker.proc.wait(timeout=EVENT_TIMEOUT_S)
-        reaped = time.monotonic()
+        pidfd = os.pidfd_open(worker.proc.pid)  # its exit, timed as it happens
+        try:
+            _pause_phase()
+            ctl.stop_execution(name)
+            raised = worker.expect("raised")["t"]
+            flushed = worker.expect("flushed")["t"]
+            reaped = _common.wait_gone(pidfd, EVENT_TIMEOUT_S)
+        finally:
+            os.close(pidfd)
+        worker.proc.wait()
         worker.stderr.seek(0)
         err = worker.stderr.read().decode(errors="replace")
         return raised, flushed, reaped, sum("stopped by" not in ln for ln in err.splitlines())

@@ -120,12 +120,3 @@ class LineWorker:
             if stream is not None:
                 stream.close()
         self.stderr.close()
-
-
-def wait_gone(pidfd: int, timeout: float = EVENT_TIMEOUT_S) -> float:
-    """The monotonic time at which the process behind ``pidfd`` has exited."""
-    poller = select.poll()
-    poller.register(pidfd, select.POLLIN)
-    if not poller.poll(timeout * 1000):
-        raise TimeoutError(f"process still alive after {timeout} s")
-    return time.monotonic()

@@ -15,9 +15,10 @@ import time
 import uuid
 from typing import Any
 
+import _common
 import procs
 from loops import go_key, report_key
-from procs import LineWorker, Service, jitter, wait_gone
+from procs import EVENT_TIMEOUT_S, LineWorker, Service, jitter
 
 DRAMATIQ_WATCHER_S = 1.2  # dramatiq-abort's watcher picks up a new message within ~1 s
 
@@ -82,7 +83,7 @@ class LibStop(System):
             self.client.stop_execution(self.name)
             t_ret = time.monotonic()
             raised = worker.expect("observed")["t"]
-            t_exit = wait_gone(pidfd)
+            t_exit = _common.wait_gone(pidfd, EVENT_TIMEOUT_S)
         finally:
             os.close(pidfd)
         if worker.proc.wait() != 0:
@@ -218,7 +219,7 @@ class JobSystem(System):
             t_call = time.monotonic()
             self.request()
             t_ret = time.monotonic()
-            t_gone = wait_gone(pidfd)
+            t_gone = _common.wait_gone(pidfd, EVENT_TIMEOUT_S)
         finally:
             os.close(pidfd)
         return {"gone_from_call": t_gone - t_call, "call": t_ret - t_call}
