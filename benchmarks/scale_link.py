@@ -137,17 +137,7 @@ class LinkWorker(Worker):
             return  # the last beat's reply has not come yet
         fresh = "" if self.fresh == self.control.epoch else self.fresh
         self.fresh = fresh = fresh or new_epoch()
-        self.control.offer_epoch(fresh)
-        call = capture(
-            scripts.heartbeat,
-            NAMESPACE,
-            self.name,
-            token=self.token,
-            ttl=self.sim.ttl,
-            listener_at=time.time(),
-            held=self.control.held(),
-            fresh_epoch=fresh,
-        )
+        call = self._beat_call(fresh)
         packed = pack(call) if self.lean_beats else b"".join(eval_parts(call))
         self.lean_beats += 1
         self.beating = True

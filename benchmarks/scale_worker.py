@@ -204,9 +204,16 @@ class Worker:
         assert self.cmd is not None and self.sub is not None
         loop = asyncio.get_running_loop()
         self.beats = loop.call_later(self.sim.interval, self._beat)
-        fresh = new_epoch()
+        self.cmd.send_packed(pack(self._beat_call(new_epoch())), self._on_beat)
+        self.sub.send_packed(_PING, _ignore)
+        self.sim.counts["pings"] += 1
+        if random.random() < self.sim.append_chance:
+            self._append()
+
+    def _beat_call(self, fresh: str) -> Any:
+        """The heartbeat script call offering epoch ``fresh``, as the library builds it."""
         self.control.offer_epoch(fresh)
-        call = capture(
+        return capture(
             scripts.heartbeat,
             NAMESPACE,
             self.name,
@@ -216,11 +223,6 @@ class Worker:
             held=self.control.held(),
             fresh_epoch=fresh,
         )
-        self.cmd.send_packed(pack(call), self._on_beat)
-        self.sub.send_packed(_PING, _ignore)
-        self.sim.counts["pings"] += 1
-        if random.random() < self.sim.append_chance:
-            self._append()
 
     def _on_beat(self, reply: Any) -> None:
         if _failed(reply, self.name, "heartbeat"):
