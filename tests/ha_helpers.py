@@ -47,6 +47,23 @@ def control_after_failover(client: VaultClient, worker: Worker, timeout: float =
     return accepted
 
 
+def replicated(node: Any, key: str, timeout_ms: int = 5000) -> None:
+    """Before ``node``, the master serving ``key``, is killed: a write in ``key``'s slot,
+    then ``WAIT`` until a replica acknowledged it, so the replica holds every earlier
+    write too. Replication is asynchronous: a killed master's writes not yet sent are
+    lost whatever the client does, and the failover tests are about the client."""
+    tag = key[key.index("{") + 1 : key.index("}")]
+    marker = f"replicated-check:{{{tag}}}"
+    client = node.client()
+    try:
+        client.set(marker, "1")
+        client.delete(marker)
+        acked = client.execute_command("WAIT", 1, timeout_ms)
+    finally:
+        client.close()
+    assert acked >= 1, f"no replica of the master on port {node.port} acknowledged its writes"
+
+
 def assert_records_arrived(client: VaultClient, worker: Worker) -> None:
     """Every record the worker had acknowledged is in its list, in order."""
     acked = worker.progress()

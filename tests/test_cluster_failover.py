@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from ha_helpers import assert_records_arrived, control_after_failover
+from ha_helpers import assert_records_arrived, control_after_failover, replicated
 from helpers import wait_until
 from servers import RedisClusterServers
 
@@ -35,6 +35,7 @@ def test_worker_survives_the_death_of_its_master(cluster_ha, spawner, namespace)
     worker.wait_ready().advancing()
     with VaultClient(url, namespace) as client:
         assert client._conn.cluster
+        replicated(victim, proc_key)
         victim.kill()
         killed = time.monotonic()
         wait_until(

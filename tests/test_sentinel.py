@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 from clitools import Cli
-from ha_helpers import assert_records_arrived, control_after_failover
+from ha_helpers import assert_records_arrived, control_after_failover, replicated
 from helpers import wait_until
 from servers import RedisSentinelServers, RedisServer
 
@@ -51,6 +51,7 @@ def test_worker_and_client_follow_a_failover(sentinels, spawner, namespace):
         wait_until(lambda: _subscribers(sentinels, channel) == 1, what="listener subscribed")
         old = sentinels.master_address()
         assert sentinels.master is not None
+        replicated(sentinels.master, keys.proc(namespace, "w"))
         sentinels.master.kill()
         killed = time.monotonic()
         wait_until(lambda: sentinels.master_address() != old, 20, 0.05, "promotion")
