@@ -263,6 +263,18 @@ def _pause_phase() -> None:
     time.sleep(random.uniform(0.004, 0.012))
 
 
+def _timed_request(
+    request: Any, name: str, worker: Worker, then: str
+) -> tuple[float, float, dict[str, Any], dict[str, Any]]:
+    """``request(name)`` at a random point of the worker's loop: the call's start and
+    return, and the worker's ``observe`` event and its ``then`` event after it."""
+    _pause_phase()
+    t_call = time.monotonic()
+    request(name)
+    t_ret = time.monotonic()
+    return t_call, t_ret, worker.expect("observe"), worker.expect(then)
+
+
 def bench_checkpoint(url: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     import redis
 
@@ -377,12 +389,7 @@ def bench_pause(
         if mode != "idle":
             worker.info["calibrated"] = worker.expect("calibrated")
         for i in range(samples + 3):
-            _pause_phase()
-            t_call = time.monotonic()
-            ctl.pause_execution(name)
-            t_ret = time.monotonic()
-            obs = worker.expect("observe")
-            paused = worker.expect("paused")
+            t_call, t_ret, obs, paused = _timed_request(ctl.pause_execution, name, worker, "paused")
             time.sleep(0.002)
             ctl.resume_execution(name)
             t_ret2 = time.monotonic()
@@ -429,12 +436,9 @@ def bench_stop(url: str, mode: str, samples: int, fast: bool = True) -> dict[str
                 time.sleep(0.05)
                 pidfd = os.pidfd_open(worker.proc.pid)
                 try:
-                    _pause_phase()
-                    t_call = time.monotonic()
-                    ctl.stop_execution(name)
-                    t_ret = time.monotonic()
-                    obs = worker.expect("observe")
-                    raised = worker.expect("raised")
+                    t_call, t_ret, obs, raised = _timed_request(
+                        ctl.stop_execution, name, worker, "raised"
+                    )
                     t_exit = _common.wait_gone(pidfd, EVENT_TIMEOUT_S)
                 finally:
                     os.close(pidfd)
