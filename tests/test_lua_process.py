@@ -366,6 +366,24 @@ def test_finish_by_a_run_that_lost_its_name(conn: Connection, namespace: str) ->
     assert conn.client.get(keys.alive(namespace, NAME)) == "T2"
 
 
+def test_finish_by_a_run_whose_successor_died_keeps_the_successors_record(
+    conn: Connection, namespace: str
+) -> None:
+    """Run T1 was out of reach past its TTL, run T2 took the name and died (no
+    heartbeat left): T1's final status must not land on T2's record."""
+    register(conn, namespace, "T2")
+    set_record(conn, namespace, open_code="1")
+    kill(conn, namespace)
+    assert finish(conn, namespace, "completed", token="T1") == ("kept", "running")
+    rec = record(conn, namespace)
+    assert (rec["status"], rec["heartbeat_token"], rec["open_code"]) == ("running", "T2", "1")
+    assert code_events(conn, namespace) == []
+    assert finish(conn, namespace, "crashed", token="", only_if_expired=True) == (
+        "set",
+        "crashed",
+    )
+
+
 def test_finish_only_if_expired(conn: Connection, namespace: str) -> None:
     register(conn, namespace)
     assert finish(conn, namespace, "crashed", token="", only_if_expired=True) == (

@@ -7,21 +7,23 @@
 -- ARGV[7] status of the open code item, ARGV[8] its error text
 -- A cleaner's end (ARGV[6] "1") is dated at the last heartbeat, when the process was
 -- last seen alive, as readers already show it; a run's own end is dated now.
--- Returns {"set", status} or {"kept", status already there} or {"alive", status}.
+-- Returns {"set", status} or {"kept", status already there, or the record of another
+-- run} or {"alive", status}.
 -- A record that is not a hash counts as missing.
 -- `final` and the helpers are defined by the prelude scripts.py puts first.
 -- The record's fields are read in one trapped HMGET (a record that is not a hash is
 -- its error) before anything is written, and written in one HSET.
 local f = redis.pcall('HMGET', KEYS[1], 'status', 'open_code', 'heartbeat_at', 'started_at',
-  'stopping_seq')
+  'stopping_seq', 'heartbeat_token')
 if f['err'] then return {'missing', ''} end
 local status = f[1]
 if not status then return {'missing', ''} end
 if final[status] then return {'kept', status} end
 local holder = get_string(KEYS[3])
 if ARGV[6] == '1' and holder then return {'alive', status} end
-if ARGV[5] ~= '' and holder and holder ~= ARGV[5] then
-  -- Another run took the name over after this one was given up as dead.
+if ARGV[5] ~= '' and ((holder and holder ~= ARGV[5]) or f[6] ~= ARGV[5]) then
+  -- Another run took the name over after this one was given up as dead (and may have
+  -- died since: its record is still its own).
   return {'kept', status}
 end
 local ended = ARGV[2]
