@@ -24,6 +24,7 @@ import contextlib
 import json
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -334,6 +335,11 @@ class ControlState:
         """A stop acted on outside a checkpoint (SIGTERM: called from a signal handler,
         so it takes no lock)."""
         self.stopped_by = by
+
+
+def new_epoch() -> str:
+    """A fresh epoch: the generation of a record's request sequence numbers."""
+    return uuid.uuid4().hex[:12]
 
 
 def _parse(raw: str | None) -> tuple[int, str | None, str] | None:

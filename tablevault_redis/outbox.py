@@ -42,6 +42,7 @@ ENV_MAX_PENDING = "TABLEVAULT_MAX_BUFFERED_WRITES"
 DEFAULT_MAX_PENDING = 100_000  # queued writes before submit() waits for room
 MAX_BATCH = 200  # jobs sent in one round trip
 _FULL_WARN_EVERY = 30.0  # seconds between warnings while submit() waits for room
+_JOIN_GRACE = 0.5  # seconds stop() waits for the thread after its flush timed out
 
 # Adds a job's script call(s) to a batch; returns what to do with their replies.
 Batcher = Callable[[Batch], Callable[[list[Any]], None]]
@@ -112,6 +113,7 @@ class Outbox(threading.Thread):
         self.lean: Any = None  # the reader thread's beat (beat.LeanBeat), if any
         self._leaned = False  # the lean beat has the heartbeat (take_back() ends it)
         self._next_beat = 0.0  # monotonic time of the outbox's next beat
+        self._beats_ended = False  # the final status is queued: no beat may follow it
 
     def submit(self, what: str, call: Callable[[], object], wait_for_room: bool = True) -> None:
         """Queue a write; never blocks on the network (see :meth:`submit_job`)."""
@@ -184,13 +186,16 @@ class Outbox(threading.Thread):
         return True
 
     def stop(self, timeout: float) -> bool:
-        """Flush for up to ``timeout`` seconds, then end the thread. True if all written."""
+        """Flush for up to ``timeout`` seconds, then end the thread. True if all written.
+        Returns within ``timeout`` plus a short grace, even when a write in flight
+        waits on a server that stopped answering (the thread is a daemon)."""
+        deadline = time.monotonic() + timeout
         done = self.flush(timeout)
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
         if self.is_alive() and threading.current_thread() is not self:
-            self.join(timeout=max(1.0, timeout))
+            self.join(timeout=max(_JOIN_GRACE, deadline - time.monotonic()))
         if self.lean is not None:
             self.lean.stop()
         if not done and (self._queue or self._latest):
@@ -200,6 +205,21 @@ class Outbox(threading.Thread):
                 self.last_error,
             )
         return done
+
+    def end_beats(self) -> None:
+        """No heartbeat from now on, here or by the reader thread: the final status is
+        being queued, and a beat after it could put a record it found gone back as
+        running (the run ends; a beat then only misleads readers)."""
+        with self._cond:
+            self._beats_ended = True
+            self._cond.notify_all()
+        if self.lean is not None:
+            self.lean.stop()
+
+    def _lean_resumed(self) -> bool:
+        """Called holding the lock: hand the beat to the reader thread, unless beats
+        ended (end_beats may have run during this thread's own beat)."""
+        return not self._beats_ended and self.lean is not None and self.lean.resume()
 
     def take_back(self) -> None:
         """The lean beat failed or found something unusual: beat here, at once."""
@@ -211,12 +231,13 @@ class Outbox(threading.Thread):
     def run(self) -> None:
         self._next_beat = time.monotonic() + self._interval
         with self._cond:  # the reader thread beats (see beat.py) until it hands back
-            self._leaned = self.lean is not None and self.lean.resume()
+            self._leaned = self._lean_resumed()
         backoff = Backoff()
         while True:
             with self._cond:
                 while not self._queue and not self._latest and not self._stopping:
-                    left = None if self._leaned else self._next_beat - time.monotonic()
+                    beats = not (self._leaned or self._beats_ended)
+                    left = self._next_beat - time.monotonic() if beats else None
                     if left is not None and left <= 0:
                         break
                     self._cond.wait(left)
@@ -231,14 +252,14 @@ class Outbox(threading.Thread):
                     self._done(1)
                 elif jobs:
                     self._send_batch(jobs, queued)
-                if not self._leaned and time.monotonic() >= self._next_beat:
+                if not (self._leaned or self._beats_ended) and time.monotonic() >= self._next_beat:
                     # Scheduled from a success: after an outage the beat (which puts a
                     # lost record back) is retried with the backoff, not an interval later.
                     stage = "heartbeat"
                     self._beat()
                     self._next_beat = time.monotonic() + self._interval
                     with self._cond:  # the reader thread beats again
-                        self._leaned = self.lean is not None and self.lean.resume()
+                        self._leaned = self._lean_resumed()
                 if not self.connected:
                     logger.info("tablevault-redis: Redis answers again; writing the queue")
                 self.connected = True

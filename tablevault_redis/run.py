@@ -22,7 +22,7 @@ import redis.exceptions
 
 from . import identity, keys, notices, operations, scripts
 from .connection import Connection
-from .control import ControlState
+from .control import ControlState, new_epoch
 from .errors import DuplicateItemError, TableVaultError
 from .replies import Heartbeat, Registered, RequestState, Revival
 
@@ -361,39 +361,33 @@ class ProcessRun:
         )
         self._end_item_op(index)
 
-    def _end_item_op(self, index: int) -> None:
+    def _end_item_op(self, index: int, room: bool = True) -> None:
         op_id = self._item_ops.pop(index, None)
         if op_id is not None:
             end = functools.partial(scripts.op_end, self._conn, self.namespace, op_id)
-            self._submit(f"end of operation {op_id}", end, True)
+            self._submit(f"end of operation {op_id}", end, room)
 
     def finish(self, status: str, error: str, stopped_by: str) -> None:
-        """Queue the final status (compare-and-set; it closes the open item too)."""
-        self._write(
-            f"final status {status}",
-            self._finish_script,
-            status=status,
-            error=error,
-            stopped_by=stopped_by,
-            token=self.token,
-        )
+        """Queue the final status (compare-and-set; it closes the open item too). Past
+        the outbox's bound: an exit during a long outage must not wait for room."""
+        outcome = {"status": status, "error": error, "stopped_by": stopped_by, "token": self.token}
+        self._write(f"final status {status}", self._finish_script, room=False, **outcome)
         for index in list(self._item_ops):  # finish closed them
-            self._end_item_op(index)
+            self._end_item_op(index, room=False)
         if self._quick is not None:
             self._quick.client.close()  # its own client only: the rest is shared
             self._quick = None
 
     def _finish_script(self, *args: Any, **kwargs: Any) -> None:
-        """``finish``, saying so when the record was gone or unreadable (not a hash):
-        the outcome could not be written."""
-        if scripts.finish(*args, **kwargs).outcome == "missing":
+        """``finish``; a record that vanished, or was marked crashed while this run was
+        out of reach, is put back first (as a beat would); one still gone is reported."""
+        done = scripts.finish(*args, **kwargs)
+        lost = done.outcome == "missing" or (done.outcome, done.status) == ("kept", "crashed")
+        if lost and self._revive(new_epoch()).beat:
+            done = scripts.finish(*args, **kwargs)
+        if done.outcome == "missing":
             logger.warning(
                 "tablevault-redis: the final status of process %r could not be written: "
                 "its record is gone or is not a hash",
                 self.name,
             )
-
-
-def new_epoch() -> str:
-    """A fresh epoch: the generation of a record's request sequence numbers."""
-    return uuid.uuid4().hex[:12]
