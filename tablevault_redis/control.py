@@ -159,8 +159,11 @@ class ControlState:
         number. A stop already seen is kept: the run stops as it was asked to."""
         parsed = _parse(raw_request) if raw_request else None
         with self._cond:
+            raised = self._verified == "stop" and self._raised_seq == self.seq
             self.epoch, self._offered = epoch, ""
             self.seq = max(seq, parsed[0]) if parsed else seq
+            # Numbers of the old epoch mean nothing in this one (they start over).
+            self._raised_seq, self._dismissed_seq = (self.seq if raised else 0), 0
             self._hint = None
             if self._verified != "stop":
                 action = parsed[1] if parsed else None

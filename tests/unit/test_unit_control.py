@@ -321,3 +321,53 @@ def test_a_stop_withdrawn_before_its_first_raise_is_not_acted_on(
     state.apply(7, None)  # the withdrawal arrives
     state.act()
     assert reports == []
+
+
+def _stop_in(epoch: str, seq: int, by: str) -> str:
+    return json.dumps({"seq": seq, "action": "stop", "by": by, "epoch": epoch})
+
+
+def test_a_new_epoch_forgets_a_dismissed_stop(state: ControlState) -> None:
+    """Sequence numbers start over in a new epoch: a stop dismissed in the old one
+    (withdrawn first) must not make a new stop of the same number be ignored."""
+    state.confirm = lambda _seq, _by: False
+    state.apply(7, "stop", "bob")
+    state.act()  # dismissed
+    state.apply(8, None)
+    state.offer_epoch("E9")  # a failover to a replica whose counter was 4
+    state.apply_stored(4, None, "E9")
+    confirmed: list[int] = []
+    state.confirm = lambda seq, _by: confirmed.append(seq) or True
+    assert state.apply_stored(7, _stop_in("E9", 7, "carol"), "E9")
+    with pytest.raises(ExecutionStopped):
+        state.act()
+    assert confirmed == [7] and state.stopped_by == "carol"
+
+
+def test_a_new_epoch_forgets_a_consumed_stop(state: ControlState) -> None:
+    """A stop a notebook cell consumed, then a new epoch whose stop has the same
+    number: that stop is made final (confirmed) before it is raised."""
+    state.apply(7, "stop", "ann")
+    with pytest.raises(ExecutionStopped):
+        state.act()
+    assert state.consume_stop() == (7, "ann")
+    state.offer_epoch("E9")
+    state.apply_stored(4, None, "E9")
+    confirmed: list[int] = []
+    state.confirm = lambda seq, _by: confirmed.append(seq) or True
+    state.apply_stored(7, _stop_in("E9", 7, "bob"), "E9")
+    with pytest.raises(ExecutionStopped):
+        state.act()
+    assert confirmed == [7] and state.stopped_by == "bob"
+
+
+def test_a_stop_raised_before_a_new_epoch_stays_raised(state: ControlState) -> None:
+    """A stop already raised is kept across a new baseline, and not confirmed again."""
+    state.apply(7, "stop", "ann")
+    with pytest.raises(ExecutionStopped):
+        state.act()
+    state.confirm = lambda _seq, _by: pytest.fail("confirmed again")
+    state.rebase("E9", 2, None)
+    with pytest.raises(ExecutionStopped):
+        state.act()
+    assert state.consume_stop() == (2, "ann")
