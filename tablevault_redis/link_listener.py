@@ -130,8 +130,8 @@ class LinkListener:
             data = json.loads(payload)
             seq, action = data["seq"], data["action"]
             epoch, by = str(data.get("epoch", "")), str(data.get("by", ""))
-        except (ValueError, KeyError, TypeError):
-            return
+        except (ValueError, LookupError, TypeError, AttributeError, RecursionError):
+            return  # malformed (nested past the parser's limit, too): ignored
         if isinstance(seq, int) and not isinstance(seq, bool) and isinstance(action, str):
             self._state.hint(epoch, seq, action, by)
 

@@ -195,3 +195,26 @@ def test_the_listener_reads_with_evalsha_and_loads_a_script_the_server_lost(fres
         vault.close()
         admin.close()
         watcher.close()
+
+
+def test_a_deeply_nested_notification_costs_nothing(fresh_redis, namespace):
+    """A payload nested past the JSON parser's recursion limit (anyone who may
+    PUBLISH on the channel can send one) is dropped like any malformed notification:
+    the worker's one connection stays up and requests still apply."""
+    from tablevault_redis import Vault
+
+    admin = fresh_redis.client()
+    vault = Vault("tester", "w", redis_url=fresh_redis.url, namespace=namespace)
+    try:
+        with VaultClient(fresh_redis.url, namespace) as c:
+            wait_until(lambda: admin.pubsub_numsub(vault._process.channel)[0][1] == 1)
+            c.redis.ping()
+            before = admin.info("stats")["total_connections_received"]
+            for _ in range(3):
+                admin.publish(vault._process.channel, "[" * 5000 + "]" * 5000)
+            c.pause_execution("w")
+            wait_until(lambda: vault._control.held().action == "pause", 2.0, what="the read")
+            assert admin.info("stats")["total_connections_received"] == before
+    finally:
+        vault.close()
+        admin.close()
