@@ -222,6 +222,7 @@ class Worker:
             listener_at=time.time(),
             held=self.control.held(),
             fresh_epoch=fresh,
+            run=self.run,
         )
 
     def _on_beat(self, reply: Any) -> None:

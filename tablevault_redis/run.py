@@ -198,7 +198,7 @@ class ProcessRun:
         fresh = fresh or new_epoch()
         self.control.offer_epoch(fresh)  # the beat may start the request state over in it
         kw = dict(token=self.token, ttl=self._ttl, listener_at=listener_at, fresh_epoch=fresh)
-        return fresh, {**kw, "held": self.control.held()}
+        return fresh, {**kw, "held": self.control.held(), "run": self.run}
 
     def beaten(self, beat: Heartbeat) -> bool:
         """Apply a heartbeat's reply (the outbox's or :mod:`beat`'s); False unless it

@@ -150,8 +150,8 @@ def heartbeat(conn: Connection, ns: str, name: str, **kw: Any) -> Heartbeat:
     """Refresh this run's heartbeat, check the request state it ``held`` is still on
     the server (else start over in ``fresh_epoch``), read it. KEYS alive, proc,
     request; ARGV token, TTL ms, now, listener_at, epoch, seq, pending action, by,
-    fresh epoch (``kw``: :func:`heartbeat_args`). ``outcome`` beat, missing, crashed,
-    ended or taken."""
+    fresh epoch, the run's number (``kw``: :func:`heartbeat_args`). ``outcome`` beat,
+    missing (also: a stale copy of an earlier run's record), crashed, ended or taken."""
     return _run(conn, "heartbeat", *heartbeat_args(ns, name, **kw), Heartbeat.parse)
 
 
@@ -164,22 +164,28 @@ def heartbeat_args(
     listener_at: float,
     held: replies.Held,
     fresh_epoch: str,
+    run: int,
 ) -> tuple[list[str], list[str]]:
-    """The KEYS and ARGV of ``heartbeat`` (the lean heartbeat, :mod:`beat`, sends them)."""
+    """The KEYS and ARGV of ``heartbeat`` (the lean heartbeat, :mod:`beat`, sends them);
+    ``run`` tells an earlier run's record restored from an older copy from a later one."""
     k = [keys.alive(ns, name), keys.proc(ns, name), keys.request(ns, name)]
-    return k, [token, _ms(ttl), repr(time.time()), repr(listener_at), *map(str, held), fresh_epoch]
+    args = [token, _ms(ttl), repr(time.time()), repr(listener_at), *map(str, held)]
+    return k, [*args, fresh_epoch, str(run)]
 
 
 @_script
 def revive(conn: Connection, ns: str, name: str, *, token: str, r: replies.Revival) -> Heartbeat:
-    """A live run (``token``) puts back its vanished record or revives the one a
-    cleaner marked crashed, compare-and-set on its token, and records the gap (see
-    :class:`replies.Revival`). KEYS proc, alive, request, code; ARGV token, TTL ms,
-    now, epoch, status, pending action, by, open item, last beat, field/value pairs.
-    ``outcome`` restored, revived, kept, ended or taken."""
+    """A live run (``token``) puts back its vanished record (or a stale copy of an
+    earlier run's, kept in ``runs``) or revives the one a cleaner marked crashed,
+    compare-and-set on its token, and records the gap (see :class:`replies.Revival`).
+    KEYS proc, alive, request, code, runs; ARGV token, TTL ms, now, epoch, status,
+    pending action, by, open item, last beat, the run's number (its fields' ``run``:
+    the one it restores is the one it compares), field/value pairs. ``outcome``
+    restored, revived, kept, ended or taken."""
     k = [keys.proc(ns, name), keys.alive(ns, name), keys.request(ns, name), keys.code(ns, name)]
+    k.append(keys.runs(ns, name))
     args = [token, _ms(r.ttl), repr(time.time()), r.epoch, r.status, r.held.action, r.held.by]
-    args += [r.open_code, repr(r.last_beat)]
+    args += [r.open_code, repr(r.last_beat), r.fields.get("run", "")]
     for field, value in r.fields.items():
         args += [field, value]
     return _run(conn, "revive", k, args, Heartbeat.parse)

@@ -123,9 +123,11 @@ def test_register_after_an_unnoticed_crash_keeps_its_end_time(
 NOTHING_HELD = Held("E1", 0, "", "")
 
 
-def beat(conn: Connection, ns: str, token: str = "T1", held: Held = NOTHING_HELD) -> Any:
+def beat(
+    conn: Connection, ns: str, token: str = "T1", held: Held = NOTHING_HELD, run: int = 1
+) -> Any:
     return scripts.heartbeat(
-        conn, ns, NAME, token=token, ttl=30, listener_at=T0, held=held, fresh_epoch="F1"
+        conn, ns, NAME, token=token, ttl=30, listener_at=T0, held=held, fresh_epoch="F1", run=run
     )
 
 
@@ -699,12 +701,69 @@ def test_revive_refuses(conn: Connection, namespace: str, case: str, outcome: st
     register(conn, namespace)
     if case == "other holder":
         conn.client.set(keys.alive(namespace, NAME), "T2")
-    elif case == "other token":
+    elif case == "other token":  # a later run's, crashed: not a stale copy
         kill(conn, namespace)
-        set_record(conn, namespace, heartbeat_token="T2", status="crashed")
+        set_record(conn, namespace, heartbeat_token="T2", status="crashed", run="4")
     elif case == "completed":
         set_record(conn, namespace, status="completed")
     before = record(conn, namespace)
     assert revive(conn, namespace).outcome == outcome
     assert record(conn, namespace) == before
     assert code_events(conn, namespace) == []
+
+
+# ------------------------------------------------- a stale copy of an earlier run
+
+
+def restore_earlier_run(conn: Connection, ns: str) -> dict[str, str]:
+    """Run 1 (T1) completed, run 2 (T2) registered, then the server went back to a copy
+    taken between the two (an RDB snapshot, a replica that missed the registration):
+    run 1's record, no heartbeat, no runs list. Returns run 1's record."""
+    register(conn, ns, "T1")
+    assert finish(conn, ns, "completed").outcome == "set"
+    copy = record(conn, ns)
+    assert register(conn, ns, "T2").run == 2
+    conn.client.delete(keys.proc(ns, NAME), keys.alive(ns, NAME), keys.runs(ns, NAME))
+    set_record(conn, ns, **copy)
+    return copy
+
+
+def kept_runs(conn: Connection, ns: str) -> list[dict[str, str]]:
+    return [json.loads(r) for r in conn.client.lrange(keys.runs(ns, NAME), 0, -1)]
+
+
+@pytest.mark.parametrize("already_kept", [False, True])
+def test_a_stale_copy_of_an_earlier_run_gives_way_to_the_live_run(
+    conn: Connection, namespace: str, already_kept: bool
+) -> None:
+    copy = restore_earlier_run(conn, namespace)
+    if already_kept:  # the copy's runs list has run 1: it is not kept twice
+        conn.client.rpush(keys.runs(namespace, NAME), json.dumps(copy))
+    assert beat(conn, namespace, "T2", run=2).outcome == "missing"
+    reply = revive(conn, namespace, "T2", run="2")
+    assert (reply.outcome, reply.epoch) == ("restored", "F2")
+    rec = record(conn, namespace)
+    assert (rec["status"], rec["heartbeat_token"], rec["run"]) == ("running", "T2", "2")
+    assert (rec["ended_at"], rec["gaps"]) == ("", "1")
+    assert conn.client.get(keys.alive(namespace, NAME)) == "T2"
+    assert kept_runs(conn, namespace) == [copy]
+    assert beat(conn, namespace, "T2", held=Held("F2", 0, "", ""), run=2).beat
+
+
+@pytest.mark.parametrize("case", ["not final", "same run", "later run", "live holder"])
+def test_another_runs_record_that_is_no_stale_copy_stays_taken(
+    conn: Connection, namespace: str, case: str
+) -> None:
+    restore_earlier_run(conn, namespace)
+    if case == "not final":
+        set_record(conn, namespace, status="running")
+    elif case in ("same run", "later run"):
+        set_record(conn, namespace, run="2" if case == "same run" else "3")
+    else:
+        conn.client.set(keys.alive(namespace, NAME), "T1")
+    before = record(conn, namespace)
+    assert beat(conn, namespace, "T2", run=2).outcome == "taken"
+    assert revive(conn, namespace, "T2", run="2").outcome == "taken"
+    assert record(conn, namespace) == before
+    assert kept_runs(conn, namespace) == []
+    assert conn.client.get(keys.alive(namespace, NAME)) == ("T1" if case == "live holder" else None)

@@ -12,6 +12,7 @@ import json
 import time
 
 import pytest
+import redis
 from helpers import Worker, pause_resume_stop, wait_judgeable, wait_until
 from proxy import PartitionProxy
 from servers import RedisServer
@@ -179,6 +180,46 @@ def test_a_process_presumed_crashed_in_a_partition_comes_back(spawner, fresh_red
     pause_resume_stop(client, w)
     assert client.get_code_items("w")[0].status == "stopped"
     proxy.close()
+    client.close()
+
+
+@pytest.mark.parametrize("how", ["record replaced", "restart from an RDB snapshot"])
+def test_an_earlier_runs_record_restored_over_a_live_run_is_put_back(
+    spawner, fresh_redis, namespace, how
+):
+    """The name was reused, then the server went back to a copy taken before the live
+    run registered (an RDB snapshot, a replica that missed the registration): the
+    earlier run's final record under another token, no heartbeat. The live run puts
+    its own record back, keeps the earlier one in the runs list, and obeys a stop."""
+    client = VaultClient(fresh_redis.url, namespace)
+    r = client.redis
+    proc, alive, runs = (getattr(keys, s)(namespace, "w") for s in ("proc", "alive", "runs"))
+    stops(client, start(spawner, fresh_redis.url, namespace))  # run 1
+    copy = r.hgetall(proc)
+    if how == "restart from an RDB snapshot":
+        r.save()
+    w = start(spawner, fresh_redis.url, namespace)  # run 2
+    token = r.hget(proc, "heartbeat_token")
+    assert r.hget(proc, "run") == "2" and token != copy["heartbeat_token"]
+    if how == "record replaced":
+        with r.pipeline() as pipe:  # one MULTI: no heartbeat in between
+            pipe.delete(proc, alive, runs).hset(proc, mapping=copy).execute()
+    else:
+        fresh_redis.kill()
+        fresh_redis.restart()
+
+    def back() -> bool:
+        try:
+            return r.hget(proc, "heartbeat_token") == token
+        except redis.RedisError:  # the server still starting
+            return False
+
+    wait_until(back, 3 * INTERVAL + RECONNECT, interval=0.02, what="run 2's record to come back")
+    info = client.get_process("w")
+    assert (info.status, info.alive, info.run, info.gaps) == ("running", True, 2, 1)
+    assert [json.loads(raw)["run"] for raw in r.lrange(runs, 0, -1)] == ["1"]
+    stops(client, w)
+    assert "belongs to another run" not in w.output()
     client.close()
 
 
