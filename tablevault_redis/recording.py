@@ -8,6 +8,7 @@ server never delays a cell. When the Vault ends it asks its recorder for the out
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import sys
@@ -136,6 +137,7 @@ class ScriptRecorder(_Recorder):
 
     def start(self) -> None:
         self._hooks.open_item(main_source())
+        _fork_hooks_once()
         self._prev_hook = sys.excepthook
         sys.excepthook = self._excepthook
         for signum in _STOP_SIGNALS:
@@ -181,6 +183,54 @@ class ScriptRecorder(_Recorder):
                     signal.signal(signum, prev)
             except ValueError:
                 pass
+
+
+# --------------------------------------------------------------------------- fork
+
+_fork_masks = threading.local()  # the forking thread's signal mask before fork()
+
+
+def _ours(signum: int) -> bool:
+    """``signum`` is handled by a :class:`ScriptRecorder` (this process's or inherited)."""
+    return isinstance(getattr(signal.getsignal(signum), "__self__", None), ScriptRecorder)
+
+
+def _before_fork() -> None:
+    """Block the stop signals across fork(). One sent to the child before CPython has
+    reset its signal state there trips the inherited handler's flag, which that reset
+    clears: the child never sees it (``multiprocessing``'s ``terminate()`` right after
+    ``start()`` left the child running). Blocked, it waits for the default action."""
+    sigs = [s for s in _STOP_SIGNALS if _ours(s)]
+    _fork_masks.previous = signal.pthread_sigmask(signal.SIG_BLOCK, sigs) if sigs else None
+
+
+def _after_fork_in_parent() -> None:
+    previous, _fork_masks.previous = getattr(_fork_masks, "previous", None), None
+    if previous is not None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _after_fork_in_child() -> None:
+    """The inherited handlers give way to the default action (the child has no
+    Vault), then whatever arrived meanwhile is delivered."""
+    previous, _fork_masks.previous = getattr(_fork_masks, "previous", None), None
+    if previous is None:
+        return
+    for signum in _STOP_SIGNALS:
+        with contextlib.suppress(ValueError):  # not the main thread: left as inherited
+            if _ours(signum):
+                signal.signal(signum, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+@functools.cache
+def _fork_hooks_once() -> None:
+    if hasattr(os, "register_at_fork") and hasattr(signal, "pthread_sigmask"):
+        os.register_at_fork(
+            before=_before_fork,
+            after_in_parent=_after_fork_in_parent,
+            after_in_child=_after_fork_in_child,
+        )
 
 
 class NotebookRecorder(_Recorder):

@@ -346,3 +346,33 @@ def test_a_forked_child_terminated_ends_as_by_default_and_says_nothing(
     _, out = _run_clean(FORKED, redis_url, namespace, "forker")
     assert out.split() == [str(-signal.SIGTERM)]
     assert client.get_process("forker").status == "completed"
+
+
+# What a forked child starts with, and its parent goes on with: SIGTERM and SIGHUP
+# are blocked across fork() (one arriving before CPython resets the child's signal
+# state would otherwise be lost with the flag that reset clears), then the child has
+# their default action and both have them unblocked.
+FORK_STATE = """
+import json, os, signal, sys
+from tablevault_redis import Vault
+
+def state():
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    return [[signal.getsignal(s) == signal.SIG_DFL, s in blocked]
+            for s in (signal.SIGTERM, signal.SIGHUP)]
+
+vault = Vault("u", sys.argv[1], namespace=os.environ["TEST_NAMESPACE"])
+pid = os.fork()
+if pid == 0:
+    print("child", json.dumps(state()), flush=True)
+    os._exit(0)
+os.waitpid(pid, 0)
+print("parent", json.dumps(state()), flush=True)
+"""
+
+
+def test_a_forked_child_has_the_default_stop_signals_unblocked(redis_url, namespace):
+    _, out = _run_clean(FORK_STATE, redis_url, namespace, "forkstate")
+    lines = dict(line.split(" ", 1) for line in out.splitlines())
+    assert json.loads(lines["child"]) == [[True, False], [True, False]]
+    assert json.loads(lines["parent"]) == [[False, False], [False, False]]
