@@ -50,6 +50,8 @@ Where each feature is tested
 ``test_items.py``         record lists, descriptions, reading items back
 ``test_record_values.py`` record values (ML values, hypothesis), size and depth limits
 ``test_outage.py``        a Vault's records and descriptions through Redis outages
+``test_final_status.py``  the final status at exit over a lost or crashed-marked
+                          record, no heartbeat after it, no wait for a full outbox
 ``test_retention.py``     delete_processes / trim_record_list and the prune/trim CLI
 ``test_lineage.py``       record lineage, input_items, progress fields, embeddings
 ``test_compat.py``        the original TableVault's documented scenarios
