@@ -160,6 +160,8 @@ class ControlState:
         parsed = _parse(raw_request) if raw_request else None
         with self._cond:
             raised = self._verified == "stop" and self._raised_seq == self.seq
+            if self._verified == "stop" and self._dismissed_seq == self.seq:
+                self._verified = None  # withdrawn first: not a stop to keep
             self.epoch, self._offered = epoch, ""
             self.seq = max(seq, parsed[0]) if parsed else seq
             # Numbers of the old epoch mean nothing in this one (they start over).
@@ -175,7 +177,8 @@ class ControlState:
     def held(self) -> Held:
         """The state this run acts on, for the heartbeat to check against the server's."""
         with self._cond:
-            return Held(self.epoch, self.seq, self._verified or "", self.by)
+            dismissed = self._verified == "stop" and self._dismissed_seq == self.seq
+            return Held(self.epoch, self.seq, "" if dismissed else self._verified or "", self.by)
 
     def act(self) -> None:
         """The slow path of a checkpoint: wait while paused, raise on stop.

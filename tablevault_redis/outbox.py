@@ -113,7 +113,6 @@ class Outbox(threading.Thread):
         self.lean: Any = None  # the reader thread's beat (beat.LeanBeat), if any
         self._leaned = False  # the lean beat has the heartbeat (take_back() ends it)
         self._next_beat = 0.0  # monotonic time of the outbox's next beat
-        self._beats_ended = False  # the final status is queued: no beat may follow it
 
     def submit(self, what: str, call: Callable[[], object], wait_for_room: bool = True) -> None:
         """Queue a write; never blocks on the network (see :meth:`submit_job`)."""
@@ -206,21 +205,6 @@ class Outbox(threading.Thread):
             )
         return done
 
-    def end_beats(self) -> None:
-        """No heartbeat from now on, here or by the reader thread: the final status is
-        being queued, and a beat after it could put a record it found gone back as
-        running (the run ends; a beat then only misleads readers)."""
-        with self._cond:
-            self._beats_ended = True
-            self._cond.notify_all()
-        if self.lean is not None:
-            self.lean.stop()
-
-    def _lean_resumed(self) -> bool:
-        """Called holding the lock: hand the beat to the reader thread, unless beats
-        ended (end_beats may have run during this thread's own beat)."""
-        return not self._beats_ended and self.lean is not None and self.lean.resume()
-
     def take_back(self) -> None:
         """The lean beat failed or found something unusual: beat here, at once."""
         with self._cond:
@@ -231,13 +215,12 @@ class Outbox(threading.Thread):
     def run(self) -> None:
         self._next_beat = time.monotonic() + self._interval
         with self._cond:  # the reader thread beats (see beat.py) until it hands back
-            self._leaned = self._lean_resumed()
+            self._leaned = self.lean is not None and self.lean.resume()
         backoff = Backoff()
         while True:
             with self._cond:
                 while not self._queue and not self._latest and not self._stopping:
-                    beats = not (self._leaned or self._beats_ended)
-                    left = self._next_beat - time.monotonic() if beats else None
+                    left = None if self._leaned else self._next_beat - time.monotonic()
                     if left is not None and left <= 0:
                         break
                     self._cond.wait(left)
@@ -252,14 +235,14 @@ class Outbox(threading.Thread):
                     self._done(1)
                 elif jobs:
                     self._send_batch(jobs, queued)
-                if not (self._leaned or self._beats_ended) and time.monotonic() >= self._next_beat:
+                if not self._leaned and time.monotonic() >= self._next_beat:
                     # Scheduled from a success: after an outage the beat (which puts a
                     # lost record back) is retried with the backoff, not an interval later.
                     stage = "heartbeat"
                     self._beat()
                     self._next_beat = time.monotonic() + self._interval
                     with self._cond:  # the reader thread beats again
-                        self._leaned = self._lean_resumed()
+                        self._leaned = self.lean is not None and self.lean.resume()
                 if not self.connected:
                     logger.info("tablevault-redis: Redis answers again; writing the queue")
                 self.connected = True

@@ -68,6 +68,7 @@ class ProcessRun:
         self._code_length = 0
         self._item_ops: dict[int, str] = {}  # open code item index -> operation id
         self._lost_warned = False
+        self._ending = False  # the final status is queued: the heartbeat revives nothing
         self._fields: dict[str, str] = {}  # the record as registered: put back if it vanishes
         self._last_beat = 0.0  # time.time() of the last heartbeat that reached the server
         self.control: ControlState
@@ -187,11 +188,12 @@ class ProcessRun:
 
     def heartbeat(self, listener_at: float) -> None:
         """Refresh the heartbeat (the outbox thread) and read the request state. A
-        record that vanished, or that a cleaner marked crashed while this run was out
-        of reach, is put back at once (:meth:`_revive`)."""
+        record that vanished, or was marked crashed while this run was out of reach, is
+        put back at once (:meth:`_revive`); not once the run ends (its final status does)."""
         fresh, kw = self.beat_args(listener_at)
         beat = scripts.heartbeat(self._conn, self.namespace, self.name, **kw)
-        self.beaten(self._revive(fresh) if beat.outcome in ("missing", "crashed") else beat)
+        lost = beat.outcome in ("missing", "crashed") and not self._ending
+        self.beaten(self._revive(fresh) if lost else beat)
 
     def beat_args(self, listener_at: float, fresh: str = "") -> tuple[str, dict[str, Any]]:
         """A fresh epoch (``fresh``, or a new one), offered now, and the script's arguments."""
@@ -218,7 +220,7 @@ class ProcessRun:
                 )
         return False
 
-    def _revive(self, epoch: str) -> Heartbeat:
+    def _revive(self, epoch: str, open_code: str | None = None) -> Heartbeat:
         """Put this run's record back (it vanished) or revive it (a cleaner gave it up
         for dead), with the request it acts on; the gap is recorded in the record."""
         control = self.control
@@ -229,7 +231,7 @@ class ProcessRun:
             epoch=epoch,
             status="paused" if control.waiting else "running",
             held=control.held(),
-            open_code=str(max(self._item_ops)) if self._item_ops else "",
+            open_code=self._open_code() if open_code is None else open_code,
             last_beat=self._last_beat,
             fields=fields,
         )
@@ -246,9 +248,11 @@ class ProcessRun:
             )
         return reply
 
+    def _open_code(self) -> str:
+        return str(max(self._item_ops)) if self._item_ops else ""
+
     def _index_again(self) -> None:
-        """A restored record: list the name again (and under its parent), as
-        registration did; the index may have been lost with it."""
+        """List the name again (and under its parent): the index may be lost with the record."""
         started = float(self._fields["started_at"])
         client = self._conn.client
         client.zadd(keys.processes(self.namespace), {self.name: started}, nx=True)
@@ -370,20 +374,22 @@ class ProcessRun:
     def finish(self, status: str, error: str, stopped_by: str) -> None:
         """Queue the final status (compare-and-set; it closes the open item too). Past
         the outbox's bound: an exit during a long outage must not wait for room."""
+        self._ending = True
         outcome = {"status": status, "error": error, "stopped_by": stopped_by, "token": self.token}
-        self._write(f"final status {status}", self._finish_script, room=False, **outcome)
+        script = functools.partial(self._finish_script, open_code=self._open_code())
+        self._write(f"final status {status}", script, room=False, **outcome)
         for index in list(self._item_ops):  # finish closed them
             self._end_item_op(index, room=False)
         if self._quick is not None:
             self._quick.client.close()  # its own client only: the rest is shared
             self._quick = None
 
-    def _finish_script(self, *args: Any, **kwargs: Any) -> None:
-        """``finish``; a record that vanished, or was marked crashed while this run was
-        out of reach, is put back first (as a beat would); one still gone is reported."""
+    def _finish_script(self, *args: Any, open_code: str, **kwargs: Any) -> None:
+        """``finish``; a record that vanished, was marked crashed meanwhile, or is an
+        earlier run's restored copy is put back first (``revive`` tells those from one
+        that is fine or another run's), item ``open_code`` open; one still gone is reported."""
         done = scripts.finish(*args, **kwargs)
-        lost = done.outcome == "missing" or (done.outcome, done.status) == ("kept", "crashed")
-        if lost and self._revive(new_epoch()).beat:
+        if done.outcome in ("missing", "kept") and self._revive(new_epoch(), open_code).beat:
             done = scripts.finish(*args, **kwargs)
         if done.outcome == "missing":
             logger.warning(

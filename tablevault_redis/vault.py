@@ -4,7 +4,8 @@ Creating a Vault registers this process (a record, a heartbeat, its code; see
 :class:`run.ProcessRun`), starts the listener and the outbox threads, and makes
 ``checkpoint_execution()`` able to stop or pause it. Where it can (see
 :func:`link_pool.usable`), everything the Vault sends and receives shares one
-connection (:mod:`link`). What controls or inspects other processes is inherited.
+connection (:mod:`link`). Everything that controls or
+inspects other processes is inherited from :class:`VaultClient`.
 """
 
 from __future__ import annotations
@@ -379,7 +380,6 @@ class Vault(ProgressMixin, VaultClient):
             atexit.unregister(self._at_exit)
             self._recorder.uninstall()
             self._thread_stops.uninstall()
-            self._outbox.end_beats()  # none may follow the final status
             self._process.finish(*self._recorder.outcome(exc))
             self._outbox.stop(_EXIT_FLUSH_TIMEOUT)
             self._listener.close()

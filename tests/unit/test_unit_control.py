@@ -371,3 +371,15 @@ def test_a_stop_raised_before_a_new_epoch_stays_raised(state: ControlState) -> N
     with pytest.raises(ExecutionStopped):
         state.act()
     assert state.consume_stop() == (2, "ann")
+
+
+def test_a_withdrawn_stop_is_not_held_nor_kept_in_a_new_epoch(state: ControlState) -> None:
+    """A stop the server says was withdrawn first is not what the run acts on: the
+    heartbeat must not write it back, nor a new baseline keep it."""
+    state.confirm = lambda _seq, _by: False
+    state.apply(7, "stop", "bob")
+    state.act()  # dismissed
+    assert state.held().action == ""
+    state.rebase("E9", 2, None)
+    assert state.pending is None and state.held() == ("E9", 2, "", "")
+    state.act()  # runs on
