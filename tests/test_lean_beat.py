@@ -109,7 +109,13 @@ def test_a_beat_whose_reply_lost_its_slot_hands_back_and_the_run_stays_alive(
                fast_signals=False)  # fmt: skip
     link, lean, outbox = v._conn.link, v._outbox.lean, v._outbox
     try:
-        wait_until(lambda: outbox._leaned and lean.sent > 0, 5, what="the lean beat")
+        # Between beats (the last one answered): a reply pending when this thread takes
+        # the read lock would hold the reader thread at the lock, and no beat would come.
+        def between_beats() -> bool:
+            slot = lean._slot
+            return outbox._leaned and slot is not None and slot.done.is_set()
+
+        wait_until(between_beats, 5, what="a lean beat answered")
         with link._read_lock:  # this thread takes the turn at reading
             sent = lean.sent
             wait_until(lambda: lean.sent > sent and link._readable(0), 5, what="a reply")
