@@ -52,6 +52,7 @@ class Worker:
         self.cmd: Wire | None = None
         self.token = ""
         self.run = self.code_index = self.appends = 0
+        self.started = 0.0  # the run's started_at
         self.control = ControlState(0, _no_report)
         self.saw = self.acking = self.read_pending = False
         self.beaten = False  # a heartbeat of this worker was answered (since it was made)
@@ -96,7 +97,7 @@ class Worker:
         reply = Registered.parse(await self.cmd.script(call))
         if reply.held_by:
             raise RuntimeError(f"{name} is held by {reply.held_by}")
-        self.run, self.code_index = reply.run, reply.code_count
+        self.run, self.code_index, self.started = reply.run, reply.code_count, started
         self.control = ControlState(reply.request_seq, _no_report, epoch=fields["epoch"])
         self.saw = self.acking = False
         self.notified = 0.0
@@ -223,6 +224,7 @@ class Worker:
             held=self.control.held(),
             fresh_epoch=fresh,
             run=self.run,
+            started=self.started,
         )
 
     def _on_beat(self, reply: Any) -> None:

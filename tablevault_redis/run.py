@@ -67,8 +67,7 @@ class ProcessRun:
         self.code_count = 0
         self._code_length = 0
         self._item_ops: dict[int, str] = {}  # open code item index -> operation id
-        self._lost_warned = False
-        self._ending = False  # the final status is queued: the heartbeat revives nothing
+        self._lost_warned = self._ending = False  # _ending: final status queued, no revival
         self._fields: dict[str, str] = {}  # the record as registered: put back if it vanishes
         self._last_beat = 0.0  # time.time() of the last heartbeat that reached the server
         self.control: ControlState
@@ -200,7 +199,8 @@ class ProcessRun:
         fresh = fresh or new_epoch()
         self.control.offer_epoch(fresh)  # the beat may start the request state over in it
         kw = dict(token=self.token, ttl=self._ttl, listener_at=listener_at, fresh_epoch=fresh)
-        return fresh, {**kw, "held": self.control.held(), "run": self.run}
+        since = {"run": self.run, "started": float(self._fields["started_at"])}
+        return fresh, {**kw, "held": self.control.held(), **since}
 
     def beaten(self, beat: Heartbeat) -> bool:
         """Apply a heartbeat's reply (the outbox's or :mod:`beat`'s); False unless it

@@ -150,7 +150,7 @@ def heartbeat(conn: Connection, ns: str, name: str, **kw: Any) -> Heartbeat:
     """Refresh this run's heartbeat, check the request state it ``held`` is still on
     the server (else start over in ``fresh_epoch``), read it. KEYS alive, proc,
     request; ARGV token, TTL ms, now, listener_at, epoch, seq, pending action, by,
-    fresh epoch, the run's number (``kw``: :func:`heartbeat_args`). ``outcome`` beat,
+    fresh epoch, the run's number and start (``kw``: :func:`heartbeat_args`). ``outcome`` beat,
     missing (also: a stale copy of an earlier run's record), crashed, ended or taken."""
     return _run(conn, "heartbeat", *heartbeat_args(ns, name, **kw), Heartbeat.parse)
 
@@ -165,12 +165,14 @@ def heartbeat_args(
     held: replies.Held,
     fresh_epoch: str,
     run: int,
+    started: float,
 ) -> tuple[list[str], list[str]]:
     """The KEYS and ARGV of ``heartbeat`` (the lean heartbeat, :mod:`beat`, sends them);
-    ``run`` tells an earlier run's record restored from an older copy from a later one."""
+    ``run`` and ``started`` (its ``started_at``) tell an earlier run's record restored
+    from an older copy from a later one (numbers start over after data loss)."""
     k = [keys.alive(ns, name), keys.proc(ns, name), keys.request(ns, name)]
     args = [token, _ms(ttl), repr(time.time()), repr(listener_at), *map(str, held)]
-    return k, [*args, fresh_epoch, str(run)]
+    return k, [*args, fresh_epoch, str(run), repr(started)]
 
 
 @_script

@@ -113,3 +113,23 @@ def test_the_outcome_lands_when_a_lost_record_meets_a_due_beat(fresh_redis, name
         assert _status(fresh_redis.url, namespace, "due") == "completed"
         assert not fresh_redis.client().exists(keys.alive(namespace, "due"))
         time.sleep(interval / 3)
+
+
+def test_a_run_that_took_the_name_after_data_loss_keeps_its_record(fresh_redis, namespace):
+    """Run numbers start over after data loss: a run registered meanwhile (numbered 1,
+    started later) that has ended is not an earlier run's copy, so the exiting run's
+    outcome is not written over it."""
+    Vault("u", "re", redis_url=fresh_redis.url, namespace=namespace).close()
+    v = Vault("u", "re", redis_url=fresh_redis.url, namespace=namespace, **SLOW_BEAT)
+    assert v._process.run == 2
+    fresh_redis.client().flushall()
+    now = time.time()
+    fields = {"name": "re", "heartbeat_token": "B", "epoch": "EB", "started_at": repr(now)}
+    other = scripts.register(
+        v._conn, namespace, "re", token="B", ttl=30, dead_holder="", now=now, fields=fields
+    )
+    assert other.run == 1
+    assert scripts.finish(v._conn, namespace, "re", status="completed", token="B").outcome == "set"
+    v.close()
+    record = fresh_redis.client().hgetall(keys.proc(namespace, "re"))
+    assert (record["heartbeat_token"], record["run"], record["status"]) == ("B", "1", "completed")

@@ -19,6 +19,7 @@ from tablevault_redis.replies import Held, Revival
 
 NAME = "p"
 T0 = 1_700_000_000.0
+LATER = T0 + 10  # the start of the live run in the stale-copy cases below
 
 
 def record(conn: Connection, ns: str, name: str = NAME) -> dict[str, str]:
@@ -126,9 +127,8 @@ NOTHING_HELD = Held("E1", 0, "", "")
 def beat(
     conn: Connection, ns: str, token: str = "T1", held: Held = NOTHING_HELD, run: int = 1
 ) -> Any:
-    return scripts.heartbeat(
-        conn, ns, NAME, token=token, ttl=30, listener_at=T0, held=held, fresh_epoch="F1", run=run
-    )
+    kw = {"fresh_epoch": "F1", "run": run, "started": LATER}
+    return scripts.heartbeat(conn, ns, NAME, token=token, ttl=30, listener_at=T0, held=held, **kw)
 
 
 def test_heartbeat_of_the_holder_refreshes_and_reads_the_request(
@@ -639,7 +639,8 @@ def revive(
         held=held,
         open_code=kw.pop("open_code", ""),
         last_beat=T0,
-        fields={"name": NAME, "heartbeat_token": token, "run": "3", "code_count": "2", **kw},
+        fields={"name": NAME, "heartbeat_token": token, "run": "3", "code_count": "2"}
+        | {"started_at": repr(LATER), **kw},
     )
     return scripts.revive(conn, ns, NAME, token=token, r=r)
 
@@ -719,10 +720,10 @@ def restore_earlier_run(conn: Connection, ns: str) -> dict[str, str]:
     """Run 1 (T1) completed, run 2 (T2) registered, then the server went back to a copy
     taken between the two (an RDB snapshot, a replica that missed the registration):
     run 1's record, no heartbeat, no runs list. Returns run 1's record."""
-    register(conn, ns, "T1")
+    register(conn, ns, "T1", started_at=repr(T0))
     assert finish(conn, ns, "completed").outcome == "set"
     copy = record(conn, ns)
-    assert register(conn, ns, "T2").run == 2
+    assert register(conn, ns, "T2", started_at=repr(LATER)).run == 2
     conn.client.delete(keys.proc(ns, NAME), keys.alive(ns, NAME), keys.runs(ns, NAME))
     set_record(conn, ns, **copy)
     return copy
@@ -750,7 +751,9 @@ def test_a_stale_copy_of_an_earlier_run_gives_way_to_the_live_run(
     assert beat(conn, namespace, "T2", held=Held("F2", 0, "", ""), run=2).beat
 
 
-@pytest.mark.parametrize("case", ["not final", "same run", "later run", "live holder"])
+@pytest.mark.parametrize(
+    "case", ["not final", "same run", "later run", "started later", "live holder"]
+)
 def test_another_runs_record_that_is_no_stale_copy_stays_taken(
     conn: Connection, namespace: str, case: str
 ) -> None:
@@ -759,6 +762,8 @@ def test_another_runs_record_that_is_no_stale_copy_stays_taken(
         set_record(conn, namespace, status="running")
     elif case in ("same run", "later run"):
         set_record(conn, namespace, run="2" if case == "same run" else "3")
+    elif case == "started later":  # numbered 1 after data loss, started after run 2
+        set_record(conn, namespace, started_at=repr(LATER + 5))
     else:
         conn.client.set(keys.alive(namespace, NAME), "T1")
     before = record(conn, namespace)

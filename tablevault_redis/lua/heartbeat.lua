@@ -6,12 +6,13 @@
 -- ARGV[5] the run's epoch   ARGV[6] the last request seq the run applied
 -- ARGV[7] the request the run has pending: "", stop or pause   ARGV[8] who asked
 -- ARGV[9] a fresh epoch, taken when the request state must start over
--- ARGV[10] the run's number (its record's `run`)
+-- ARGV[10] the run's number (its record's `run`)   ARGV[11] its `started_at`
 -- Returns {outcome, epoch, request_seq, request JSON or ""}; outcome is
 --   beat     refreshed; the rest is the request state (see request_state.lua)
 --   missing  the record is gone or unreadable, or is a stale copy of an earlier run
---            (another token, a final status, a lower integer `run`, no live holder:
---            restored from before this run registered): the run puts it back (revive)
+--            (another token, a final status, a lower integer `run` and an earlier
+--            `started_at`, no live holder: restored from before this run
+--            registered): the run puts it back (revive)
 --   crashed  a cleaner gave this run up for dead, but its token still owns the
 --            record: the run revives it
 --   ended    this run's record has a final status   taken  another run holds the name
@@ -26,11 +27,14 @@ local holder = get_string(KEYS[1])
 if holder and holder ~= token then return {'taken', '', 0, ''} end
 -- A record that is not a hash fails HMGET (trapped): the beat needs no TYPE call.
 local h = redis.pcall('HMGET', KEYS[2], 'status', 'heartbeat_token', 'epoch', 'request_seq',
-  'run')
+  'run', 'started_at')
 if h['err'] or not h[1] then return {'missing', '', 0, ''} end
 if h[2] ~= token then
-  local run = to_seq(h[5])
-  if not holder and final[h[1]] and run and run < (to_seq(ARGV[10]) or 0) then
+  local run, started = to_seq(h[5]), tonumber(h[6])
+  -- Run numbers start over after data loss: the start time must be earlier too.
+  local earlier = run and run < (to_seq(ARGV[10]) or 0) and started
+    and started < (tonumber(ARGV[11]) or 0)
+  if not holder and final[h[1]] and earlier then
     return {'missing', '', 0, ''}
   end
   return {'taken', '', 0, ''}

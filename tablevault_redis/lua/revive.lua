@@ -1,8 +1,10 @@
 -- A live run puts its record back: compare-and-set on its heartbeat token.
 -- Two cases: the record vanished or is unreadable (a restart without persistence,
 -- FLUSHALL, a DEL, a failover to a replica that missed writes), or it is a stale copy
--- of an earlier run (another token, a final status, a lower integer `run`, no live
--- holder: restored from a copy taken before this run registered; that run is kept in
+-- of an earlier run (another token, a final status, a lower integer `run` and an
+-- earlier `started_at` than the run's fields, no live holder: restored from a copy
+-- taken before this run registered; run numbers start over after data loss, so both
+-- must be earlier; that run is kept in
 -- the runs list, as register keeps a finished run, unless it is there already): it is
 -- written again from the run's own fields ("restored"); or a cleaner marked the run
 -- crashed while it was out of reach (a network partition): its status goes back
@@ -47,7 +49,13 @@ if kind == 'hash' then status = redis.call('HGET', KEYS[1], 'status') end
 local outcome, gap_from, counter = 'restored', ARGV[9], 0
 if status and redis.call('HGET', KEYS[1], 'heartbeat_token') ~= token then
   local run = to_seq(redis.call('HGET', KEYS[1], 'run'))
-  if holder or not final[status] or not run or run >= (to_seq(ARGV[10]) or 0) then
+  local started = tonumber(redis.call('HGET', KEYS[1], 'started_at'))
+  local own = nil
+  for i = 11, #ARGV, 2 do
+    if ARGV[i] == 'started_at' then own = tonumber(ARGV[i + 1]) end
+  end
+  local earlier = run and run < (to_seq(ARGV[10]) or 0) and started and own and started < own
+  if holder or not final[status] or not earlier then
     return {'taken', '', 0, ''}
   end
   keep_run(KEYS[1], KEYS[5], run)
