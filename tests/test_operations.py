@@ -64,7 +64,10 @@ def test_killed_notebook_cell_is_closed(spawner, client, redis_url, namespace, t
     wait_until((tmp_path / "in_cell").exists, 15, what="the cell to start")
     (op,) = wait_until(lambda: item_ops(client, "nb"), 5, what="the cell's operation")
     assert client.get_process("nb").execution_type == "notebook"
-    cell = client.get_code_items("nb")[op.arguments["index"]]
+    # The operation is written before the item it announces (two writes of the outbox).
+    index = op.arguments["index"]
+    items = wait_until(lambda: client.get_code_items("nb")[index:], 5, what="the cell's item")
+    cell = items[0]
     assert cell.status == "open" and "forest model" in cell.text
     proc.kill()
     proc.wait(10)
