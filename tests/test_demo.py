@@ -11,7 +11,7 @@ import pytest
 from conftest import servers_in
 from helpers import ROOT, wait_until
 
-from tablevault_redis import VaultClient
+from tablevault_redis import NotFoundError, VaultClient
 from tablevault_redis.embedded import ensure_server, stop_server
 
 pytestmark = pytest.mark.slow  # every test here starts subprocesses
@@ -42,6 +42,14 @@ def test_readme_demo_runs_to_the_end(home):
             "trainer-1": "stopped",
             "trainer-2": "stopped",
         }
+
+
+def _running(client: VaultClient, name: str) -> bool:
+    """Running; False while the process has not registered yet (a slow start)."""
+    try:
+        return client.get_process(name).status == "running"
+    except NotFoundError:
+        return False
 
 
 def test_processes_started_together_share_one_embedded_server(home, tmp_path, namespace):
@@ -79,7 +87,7 @@ def test_processes_started_together_share_one_embedded_server(home, tmp_path, na
         assert procs[0].wait(20) == 0
         assert len(servers_in(home.state_dir)) == 1
         with VaultClient(namespace=namespace) as c:
-            wait_until(lambda: c.get_process("w2").status == "running")
+            wait_until(lambda: _running(c, "w2"), what="w2 running")
             c.stop_execution("w2", wait=True, timeout=10)
         assert procs[1].wait(20) == 0
     finally:
