@@ -81,7 +81,8 @@ def test_deleted_keys_are_put_back_within_one_interval(spawner, fresh_redis, nam
     if loss in ("FLUSHALL", "DEL all", "DEL proc"):
         info = client.get_process("w")
         assert info.gaps == 1 and info.gap_to is not None and info.gap_from is not None
-        assert [p.name for p in client.list_processes()] == ["w"]  # listed again
+        # Listed again: a command of its own after the revive script.
+        wait_until(lambda: [p.name for p in client.list_processes()] == ["w"], 2, what="listed")
     pause_resume_stop(client, w)
     client.close()
 

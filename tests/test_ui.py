@@ -432,8 +432,15 @@ def test_records_know_their_writer(dash, spawner, client, redis_url, namespace):
         (mine,) = http.get("/api/view/process-records/run-1").json()
         assert mine["list"] == "curve" and mine["count"] == workers[0].progress()
         assert {r["writer"] for r in mine["records"]} == {"run-1"}
-        one = http.get("/api/processes/run-1").json()
-        assert one["records_written"] == mine["count"] and one["last_record_list"] == "curve"
+
+        # records_written goes with the writer's next batch, which may follow the final
+        # status that stop_execution(wait=True) waited for.
+        def caught_up() -> dict | None:
+            one = http.get("/api/processes/run-1").json()
+            return one if one["records_written"] == mine["count"] else None
+
+        one = wait_until(caught_up, 5, what="records_written")
+        assert one["last_record_list"] == "curve"
 
 
 @pytest.mark.slow

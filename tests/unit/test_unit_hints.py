@@ -118,8 +118,8 @@ def test_a_stop_hint_during_a_pause_is_verified_before_it_raises():
     thread.start()
     wait_until(lambda: state.waiting, 5)
     state.hint("e1", 7, "stop", "forger")  # unconfirmed: the pause goes on
-    wait_until(lambda: verifier.calls, 5)
-    assert state.pending == "pause" and thread.is_alive()
+    wait_until(lambda: verifier.calls and state.pending == "pause", 5)  # shown once verified
+    assert thread.is_alive()
     verifier.answer = "stopping"
     state.hint("e1", 7, "stop", "ops")
     thread.join(5)
