@@ -181,13 +181,14 @@ def revive(conn: Connection, ns: str, name: str, *, token: str, r: replies.Reviv
     earlier run's, kept in ``runs``) or revives the one a cleaner marked crashed,
     compare-and-set on its token, and records the gap (see :class:`replies.Revival`).
     KEYS proc, alive, request, code, runs; ARGV token, TTL ms, now, epoch, status,
-    pending action, by, open item, last beat, the run's number (its fields' ``run``:
-    the one it restores is the one it compares), field/value pairs. ``outcome``
-    restored, revived, kept, ended or taken."""
+    pending action, by, open item, last beat, its fields' ``run`` and ``started_at``
+    (compared with a stale copy's), field/value pairs. ``outcome`` restored, revived,
+    kept, ended or taken."""
     k = [keys.proc(ns, name), keys.alive(ns, name), keys.request(ns, name), keys.code(ns, name)]
     k.append(keys.runs(ns, name))
     args = [token, _ms(r.ttl), repr(time.time()), r.epoch, r.status, r.held.action, r.held.by]
-    args += [r.open_code, repr(r.last_beat), r.fields.get("run", "")]
+    since = [r.fields.get("run", ""), r.fields.get("started_at", "")]
+    args += [r.open_code, repr(r.last_beat), *since]
     for field, value in r.fields.items():
         args += [field, value]
     return _run(conn, "revive", k, args, Heartbeat.parse)

@@ -30,11 +30,7 @@ local h = redis.pcall('HMGET', KEYS[2], 'status', 'heartbeat_token', 'epoch', 'r
   'run', 'started_at')
 if h['err'] or not h[1] then return {'missing', '', 0, ''} end
 if h[2] ~= token then
-  local run, started = to_seq(h[5]), tonumber(h[6])
-  -- Run numbers start over after data loss: the start time must be earlier too.
-  local earlier = run and run < (to_seq(ARGV[10]) or 0) and started
-    and started < (tonumber(ARGV[11]) or 0)
-  if not holder and final[h[1]] and earlier then
+  if not holder and earlier_copy(h[1], h[5], h[6], ARGV[10], ARGV[11]) then
     return {'missing', '', 0, ''}
   end
   return {'taken', '', 0, ''}

@@ -18,8 +18,8 @@
 -- ARGV[6] the request the run has pending: "", stop or pause   ARGV[7] who asked
 -- ARGV[8] the run's open code item index, or ""
 -- ARGV[9] the run's last heartbeat that reached the server (epoch s)
--- ARGV[10] the run's number (its record's `run`)
--- ARGV[11..] field, value pairs of the record, written when it is restored
+-- ARGV[10] the run's number (its record's `run`)   ARGV[11] its `started_at`
+-- ARGV[12..] field, value pairs of the record, written when it is restored
 -- Returns {outcome, epoch, request_seq, request JSON or ""} with outcome restored |
 -- revived | kept (the record is fine: nothing written) | ended (the record is final
 -- and not crashed) | taken (another run holds the name, or its record is not a stale
@@ -48,17 +48,11 @@ local status = nil
 if kind == 'hash' then status = redis.call('HGET', KEYS[1], 'status') end
 local outcome, gap_from, counter = 'restored', ARGV[9], 0
 if status and redis.call('HGET', KEYS[1], 'heartbeat_token') ~= token then
-  local run = to_seq(redis.call('HGET', KEYS[1], 'run'))
-  local started = tonumber(redis.call('HGET', KEYS[1], 'started_at'))
-  local own = nil
-  for i = 11, #ARGV, 2 do
-    if ARGV[i] == 'started_at' then own = tonumber(ARGV[i + 1]) end
-  end
-  local earlier = run and run < (to_seq(ARGV[10]) or 0) and started and own and started < own
-  if holder or not final[status] or not earlier then
+  local run, started = unpack(redis.call('HMGET', KEYS[1], 'run', 'started_at'))
+  if holder or not earlier_copy(status, run, started, ARGV[10], ARGV[11]) then
     return {'taken', '', 0, ''}
   end
-  keep_run(KEYS[1], KEYS[5], run)
+  keep_run(KEYS[1], KEYS[5], to_seq(run))
   status = nil
 end
 if status then
@@ -71,7 +65,7 @@ if status then
   counter = to_seq(redis.call('HGET', KEYS[1], 'request_seq')) or 0
 else
   if kind ~= 'none' then redis.call('DEL', KEYS[1]) end
-  for i = 11, #ARGV, 2 do
+  for i = 12, #ARGV, 2 do
     redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
   end
 end

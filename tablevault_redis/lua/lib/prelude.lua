@@ -27,6 +27,15 @@ local function to_seq(v)
   return nil
 end
 
+-- A record of another run (status, run, started_at as read) is a stale copy of an
+-- earlier run, restored from before the run own_run (started own_started) registered:
+-- ended, and earlier by number and by start (numbers start over after data loss).
+local function earlier_copy(status, run, started, own_run, own_started)
+  run, started = to_seq(run), tonumber(started)
+  return final[status] ~= nil and run ~= nil and started ~= nil
+    and run < (to_seq(own_run) or 0) and started < (tonumber(own_started) or 0)
+end
+
 -- The JSON object in raw; nil when raw is missing, not JSON or not an object.
 local function decode(raw)
   if not raw then return nil end
